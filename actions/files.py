@@ -1,0 +1,48 @@
+"""File uploads (multipart) and downloads (streamed to the log output)."""
+
+from pathlib import Path
+
+from pipedrive_connect.errors import StepError
+from pipedrive_connect.files import (Upload, filename_from_disposition, readable_file, safe_filename,
+                                     stream_to_file, unique_path)
+
+ENTITY_FIELDS = {"deal": "deal_id", "person": "person_id", "organization": "org_id", "product": "product_id",
+                 "activity": "activity_id", "lead": "lead_id"}
+
+
+def add_file(call):
+    inputs = call.inputs
+    if inputs.get("file"):
+        path = readable_file(inputs["file"], "file")
+        default_name = path.name
+    elif call.job.files:
+        attachment = call.job.files[0]
+        path, default_name = readable_file(attachment.path, "file"), attachment.name
+    else:
+        raise StepError("input", "Input 'file' is required when the job has no attachment", input_path="file")
+    entity_type, entity_id = inputs["entityType"], inputs["entityId"]
+    if entity_type != "lead":
+        try:
+            entity_id = int(entity_id)
+        except (TypeError, ValueError):
+            raise StepError("input", f"Input 'entityId': a {entity_type} ID is a number, got {entity_id!r}",
+                            input_path="entityId") from None
+    name = inputs.get("fileName") or default_name
+    response = call.send(data={ENTITY_FIELDS[entity_type]: entity_id}, files=Upload({"file": (name, path)}))
+    return response.data
+
+
+def download_file(call):
+    """Stream the file to the log folder under a safe name; the job carries its details."""
+    file_id = call.inputs["id"]
+    response = call.send(path=call.wire().path, stream=True, expect="binary")
+    raw = response.raw
+    name = filename_from_disposition(raw.headers.get("Content-Disposition"))
+    if not name:  # no name on the download: ask the file's metadata (2 tokens)
+        name = (call.send("GET", f"/files/{file_id}", cost=2).data or {}).get("name")
+    name = name or f"file-{file_id}"
+    content_type = raw.headers.get("Content-Type", "application/octet-stream").split(";")[0]
+    target = unique_path(call.log_dir, safe_filename(name, f"file-{file_id}"))
+    size = stream_to_file(raw, target, call.inputs.get("maxBytes", 100 * 1024 * 1024))
+    call.log_file(name, target, content_type, size)
+    return {"id": file_id, "name": name, "content_type": content_type, "size": size, "path": str(Path(target))}

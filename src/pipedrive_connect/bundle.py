@@ -1,0 +1,348 @@
+"""Load and check a connector bundle (connector.yaml, actions/, datasources/, connections/, schemas/).
+
+Declarations are read eagerly (they are small); input schemas, validators and handler
+code load on first use, so listing the catalog stays fast. `check()` walks everything
+once and fails on the first broken piece, naming the file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .errors import BundleError
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MANIFEST_SCHEMA = Path(__file__).with_name("manifest.schema.json")
+_PLACEHOLDER = re.compile(r"{([A-Za-z0-9_-]+)}")
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def default_root() -> Path:
+    """The bundle shipped inside the installed package, or the repository root in a checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "bundle"
+    if (packaged / "connector.yaml").is_file():
+        return packaged
+    return here.parent.parent
+
+
+def snake(name: str) -> str:
+    return _CAMEL.sub(r"_\1", name).lower()
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        with path.open("rb") as fh:
+            return yaml.load(fh, Loader=_Loader)
+    except FileNotFoundError:
+        raise BundleError(str(path), None, "file not found") from None
+    except yaml.YAMLError as exc:
+        raise BundleError(str(path), None, f"not valid YAML: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Param:
+    """Where one input goes on the wire."""
+
+    name: str
+    wire: str
+    location: str  # path | query | body | runtime
+    transform: str | None = None
+
+
+class _Declared:
+    kind = "action"
+    code_dir = "actions"
+
+    def __init__(self, bundle: "Bundle", key: str, resource: str, decl: dict[str, Any], file: str):
+        self.bundle, self.key, self.resource, self.decl, self.file = bundle, key, resource, decl, file
+        self.label: str = decl["label"]
+        self.description: str = decl["description"]
+        self.api: str | None = decl.get("api")
+        self.path: str | None = decl.get("path")
+        self.cost: int = decl.get("cost", 0)
+
+    @cached_property
+    def handler(self) -> Callable:
+        ref = self.decl.get("handler")
+        if not ref:
+            from . import engine
+
+            return engine.endpoint if self.kind == "action" else engine.picklist
+        module_name, _, func_name = ref.partition(":")
+        module = self.bundle.code_module(self.code_dir, module_name)
+        func = getattr(module, func_name, None)
+        if not callable(func):
+            raise BundleError(self.file, self.key, f"handler {ref!r}: {self.code_dir}/{module_name}.py has no function {func_name!r}")
+        return func
+
+
+class Action(_Declared):
+    @property
+    def method(self) -> str | None:
+        return self.decl.get("method")
+
+    @property
+    def operation(self) -> str | None:
+        return self.decl.get("operation")
+
+    @property
+    def paging(self) -> str | None:
+        return self.decl.get("paging")
+
+    @property
+    def page_size(self) -> int:
+        return self.decl.get("page_size", 500)
+
+    @property
+    def removed(self) -> dict[str, str] | None:
+        return self.decl.get("removed")
+
+    @property
+    def schema_file(self) -> Path:
+        return self.bundle.root / "schemas" / f"{self.key}.json"
+
+    @cached_property
+    def schema(self) -> dict[str, Any]:
+        """The input schema with shared definitions inlined and runtime options added."""
+        try:
+            raw = json.loads(self.schema_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BundleError(f"schemas/{self.key}.json", self.key, "input schema file is missing") from None
+        except json.JSONDecodeError as exc:
+            raise BundleError(f"schemas/{self.key}.json", self.key, f"not valid JSON: {exc}") from None
+        schema = self.bundle.inline_refs(raw, f"schemas/{self.key}.json")
+        props = schema.setdefault("properties", {})
+        for name, option in self.bundle.runtime_options(self).items():
+            props.setdefault(name, option)
+        return schema
+
+    @cached_property
+    def validator(self):
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(self.schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+    @cached_property
+    def params(self) -> list[Param]:
+        placeholders = set(_PLACEHOLDER.findall(self.path or ""))
+        default_location = "query" if self.method in ("GET", "DELETE") else "body"
+        params = []
+        for name, prop in self.schema.get("properties", {}).items():
+            wire = prop.get("x-wire", snake(name))
+            location = prop.get("x-in") or ("path" if wire in placeholders else default_location)
+            params.append(Param(name, wire, location, prop.get("x-transform")))
+        return params
+
+    @property
+    def secret_inputs(self) -> set[str]:
+        return {name for name, prop in self.schema.get("properties", {}).items() if prop.get("x-secret")}
+
+    def summary(self) -> dict[str, Any]:
+        out = {
+            "key": self.key,
+            "label": self.label,
+            "description": self.description,
+            "resource": self.resource,
+            "api_version": self.api,
+            "method": self.method,
+            "path": self.path,
+            "operation": self.operation,
+            "token_cost": self.cost,
+        }
+        if self.paging:
+            out["paging"] = self.paging
+        return out
+
+
+class DataSource(_Declared):
+    kind = "datasource"
+    code_dir = "datasources"
+
+    @property
+    def params(self) -> dict[str, str]:
+        return self.decl.get("params", {})
+
+    def summary(self) -> dict[str, Any]:
+        return {"key": self.key, "label": self.label, "description": self.description,
+                "api_version": self.api, "path": self.path, "searchable": "search_path" in self.decl,
+                "params": sorted(self.params), "token_cost": self.cost}
+
+
+class Bundle:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.manifest: dict[str, Any] = {}
+        self.actions: dict[str, Action] = {}
+        self.datasources: dict[str, DataSource] = {}
+        self.connections: dict[str, dict[str, Any]] = {}
+        self._modules: dict[str, Any] = {}
+        self._defs: dict[str, Any] | None = None
+
+    # ---- loading -------------------------------------------------------------------
+    @classmethod
+    def load(cls, root: str | Path | None = None, check: bool = False) -> "Bundle":
+        bundle = cls(Path(root) if root else default_root())
+        bundle._read()
+        if check:
+            bundle.check()
+        return bundle
+
+    def _read(self) -> None:
+        from jsonschema import Draft202012Validator
+
+        manifest_file = self.root / "connector.yaml"
+        self.manifest = read_yaml(manifest_file)
+        meta = json.loads(_MANIFEST_SCHEMA.read_text())
+        self._meta_schema = meta
+        self._raise_first(Draft202012Validator(meta), self.manifest, "connector.yaml")
+        for kind, store, cls_ in (("connection", self.connections, None), ("action", self.actions, Action),
+                                  ("datasource", self.datasources, DataSource)):
+            file_validator = Draft202012Validator({"$defs": meta["$defs"], "$ref": f"#/$defs/{kind}File"})
+            for rel in self.manifest[f"{kind}s"]:
+                content = read_yaml(self.root / rel)
+                self._raise_first(file_validator, content, rel)
+                resource = Path(rel).stem
+                for key, decl in content.items():
+                    if key in store:
+                        raise BundleError(rel, key, f"{kind} key is declared twice")
+                    store[key] = decl if cls_ is None else cls_(self, key, resource, decl, rel)
+
+    @staticmethod
+    def _raise_first(validator, instance, file: str) -> None:
+        from jsonschema.exceptions import best_match
+
+        error = best_match(validator.iter_errors(instance))
+        if error is not None:
+            path = ".".join(str(p) for p in error.absolute_path) or None
+            raise BundleError(file, path, error.message)
+
+    def check(self) -> "Bundle":
+        """Load every schema and handler now; raise BundleError on the first problem."""
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        for action in self.actions.values():
+            file = f"schemas/{action.key}.json"
+            if action.removed:
+                continue
+            try:
+                Draft202012Validator.check_schema(action.schema)
+            except SchemaError as exc:
+                where = ".".join(str(p) for p in exc.absolute_path) or action.key
+                raise BundleError(file, where, f"not a valid JSON Schema 2020-12: {exc.message}") from None
+            names = {p.wire for p in action.params if p.location == "path"}
+            for placeholder in _PLACEHOLDER.findall(action.path or ""):
+                if placeholder not in names:
+                    raise BundleError(action.file, action.key, f"path placeholder {{{placeholder}}} has no input")
+            for name, prop in action.schema.get("properties", {}).items():
+                source = prop.get("x-datasource")
+                if source and source not in self.datasources:
+                    raise BundleError(file, name, f"x-datasource names unknown data source {source!r}")
+            for example in action.schema.get("examples", []):
+                from .inputs import validation_error
+
+                problem = validation_error(action.validator, example)
+                if problem:
+                    raise BundleError(file, "examples", f"example does not validate: {problem.message}")
+            action.handler  # noqa: B018 - imports the handler or raises
+        for source in self.datasources.values():
+            source.handler  # noqa: B018
+        for key, conn in self.connections.items():
+            try:
+                Draft202012Validator.check_schema(conn["fields"])
+            except SchemaError as exc:
+                raise BundleError("connections", key, f"fields are not a valid JSON Schema: {exc.message}") from None
+        return self
+
+    # ---- helpers used by actions -----------------------------------------------------
+    def action(self, key: str) -> Action:
+        try:
+            return self.actions[key]
+        except KeyError:
+            close = [k for k in self.actions if k.lower() == key.lower()]
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise KeyError(f"unknown action {key!r}{hint}") from None
+
+    def match_operation(self, method: str, api: str, path: str) -> Action | None:
+        """The declared action a raw method/path belongs to, to know its token cost."""
+        if not hasattr(self, "_routes"):
+            self._routes = [
+                (a.method, a.api, re.compile("^" + _PLACEHOLDER.sub("[^/]+", re.escape(a.path).replace(r"\{", "{").replace(r"\}", "}")) + "$"), a)
+                for a in self.actions.values() if a.method and a.path and not a.removed
+            ]
+        for m, a_api, pattern, action in self._routes:
+            if m == method and a_api == api and pattern.match(path):
+                return action
+        return None
+
+    def datasource(self, key: str) -> DataSource:
+        try:
+            return self.datasources[key]
+        except KeyError:
+            raise KeyError(f"unknown data source {key!r}") from None
+
+    @property
+    def defs(self) -> dict[str, Any]:
+        if self._defs is None:
+            path = self.root / "schemas" / "_defs.json"
+            self._defs = json.loads(path.read_text(encoding="utf-8")).get("$defs", {}) if path.exists() else {}
+        return self._defs
+
+    def inline_refs(self, node: Any, file: str) -> Any:
+        """Replace `{"$ref": "_defs.json#/$defs/X", ...}` by the definition (siblings win)."""
+        if isinstance(node, list):
+            return [self.inline_refs(v, file) for v in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("_defs.json#/$defs/"):
+            name = ref.rsplit("/", 1)[1]
+            if name not in self.defs:
+                raise BundleError(file, ref, "refers to a definition that schemas/_defs.json lacks")
+            merged = {**copy.deepcopy(self.defs[name]), **{k: v for k, v in node.items() if k != "$ref"}}
+            return self.inline_refs(merged, file)
+        return {k: self.inline_refs(v, file) for k, v in node.items()}
+
+    def runtime_options(self, action: Action) -> dict[str, Any]:
+        """Inputs the runtime adds to actions: debugging everywhere, paging on list actions."""
+        options = {"debugRequest": self.defs.get("debugRequest", {"type": "boolean"})}
+        if action.paging:
+            options.update({
+                "fetchAll": self.defs["fetchAll"],
+                "maxItems": self.defs["maxItems"],
+                "limit": {**self.defs["limit"], "maximum": action.page_size},
+            })
+            options["cursor" if action.paging == "cursor" else "start"] = self.defs[
+                "cursor" if action.paging == "cursor" else "start"]
+        return options
+
+    def code_module(self, folder: str, name: str):
+        """Import actions/<name>.py or datasources/<name>.py once, by file path."""
+        qualified = f"pipedrive_connect.bundle_code.{folder}.{name}"
+        if qualified in self._modules:
+            return self._modules[qualified]
+        path = self.root / folder / f"{name}.py"
+        if not path.is_file():
+            raise BundleError(f"{folder}/{name}.py", None, "handler module not found")
+        spec = importlib.util.spec_from_file_location(qualified, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[qualified] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(qualified, None)
+            raise BundleError(f"{folder}/{name}.py", None, f"handler module failed to import: {type(exc).__name__}: {exc}") from None
+        self._modules[qualified] = module
+        return module

@@ -1,0 +1,282 @@
+"""The `pipedrive-connect` command line.
+
+Exit status: 0 success, 1 the job went to the error route (or a check failed),
+2 usage errors (unknown action, malformed option, unreadable file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EPILOG = """examples:
+  pipedrive-connect demo                          run the sample flow on the local sandbox
+  pipedrive-connect actions --json                list every action
+  pipedrive-connect describe addDeal              inputs, types and examples of one action
+  pipedrive-connect run addDeal --input title="Order 1042" --input value=120
+  pipedrive-connect picklist selectPerson --search jane
+  pipedrive-connect sandbox --port 8765 --token devtoken
+
+connection: PIPEDRIVE_API_TOKEN and PIPEDRIVE_BASE_URL (https://COMPANY.pipedrive.com, or the
+sandbox's http://127.0.0.1:PORT), or --connection FILE with {type: apiToken, api_token, base_url}."""
+
+
+class UsageError(Exception):
+    pass
+
+
+def _print(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    out = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"{option} takes NAME=VALUE, got {item!r}")
+        out[name.strip()] = value
+    return out
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{what} file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{what} file {path} is not valid JSON: {exc}") from None
+
+
+def _bundle(args):
+    from .bundle import Bundle
+
+    return Bundle.load(args.bundle)
+
+
+def _runtime(args, out_dir: str | None = None):
+    from .connection import Connection
+    from .engine import Runtime
+
+    try:
+        connection = Connection.from_file(args.connection) if args.connection else Connection.from_env()
+    except (ValueError, OSError) as exc:
+        connection = None
+        if args.connection:
+            raise UsageError(str(exc)) from None
+    return Runtime(_bundle(args), connection, out_dir=out_dir)
+
+
+# ---- commands ---------------------------------------------------------------------------
+def cmd_actions(args) -> int:
+    bundle = _bundle(args)
+    rows = [a.summary() for a in bundle.actions.values()
+            if not a.removed and (not args.resource or a.resource == args.resource)]
+    if args.json:
+        _print(rows)
+    else:
+        width = max(len(r["key"]) for r in rows)
+        for r in rows:
+            where = f"{r['method']} {r['api_version']}{r['path']}" if r["method"] else "(any endpoint)"
+            sys.stdout.write(f"{r['key']:<{width}}  {r['label']:<34}  {where}\n")
+        sys.stdout.write(f"\n{len(rows)} actions. `describe KEY` shows one action's inputs.\n")
+    return 0
+
+
+def cmd_describe(args) -> int:
+    bundle = _bundle(args)
+    if args.key in bundle.datasources:
+        _print(bundle.datasource(args.key).summary())
+        return 0
+    try:
+        action = bundle.action(args.key)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    out = action.summary()
+    if action.removed:
+        out["removed"] = action.removed
+    else:
+        out["inputs"] = action.schema
+    _print(out)
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .jobs import Job
+
+    inputs: dict[str, Any] = {}
+    if args.inputs:
+        loaded = _read_json(args.inputs, "inputs")
+        if not isinstance(loaded, dict):
+            raise UsageError("--inputs file must hold a JSON object of input names to values")
+        inputs.update(loaded)
+    inputs.update(_pairs(args.input, "--input"))
+    try:
+        job = Job.load(args.job) if args.job else Job()
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read job {args.job}: {exc}") from None
+    runtime = _runtime(args, args.out)
+    try:
+        runtime.bundle.action(args.key)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    outcome = runtime.run(args.key, job, inputs)
+    report = outcome.to_dict()
+    if args.out:
+        from .flows import FlowOutcome, deliver
+
+        flow_outcome = FlowOutcome(outcome.route, outcome.job, outcome.error, args.key if outcome.error else None,
+                                   outcome.logs, outcome.calls, outcome.cost)
+        report["written"] = str(deliver(flow_outcome, Path(args.out)))
+        report["log"] = [item.to_dict() for item in outcome.logs if item.kind == "file"] + [
+            {"kind": "debug", "name": item.name, "path": item.path} for item in outcome.logs if item.kind == "debug"]
+    _print(report)
+    return 0 if outcome.route == "success" else 1
+
+
+def cmd_picklist(args) -> int:
+    from .errors import StepError
+
+    runtime = _runtime(args)
+    try:
+        runtime.bundle.datasource(args.key)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    try:
+        page = runtime.picklist(args.key, args.search, _pairs(args.param, "--param"), args.cursor, args.limit)
+    except StepError as exc:
+        _print({"error": exc.to_dict()})
+        return 1
+    _print(page.options)
+    if page.next_cursor:
+        sys.stderr.write(f"more options: --cursor {page.next_cursor}\n")
+    return 0
+
+
+def cmd_check_connection(args) -> int:
+    from .errors import StepError
+
+    runtime = _runtime(args)
+    if runtime.connection is None:
+        _print({"ok": False, "error": "No connection configured: set PIPEDRIVE_API_TOKEN (and PIPEDRIVE_BASE_URL) "
+                                      "or pass --connection FILE."})
+        return 1
+    try:
+        me = runtime.client.send("GET", "v1", "/users/me", cost=2, retry=None).data or {}
+    except StepError as exc:
+        _print({"ok": False, "base_url": runtime.connection.base_url, "error": exc.to_dict()})
+        return 1
+    _print({"ok": True, "base_url": runtime.connection.base_url, "user": me.get("name"), "email": me.get("email"),
+            "company": me.get("company_name"), "company_domain": me.get("company_domain")})
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from .bundle import Bundle
+    from .errors import BundleError
+
+    try:
+        bundle = Bundle.load(args.bundle, check=True)
+    except BundleError as exc:
+        sys.stderr.write(f"bundle is broken: {exc}\n")
+        return 1
+    sys.stdout.write(f"bundle OK: {len(bundle.actions)} actions, {len(bundle.datasources)} data sources, "
+                     f"{len(bundle.connections)} connection types ({bundle.root})\n")
+    return 0
+
+
+def cmd_sandbox(args) -> int:
+    from . import sandbox
+
+    return sandbox.main(args)
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.out, keep_serving=False)
+
+
+# ---- parser -------------------------------------------------------------------------------
+def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
+    """The full parser; the sandbox's options (and its server imports) only when asked for."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--bundle", metavar="DIR", default=argparse.SUPPRESS,
+                        help="connector bundle folder (default: the one shipped with the package)")
+    common.add_argument("--connection", metavar="FILE", default=argparse.SUPPRESS,
+                        help="connection settings file (YAML/JSON); default: PIPEDRIVE_API_TOKEN/PIPEDRIVE_BASE_URL")
+    parser = argparse.ArgumentParser(prog="pipedrive-connect", parents=[common], epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     description="Pipedrive actions, picklists and flows for workflow automation.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"pipedrive-connect {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name, func, help_text, **kw):
+        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text, **kw)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("actions", cmd_actions, "list the actions")
+    p.add_argument("--json", action="store_true", help="print a JSON array (key, label, resource, api_version, method, path, ...)")
+    p.add_argument("--resource", help="only actions of this resource group (deals, persons, ...)")
+
+    p = add("describe", cmd_describe, "show one action (or data source) with its input schema as JSON")
+    p.add_argument("key", metavar="KEY")
+
+    p = add("run", cmd_run, "run one job through one action and print the outcome as JSON (exit 0 success, 1 error)")
+    p.add_argument("key", metavar="KEY", help="action key, e.g. addDeal")
+    p.add_argument("--input", action="append", metavar="NAME=VALUE",
+                   help="one input value (repeatable); strings are coerced to the input's type; templates allowed")
+    p.add_argument("--inputs", metavar="FILE.json", help="a JSON object of inputs (--input values win)")
+    p.add_argument("--job", metavar="JOB.json", help="the job: {data, metadata, files} that templates can read")
+    p.add_argument("--out", metavar="DIR", help="write the routed job to DIR/success or DIR/error and by-products to DIR/log")
+
+    p = add("picklist", cmd_picklist, "print a data source's options as [{key, label}] JSON")
+    p.add_argument("key", metavar="KEY", help="data source key, e.g. selectPerson")
+    p.add_argument("--search", metavar="TERM", help="narrow the options")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a value another input chose (e.g. pipelineId=1)")
+    p.add_argument("--cursor", help="continue after the previous page")
+    p.add_argument("--limit", type=int, default=100, help="options per page (default 100)")
+
+    add("check-connection", cmd_check_connection, "verify the credentials: current user and company")
+    add("validate", cmd_validate, "load and check the whole bundle (schemas, handlers, data sources)")
+
+    p = add("sandbox", cmd_sandbox, "serve the local Pipedrive-compatible sandbox on 127.0.0.1 (see docs/sandbox.md)")
+    if with_sandbox_options:
+        from .sandbox import add_arguments
+
+        add_arguments(p)
+
+    p = add("demo", cmd_demo, "run the sample order flow on an in-process sandbox and summarise where each job went")
+    p.add_argument("--out", metavar="DIR", default="demo-output", help="output folder (default ./demo-output)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(with_sandbox_options="sandbox" in argv)
+    args = parser.parse_args(argv)
+    for name in ("bundle", "connection"):
+        if not hasattr(args, name):
+            setattr(args, name, None)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        sys.stderr.write(f"pipedrive-connect {args.command}: {exc}\n")
+        return 2
+    except Exception as exc:
+        from .errors import BundleError
+
+        if isinstance(exc, BundleError):
+            sys.stderr.write(f"pipedrive-connect: the connector bundle is broken: {exc}\n")
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

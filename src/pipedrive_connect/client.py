@@ -1,0 +1,375 @@
+"""The Pipedrive HTTP client: one pooled session per connection.
+
+It owns everything that is about the wire and nothing about actions: URLs for v1/v2,
+auth, timeouts, the error envelope, retries and rate limits (the only place they
+live), paging, token-cost accounting and redacted debug records.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+
+from .connection import Connection
+from .errors import StepError
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+SECRET_HEADERS = {"x-api-token", "authorization", "cookie", "set-cookie", "proxy-authorization"}
+MAX_DEBUG_BODY = 4000
+
+
+class Redactor:
+    """Scrubs known secret values out of any text before it is shown or stored."""
+
+    def __init__(self, secrets: list[str] | None = None):
+        self.secrets = sorted({s for s in (secrets or []) if s and len(s) >= 4}, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for secret in self.secrets:
+            value = value.replace(secret, "***")
+        return value
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: ("***" if str(k).lower() in SECRET_HEADERS else self.value(v)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.value(v) for v in value]
+        return value
+
+
+@dataclass
+class RetrySettings:
+    """Caps on retrying; the rules of *what* may be retried are fixed (see `retryable`)."""
+
+    max_attempts: int = 5
+    max_wait: float = 60.0  # total seconds spent waiting across attempts
+    backoff_base: float = 0.5
+    backoff_cap: float = 8.0
+    retry_all_errors: bool = False  # rawRequest's opt-in: also retry 4xx on safe requests
+
+    @classmethod
+    def none(cls) -> "RetrySettings":
+        return cls(max_attempts=1)
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    headers: dict[str, str]
+    body: Any
+    raw: requests.Response | None = None
+
+    @property
+    def data(self) -> Any:
+        return self.body.get("data") if isinstance(self.body, dict) else self.body
+
+    @property
+    def additional_data(self) -> dict[str, Any]:
+        if isinstance(self.body, dict) and isinstance(self.body.get("additional_data"), dict):
+            return self.body["additional_data"]
+        return {}
+
+
+@dataclass
+class Usage:
+    """API calls and token cost, for one job or a whole run."""
+
+    calls: int = 0
+    cost: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, cost: int) -> None:
+        with self._lock:
+            self.calls += 1
+            self.cost += cost
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    for header in ("Retry-After", "x-ratelimit-reset"):
+        value = response.headers.get(header)
+        if value:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                continue
+    return None
+
+
+def _error_text(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return None
+    parts = [str(body[k]) for k in ("error", "error_info") if body.get(k)]
+    return " - ".join(parts) or None
+
+
+class PipedriveClient:
+    def __init__(self, connection: Connection, *, timeout: tuple[float, float] = (5.0, 60.0),
+                 retry: RetrySettings | None = None, limiter=None, pool_size: int = 16):
+        self.connection = connection
+        self.timeout = timeout
+        self.retry = retry or RetrySettings()
+        self.limiter = limiter
+        self.usage = Usage()
+        self.redactor = Redactor(connection.secrets())
+        self.session = requests.Session()
+        self.session.auth = connection.auth
+        self.session.headers["User-Agent"] = "pipedrive-connect/0.1"
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    # ---- URLs -------------------------------------------------------------------------
+    def url(self, api: str, path: str) -> str:
+        return f"{self.connection.current_base_url}{self.connection.prefixes[api]}{path}"
+
+    # ---- one request, with the retry rules ------------------------------------------------
+    def send(self, method: str, api: str, path: str, *, params: dict | None = None, json_body: Any = None,
+             data: Any = None, files: Any = None, headers: dict | None = None, stream: bool = False,
+             timeout: tuple[float, float] | float | None = None, cost: int = 0, search: bool = False,
+             idempotent: bool | None = None, expect: str = "json", trace: list | None = None,
+             usage: Usage | None = None, retry: RetrySettings | None = None, url: str | None = None) -> ApiResponse:
+        """Send one logical request; retried only where repeating it is safe.
+
+        `idempotent` defaults to: reads yes; PUT/PATCH/DELETE yes (they address one record by
+        id); POST no. A non-idempotent request is repeated only when Pipedrive cannot have
+        processed it (429, or a connection that failed before anything was sent).
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method != "POST"
+        settings = retry or self.retry
+        target = url or self.url(api, path)
+        started = time.monotonic()
+
+        def may_retry(exc: BaseException) -> bool:
+            if not isinstance(exc, StepError) or settings.max_attempts <= 1:
+                return False
+            if exc.kind == "rate_limited" or exc.details.get("not_sent"):
+                return True
+            if exc.kind in ("server", "network") and idempotent:
+                return True
+            return settings.retry_all_errors and idempotent and exc.kind in ("rejected", "not_found")
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception()
+            hinted = exc.details.get("retry_after") if isinstance(exc, StepError) else None
+            if hinted is not None:
+                delay = hinted + random.uniform(0, 0.25)
+            else:
+                delay = min(settings.backoff_cap, settings.backoff_base * 2 ** (state.attempt_number - 1))
+                delay = random.uniform(delay / 2, delay)  # jitter spreads concurrent workers
+            remaining = settings.max_wait - (time.monotonic() - started)
+            return max(0.0, min(delay, remaining))
+
+        retrying = Retrying(
+            stop=stop_after_attempt(settings.max_attempts) | stop_after_delay(settings.max_wait),
+            retry=retry_if_exception(may_retry), wait=wait, reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._once(method, target, params, json_body, data, files, headers, stream, timeout,
+                                  cost, search, idempotent, expect, trace, usage)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(self, method, url, params, json_body, data, files, headers, stream, timeout, cost, search,
+              idempotent, expect, trace, usage) -> ApiResponse:
+        if self.limiter is not None:
+            self.limiter.acquire(search=search)
+        record = {"request": self._describe_request(method, url, params, json_body, data, files, headers)} if trace is not None else None
+        try:
+            response = self.session.request(
+                method, url, params=params, json=json_body, data=data,
+                files=files.parts() if hasattr(files, "parts") else files,
+                headers=headers, stream=stream, timeout=timeout or self.timeout, allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            error = self._network_error(exc, method, idempotent)
+            if record is not None:
+                record["error"] = error.to_dict()
+                trace.append(record)
+            raise error from None
+        finally:
+            self.usage.add(cost)
+            if usage is not None:
+                usage.add(cost)
+        if self.limiter is not None:
+            self.limiter.observe(response.headers, search=search)
+        parsed = self._parse(response, stream and response.ok, expect)
+        if record is not None:
+            record["response"] = {
+                "status": response.status_code,
+                "headers": self.redactor.value(dict(response.headers)),
+                "body": "<streamed binary>" if stream and response.ok else self._clip(parsed.body),
+            }
+            trace.append(record)
+        if not response.ok:
+            raise self._http_error(response, parsed.body, method)
+        return parsed
+
+    def _parse(self, response: requests.Response, streaming: bool, expect: str) -> ApiResponse:
+        headers = dict(response.headers)
+        if streaming:
+            return ApiResponse(response.status_code, headers, None, response)
+        content_type = response.headers.get("Content-Type", "")
+        body: Any
+        if expect == "binary" and response.ok:
+            body = response.content
+        elif "json" in content_type or (expect == "json" and response.content[:1] in (b"{", b"[")):
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text
+        else:
+            body = response.text
+        return ApiResponse(response.status_code, headers, body, response)
+
+    # ---- errors -------------------------------------------------------------------------
+    def _http_error(self, response: requests.Response, body: Any, method: str) -> StepError:
+        status = response.status_code
+        text = _error_text(body)
+        safe_text = self.redactor.text(text) if text else None
+        is_json = "json" in response.headers.get("Content-Type", "")
+        retry_after = _retry_after(response)
+        if status == 429:
+            lowered = (text or "").lower()
+            if "daily" in lowered or "budget" in lowered or "quota" in lowered:
+                return StepError("budget_exhausted", "The company's daily API token budget is used up; "
+                                 "requests will fail until it resets (midnight, server time).",
+                                 status, safe_text, retryable=False)
+            return StepError("rate_limited", "Pipedrive's rate limit was hit (HTTP 429).", status, safe_text,
+                             retryable=True, details={"retry_after": retry_after if retry_after is not None else 2.0})
+        if status in (401, 402) or (status == 403 and is_json):
+            message = {401: "Pipedrive refused the credentials (HTTP 401): check the API token or reconnect OAuth.",
+                       402: "The Pipedrive company account is not open (HTTP 402: trial expired or unpaid).",
+                       403: "Pipedrive forbids this request for these credentials (HTTP 403)."}[status]
+            return StepError("connection", message, status, safe_text)
+        if status == 403:
+            return StepError("connection", "Access blocked by Pipedrive's firewall (HTTP 403, not JSON): stop "
+                             "sending and check for request storms before trying again.", status, None)
+        if status in (404, 410):
+            what = "no longer exists" if status == 410 else "was not found"
+            return StepError("not_found", f"The record or path {what} (HTTP {status}).", status, safe_text)
+        if status >= 500:
+            if method == "POST":  # a proxy error may hide a create that did happen
+                return StepError("outcome_unknown", f"Pipedrive failed while creating (HTTP {status}); the record "
+                                 "may or may not exist. Check for it before re-running.", status, safe_text)
+            return StepError("server", f"Pipedrive failed to answer (HTTP {status}).", status, safe_text,
+                             retryable=True, details={"retry_after": retry_after} if retry_after else {})
+        if 300 <= status < 400:
+            return StepError("rejected", f"Pipedrive answered with a redirect (HTTP {status}); redirects are "
+                             "not followed so credentials never leave the API host.", status, None)
+        return StepError("rejected", f"Pipedrive rejected the request (HTTP {status})" +
+                         (f": {safe_text}" if safe_text else "."), status, safe_text)
+
+    def _network_error(self, exc: requests.RequestException, method: str, idempotent: bool) -> StepError:
+        not_sent = isinstance(exc, requests.ConnectTimeout) or (
+            isinstance(exc, requests.ConnectionError) and _failed_before_sending(exc))
+        reason = self.redactor.text(f"{type(exc).__name__}")
+        if not_sent:
+            return StepError("network", f"Could not connect to Pipedrive ({reason}); nothing was sent.",
+                             retryable=True, details={"not_sent": True})
+        if not idempotent:
+            return StepError("outcome_unknown", f"The connection failed after the request was sent ({reason}); "
+                             "Pipedrive may or may not have applied it. Check for the record before re-running.",
+                             retryable=False, details={"method": method})
+        return StepError("network", f"The connection to Pipedrive failed ({reason}).", retryable=True)
+
+    # ---- paging -------------------------------------------------------------------------
+    def paginate(self, api: str, path: str, params: dict | None = None, *, paging: str, page_size: int = 500,
+                 max_items: int | None = None, cost: int = 0, search: bool = False, trace: list | None = None,
+                 usage: Usage | None = None, items_at: str | None = None) -> Iterator[Any]:
+        """Yield every item of a list, page by page with the largest page, stopping on the last.
+
+        Loop protection: a cursor or offset that does not move forward ends the walk with an error
+        rather than fetching forever.
+        """
+        params = dict(params or {})
+        params["limit"] = page_size
+        seen: set = set()
+        yielded = 0
+        while True:
+            response = self.send("GET", api, path, params=params, cost=cost, search=search, trace=trace, usage=usage)
+            items = response.data
+            if items_at:
+                for part in items_at.split("."):
+                    items = (items or {}).get(part)
+            for item in items or []:
+                yield item
+                yielded += 1
+                if max_items is not None and yielded >= max_items:
+                    return
+            extra = response.additional_data
+            if paging == "cursor":
+                nxt = extra.get("next_cursor")
+                if not nxt:
+                    return
+                marker = ("cursor", nxt)
+                params["cursor"] = nxt
+            else:
+                pagination = extra.get("pagination") or {}
+                if not pagination.get("more_items_in_collection"):
+                    return
+                nxt = pagination.get("next_start")
+                if nxt is None or nxt <= params.get("start", 0):
+                    raise StepError("unexpected", f"Pipedrive's paging did not move forward at start={params.get('start', 0)}.")
+                marker = ("start", nxt)
+                params["start"] = nxt
+            if marker in seen or not items:
+                raise StepError("unexpected", "Pipedrive returned the same page twice; stopped to avoid a loop.")
+            seen.add(marker)
+
+    # ---- debug records ------------------------------------------------------------------
+    def _describe_request(self, method, url, params, json_body, data, files, headers) -> dict[str, Any]:
+        desc: dict[str, Any] = {"method": method, "url": self.redactor.text(url)}
+        if params:
+            desc["query"] = self.redactor.value(params)
+        if headers:
+            desc["headers"] = self.redactor.value(headers)
+        desc["auth"] = "header (redacted)"
+        if json_body is not None:
+            desc["json"] = self._clip(self.redactor.value(json_body))
+        if data is not None:
+            desc["form"] = self._clip(self.redactor.value(data if isinstance(data, dict) else str(data)))
+        if files is not None:
+            desc["files"] = files.describe() if hasattr(files, "describe") else "<multipart>"
+        return desc
+
+    def _clip(self, value: Any) -> Any:
+        if isinstance(value, bytes):
+            return f"<{len(value)} bytes>"
+        text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else value
+        if len(text) > MAX_DEBUG_BODY:
+            return self.redactor.text(text[:MAX_DEBUG_BODY]) + f"... <{len(text)} chars>"
+        return self.redactor.value(value)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _failed_before_sending(exc: requests.ConnectionError) -> bool:
+    """True when the TCP connection never came up, so the request cannot have been read."""
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    seen = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (NewConnectionError, NameResolutionError, ConnectionRefusedError)):
+            return True
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            current = reason
+            continue
+        args = getattr(current, "args", ())
+        current = next((a for a in args if isinstance(a, BaseException)), None) or current.__context__
+    return False

@@ -1,0 +1,299 @@
+"""Run one job through one action and route it: exactly one of success/error, plus log items.
+
+`Runtime` ties a bundle to a connection. `Call` is what a handler sees: its validated
+inputs, the job, and request helpers that already know the action's API version, token
+cost and debug setting. Most actions use `endpoint`, the generic handler driven by the
+declaration and the input schema; code in the bundle is only for the quirks.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from .bundle import Action, Bundle, DataSource
+from .client import ApiResponse, PipedriveClient, Redactor, RetrySettings, Usage
+from .connection import Connection
+from .errors import StepError
+from .inputs import coerce, render, validation_error
+from .jobs import Job, LogItem, Outcome
+
+TRANSFORMS = {
+    # an e-mail or phone, or a list of them, as v2's [{value, primary}] list
+    "primaryList": lambda v: [
+        ({"value": item, "primary": i == 0} if not isinstance(item, dict) else item)
+        for i, item in enumerate(v if isinstance(v, list) else [v])
+    ],
+    "csv": lambda v: ",".join(str(x) for x in v) if isinstance(v, list) else v,
+    "int01": lambda v: 1 if v else 0,
+}
+
+
+def _query_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return value
+
+
+@dataclass
+class WireRequest:
+    method: str
+    path: str
+    query: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+class Call:
+    """One action run on one job: inputs, request helpers and the log by-products."""
+
+    def __init__(self, runtime: "Runtime", action: Action, inputs: dict[str, Any], job: Job):
+        self.runtime, self.action, self.inputs, self.job = runtime, action, inputs, job
+        self.debug = bool(inputs.get("debugRequest"))
+        self.trace: list | None = [] if self.debug else None
+        self.usage = Usage()
+        self.logs: list[LogItem] = []
+        self.additional_data: dict[str, Any] | None = None
+
+    @property
+    def client(self) -> PipedriveClient:
+        return self.runtime.client
+
+    def wire(self) -> WireRequest:
+        """The request the declaration and the inputs describe."""
+        action = self.action
+        request = WireRequest(action.method, action.path, dict(action.decl.get("query", {})))
+        for param in action.params:
+            if param.name not in self.inputs or param.location == "runtime":
+                continue
+            value = self.inputs[param.name]
+            if param.transform:
+                value = TRANSFORMS[param.transform](value)
+            if param.location == "path":
+                request.path = request.path.replace("{" + param.wire + "}", quote(str(value), safe=""))
+            elif param.location == "query":
+                request.query[param.wire] = _query_value(value)
+            else:
+                request.body[param.wire] = value
+        return request
+
+    def send(self, method: str | None = None, path: str | None = None, *, api: str | None = None,
+             cost: int | None = None, **kwargs) -> ApiResponse:
+        return self.client.send(method or self.action.method, api or self.action.api, path or self.action.path,
+                                cost=self.action.cost if cost is None else cost, trace=self.trace, usage=self.usage,
+                                search=self.action.decl.get("search", False), **kwargs)
+
+    def paginate(self, path: str, query: dict[str, Any], **kwargs):
+        action = self.action
+        return self.client.paginate(action.api, path, query, paging=action.paging, page_size=action.page_size,
+                                    cost=action.cost, search=action.decl.get("search", False), trace=self.trace,
+                                    usage=self.usage, **kwargs)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.runtime.log_dir(self.job)
+
+    def log_file(self, name: str, path: Path, content_type: str, size: int) -> None:
+        self.logs.append(LogItem("file", name, content_type, str(path), size=size))
+
+
+def endpoint(call: Call) -> Any:
+    """The generic handler: one declared endpoint call, or every page of a list."""
+    request = call.wire()
+    if call.action.paging and call.inputs.get("fetchAll"):
+        query = {k: v for k, v in request.query.items() if k not in ("cursor", "start", "limit")}
+        return list(call.paginate(request.path, query, max_items=call.inputs.get("maxItems")))
+    kwargs: dict[str, Any] = {"params": request.query or None}
+    if request.body:
+        kwargs["data" if call.action.decl.get("body") == "form" else "json_body"] = request.body
+    elif call.action.method in ("POST", "PUT", "PATCH"):
+        kwargs["json_body"] = {}
+    response = call.send(request.method, request.path, **kwargs)
+    call.additional_data = response.additional_data or None
+    return response.data
+
+
+# ---- picklists --------------------------------------------------------------------------
+_FIELD = re.compile(r"{([A-Za-z0-9_.]+)}")
+
+
+def _lookup(record: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        record = record.get(part) if isinstance(record, dict) else None
+    return record
+
+
+def format_label(template: str, record: dict[str, Any]) -> str:
+    def field_value(match: re.Match) -> str:
+        value = _lookup(record, match.group(1))
+        return "" if value is None else str(value)
+
+    return _FIELD.sub(field_value, template).strip(" -")
+
+
+@dataclass
+class Page:
+    options: list[dict[str, Any]]
+    next_cursor: str | None = None
+    calls: int = 0
+
+
+@dataclass
+class PicklistRequest:
+    source: DataSource
+    search: str | None
+    params: dict[str, Any]
+    cursor: str | None
+    limit: int
+    runtime: "Runtime"
+
+
+def picklist(req: PicklistRequest) -> Page:
+    """Generic picklist: list (or search) a collection and map each record to {key, label}."""
+    source, decl, client = req.source, req.source.decl, req.runtime.client
+    usage = Usage()
+    query: dict[str, Any] = {"limit": req.limit}
+    for name, wire in source.params.items():
+        if req.params.get(name) not in (None, ""):
+            query[wire] = req.params[name]
+    paging = decl.get("paging", "cursor")
+    if req.cursor:
+        query["cursor" if paging == "cursor" else "start"] = req.cursor
+    if req.search and decl.get("search_path"):
+        query.update(term=req.search, limit=min(req.limit, 100))
+        response = client.send("GET", source.api, decl["search_path"], params=query,
+                               cost=decl.get("search_cost", 20), search=True, usage=usage)
+        records = [hit.get("item", hit) for hit in (response.data or {}).get("items", [])]
+    else:
+        if paging == "none":
+            query.pop("limit")
+        response = client.send("GET", source.api, source.path, params=query, cost=source.cost, usage=usage)
+        records = response.data or []
+        if decl.get("items_at"):
+            records = _lookup(records, decl["items_at"]) or []
+        if req.search:  # no search endpoint: filter what was listed
+            needle = req.search.lower()
+            records = [r for r in records if needle in format_label(decl["label_template"], r).lower()]
+    key = decl.get("key", "id")
+    options = [{"key": _lookup(r, key), "label": format_label(decl["label_template"], r)} for r in records]
+    extra = response.additional_data
+    nxt = extra.get("next_cursor") if paging == "cursor" else (extra.get("pagination") or {}).get("next_start")
+    return Page(options, str(nxt) if nxt not in (None, "") else None, usage.calls)
+
+
+# ---- the runtime --------------------------------------------------------------------------
+class Runtime:
+    """A loaded bundle plus one connection: runs steps and serves picklists."""
+
+    def __init__(self, bundle: Bundle | None = None, connection: Connection | None = None, *,
+                 client: PipedriveClient | None = None, out_dir: str | Path | None = None,
+                 retry: RetrySettings | None = None, limiter=None, picklist_ttl: float = 60.0):
+        self.bundle = bundle or Bundle.load()
+        self.connection = connection or (client.connection if client else None)
+        self._client = client
+        self._retry, self._limiter = retry, limiter
+        self._out_dir = Path(out_dir) if out_dir else None
+        self.picklist_ttl = picklist_ttl
+        self._picklist_cache: dict[tuple, tuple[float, Page]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> PipedriveClient:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    if self.connection is None:
+                        raise StepError("connection", "No Pipedrive connection is configured: set PIPEDRIVE_API_TOKEN "
+                                        "(and PIPEDRIVE_BASE_URL), or pass --connection FILE.")
+                    self._client = PipedriveClient(self.connection, retry=self._retry, limiter=self._limiter)
+        return self._client
+
+    @property
+    def redactor(self) -> Redactor:
+        return self._client.redactor if self._client else Redactor(self.connection.secrets() if self.connection else [])
+
+    @property
+    def out_dir(self) -> Path:
+        if self._out_dir is None:
+            self._out_dir = Path(tempfile.mkdtemp(prefix="pipedrive-connect-"))
+        return self._out_dir
+
+    def log_dir(self, job: Job) -> Path:
+        path = self.out_dir / "log" / job.id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def prepare(self, action: Action, raw_inputs: dict[str, Any], job: Job) -> dict[str, Any]:
+        """Render templates, coerce designer strings, validate: bad input stops here."""
+        rendered = render(raw_inputs or {}, job.template_context())
+        inputs = coerce(rendered, action.schema)
+        if not isinstance(inputs, dict):
+            raise StepError("input", "inputs must be a mapping of input names to values")
+        problem = validation_error(action.validator, inputs)
+        if problem is not None:
+            raise problem
+        return inputs
+
+    def run(self, key: str, job: Job | None = None, inputs: dict[str, Any] | None = None,
+            step_id: str | None = None) -> Outcome:
+        """Run one step. Never raises for a job's sake: every failure becomes the error route."""
+        job = job or Job()
+        step_id = step_id or key
+        call: Call | None = None
+        try:
+            action = self.bundle.action(key)
+            if action.removed:
+                raise StepError("input", f"Action {key} is no longer available: {action.removed['reason']} "
+                                f"(removed {action.removed['date']}). Use instead: {action.removed['instead']}.")
+            prepared = self.prepare(action, inputs or {}, job)
+            call = Call(self, action, prepared, job)
+            result = action.handler(call)
+            record = {"action": key, "result": result}
+            if call.additional_data:
+                record["additional_data"] = call.additional_data
+            outcome = Outcome("success", job.with_step(step_id, record), result)
+        except StepError as exc:
+            outcome = Outcome("error", job, error=self._scrub(exc))
+        except KeyError as exc:
+            outcome = Outcome("error", job, error=StepError("input", str(exc.args[0]) if exc.args else str(exc)))
+        except Exception as exc:  # a connector bug must still route the job, without a traceback
+            outcome = Outcome("error", job, error=self._scrub(StepError(
+                "unexpected", f"Internal error in {key}: {type(exc).__name__}: {exc}"[:500])))
+        if call is not None:
+            outcome.logs = call.logs
+            outcome.calls, outcome.cost = call.usage.calls, call.usage.cost
+            if call.trace is not None:
+                outcome.logs.append(LogItem("debug", f"{step_id}-debug.json", record=self.redactor.value(call.trace)))
+        return outcome
+
+    def _scrub(self, error: StepError) -> StepError:
+        redactor = self.redactor
+        error.message = redactor.text(error.message)
+        if error.pipedrive_error:
+            error.pipedrive_error = redactor.text(error.pipedrive_error)
+        return error
+
+    def picklist(self, key: str, search: str | None = None, params: dict[str, Any] | None = None,
+                 cursor: str | None = None, limit: int = 100) -> Page:
+        """Options for a dropdown; repeated calls within the TTL are served from memory."""
+        source = self.bundle.datasource(key)
+        params = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        missing = [p for p in source.decl.get("required_params", []) if p not in params]
+        if missing:
+            raise StepError("input", f"Picklist {key} needs {', '.join(missing)} (choose it first)",
+                            input_path=missing[0])
+        cache_key = (key, search or "", tuple(sorted(params.items())), cursor, limit)
+        now = time.monotonic()
+        hit = self._picklist_cache.get(cache_key)
+        if hit and hit[0] > now:
+            return Page(hit[1].options, hit[1].next_cursor, 0)
+        page = source.handler(PicklistRequest(source, search, params, cursor, limit, self))
+        self._picklist_cache[cache_key] = (now + self.picklist_ttl, page)
+        return page

@@ -1,0 +1,138 @@
+"""From a step's raw input values to validated, typed inputs.
+
+Order matters: templates are rendered first (over the job), then designer strings are
+coerced to the schema's types, then the whole object is validated. Bad input fails
+here, naming the input, and never reaches Pipedrive.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import StepError
+
+_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_TRUE = {"true", "yes", "y", "1", "on"}
+_FALSE = {"false", "no", "n", "0", "off"}
+
+
+@lru_cache(maxsize=4096)
+def _compile(source: str):
+    return _ENV.from_string(source)
+
+
+def render(value: Any, context: dict[str, Any], path: str = "") -> Any:
+    """Render every string that holds a template; leave other values untouched."""
+    if isinstance(value, str):
+        if "{{" not in value and "{%" not in value:
+            return value
+        try:
+            return _compile(value).render(context)
+        except TemplateError as exc:
+            raise StepError("input", f"Input '{path}': template failed: {exc.message or exc}",
+                            input_path=path) from None
+        except Exception as exc:  # a template may raise anything (division by zero...)
+            raise StepError("input", f"Input '{path}': template failed: {type(exc).__name__}: {exc}",
+                            input_path=path) from None
+    if isinstance(value, dict):
+        return {k: render(v, context, _join(path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, context, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _types(schema: dict[str, Any]) -> list[str]:
+    t = schema.get("type")
+    if t is None:
+        return []
+    return [t] if isinstance(t, str) else list(t)
+
+
+def coerce(value: Any, schema: dict[str, Any]) -> Any:
+    """Turn designer strings into the schema's type; leave what cannot be coerced for the validator."""
+    types = _types(schema)
+    if isinstance(value, str):
+        text = value.strip()
+        if "string" in types:
+            return value
+        for t in types:
+            try:
+                if t == "integer":
+                    return int(text)
+                if t == "number":
+                    number = float(text)
+                    return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+                if t == "boolean":
+                    if text.lower() in _TRUE:
+                        return True
+                    if text.lower() in _FALSE:
+                        return False
+                if t in ("array", "object") and text[:1] in "[{":
+                    return coerce(json.loads(text), schema)
+                if t == "array":
+                    items = [part.strip() for part in text.split(",") if part.strip()]
+                    return coerce(items, schema)
+                if t == "null" and text.lower() in ("null", "none"):
+                    return None
+            except ValueError:
+                continue
+        return value
+    if isinstance(value, bool) and "boolean" not in types and "integer" in types:
+        return value  # let the validator say a boolean is not an id
+    if isinstance(value, list) and "array" in types:
+        items = schema.get("items") or {}
+        return [coerce(v, items) for v in value if not (v == "" and items)]
+    if isinstance(value, dict) and "object" in types:
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        out = {}
+        for k, v in value.items():
+            if v == "":
+                continue  # an empty designer field means "not set" (and a required one is then missing)
+            sub = props.get(k, extra if isinstance(extra, dict) else {})
+            out[k] = coerce(v, sub)
+        return out
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and "string" in types and not (
+        {"integer", "number"} & set(types)
+    ):
+        return str(value)
+    return value
+
+
+def error_path(error) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        parts.append(missing)
+    return ".".join(p for p in parts if p)
+
+
+def validation_error(validator, inputs: dict[str, Any]) -> StepError | None:
+    """The first, most relevant validation error as a StepError naming the input."""
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator.iter_errors(inputs))
+    if error is None:
+        return None
+    path = error_path(error)
+    if error.validator == "required":
+        message = f"Input '{path}' is required"
+    elif error.validator == "enum":
+        message = f"Input '{path}': {error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}"
+    elif error.validator == "not" and "x-dropped" in error.schema:
+        message = f"Input '{path}': {error.schema.get('description') or error.schema['x-dropped']}"
+    elif error.validator == "additionalProperties":
+        message = f"Unknown input: {error.message}"
+    else:
+        shown = error.message if len(error.message) < 300 else error.message[:300] + "..."
+        message = f"Input '{path}': {shown}" if path else shown
+    return StepError("input", message, input_path=path or None)

@@ -1,0 +1,1 @@
+"""Local Pipedrive-compatible API server (test double with a strict contract)."""
