@@ -210,7 +210,7 @@ class Bundle:
         for kind, store, cls_ in (("connection", self.connections, None), ("action", self.actions, Action),
                                   ("datasource", self.datasources, DataSource)):
             file_validator = Draft202012Validator({"$defs": meta["$defs"], "$ref": f"#/$defs/{kind}File"})
-            for rel in self.manifest[f"{kind}s"]:
+            for rel in self._expand(self.manifest[f"{kind}s"]):
                 content = read_yaml(self.root / rel)
                 self._raise_first(file_validator, content, rel)
                 resource = Path(rel).stem
@@ -218,6 +218,19 @@ class Bundle:
                     if key in store:
                         raise BundleError(rel, key, f"{kind} key is declared twice")
                     store[key] = decl if cls_ is None else cls_(self, key, resource, decl, rel)
+
+    def _expand(self, entries: list[str]) -> list[str]:
+        """Bundle file names, with globs (actions/*.yaml) expanded in sorted order."""
+        out = []
+        for entry in entries:
+            if "*" in entry:
+                matches = sorted(p.relative_to(self.root).as_posix() for p in self.root.glob(entry))
+                if not matches:
+                    raise BundleError("connector.yaml", entry, "the pattern matches no file")
+                out.extend(m for m in matches if m not in out)
+            elif entry not in out:
+                out.append(entry)
+        return out
 
     @staticmethod
     def _raise_first(validator, instance, file: str) -> None:

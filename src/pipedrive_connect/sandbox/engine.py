@@ -363,7 +363,7 @@ def parent_record(ctx, res: Resource, parent_id: str) -> dict:
 
 def show(ctx, res: Resource, record: dict) -> dict:
     """Copy a record for output; v2 entities list every custom field, unset ones as null."""
-    out = dict(record)
+    out = {"id": record.get("id"), **record}
     if res.custom_fields:
         out["custom_fields"] = {**dict.fromkeys(ctx.custom_keys(res.custom_fields)),
                                 **(record.get("custom_fields") or {})}

@@ -8,6 +8,7 @@ SQLite file (stdlib only) so a demo survives restarts.
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import threading
 import uuid
@@ -36,8 +37,9 @@ class Store:
     hold ``store.lock`` themselves; it is re-entrant.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, seed=None) -> None:
         self.lock = threading.RLock()
+        self.rng = random.Random(seed)  # UUIDs are drawn from it, so a seed fixes them
         self.tables: dict[str, dict] = {}
         self.next_ids: dict[str, int] = {}
         self.tombstones: dict[str, set] = {}
@@ -65,7 +67,7 @@ class Store:
     def new_id(self, name: str):
         with self.lock:
             if name in UUID_TABLES:
-                return str(uuid.uuid4())
+                return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
             n = self.next_ids.get(name, 1)
             self.next_ids[name] = n + 1
             return str(n) if name in STRING_ID_TABLES else n

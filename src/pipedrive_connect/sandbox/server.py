@@ -1,0 +1,152 @@
+"""Running the sandbox: the in-process :class:`Sandbox`, ``create_app`` and the CLI entry."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from . import seed as seeding
+from .app import FAULT_KINDS, SandboxApp
+from .store import Store
+
+SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+
+
+def create_app(token: str = "secret-token", port: int = 0, data=None, burst_limit: int | None = None,
+               fault_rate: float = 0.0, seed=None, daily_budget: int | None = None, generate=None, faults=None,
+               allow_query_token: bool = False, search_limit: int = 10) -> SandboxApp:
+    """Build the WSGI app with its store (``port`` is accepted for symmetry with Sandbox and ignored)."""
+    store = Store(seed=seed)
+    loaded = False
+    if data and str(data).endswith(SQLITE_SUFFIXES):
+        loaded = store.attach_sqlite(str(data))
+    if not loaded:
+        seeding.load(store, seeding.base_data())
+        if data and not str(data).endswith(SQLITE_SUFFIXES):
+            seeding.load_file(store, data)
+        if generate:
+            seeding.generate(store, generate, seed)
+        store.flush()
+    return SandboxApp(store, token, burst_limit=burst_limit, search_limit=search_limit, daily_budget=daily_budget,
+                      fault_rate=fault_rate, faults=faults, seed=seed, allow_query_token=allow_query_token)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log on stderr; the sandbox keeps its own request log."""
+
+    def log_request(self, code="-", size="-") -> None:
+        pass
+
+
+class Sandbox:
+    """A sandbox served on 127.0.0.1 from a background thread.
+
+    >>> with Sandbox(token="t") as sb:   # doctest: +SKIP
+    ...     requests.get(sb.base_url + "/api/v1/users/me", headers={"x-api-token": sb.token})
+    """
+
+    def __init__(self, token: str = "secret-token", port: int = 0, data=None, burst_limit: int | None = None,
+                 fault_rate: float = 0.0, seed=None, daily_budget: int | None = None, generate=None, faults=None,
+                 allow_query_token: bool = False, search_limit: int = 10):
+        self.token, self.port = token, port
+        self.app = create_app(token=token, data=data, burst_limit=burst_limit, fault_rate=fault_rate, seed=seed,
+                              daily_budget=daily_budget, generate=generate, faults=faults,
+                              allow_query_token=allow_query_token, search_limit=search_limit)
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def store(self) -> Store:
+        return self.app.store
+
+    @property
+    def request_log(self) -> list[dict]:
+        return self.app.request_log
+
+    def stats(self) -> dict:
+        return self.app.stats()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def start(self) -> Sandbox:
+        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True, request_handler=_QuietHandler)
+        # Keep-alive client connections must not hold up stop().
+        self._server.block_on_close = False
+        self._thread = threading.Thread(target=self._server.serve_forever, name="pipedrive-sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = None
+        self.store.close()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _counts(text: str) -> dict[str, int]:
+    """Parse ``deals=20000,persons=500``."""
+    counts = {}
+    for part in filter(None, text.split(",")):
+        name, _, number = part.partition("=")
+        if not number.isdigit():
+            raise argparse.ArgumentTypeError(f"expected TABLE=COUNT, got {part!r}")
+        counts[name.strip()] = int(number)
+    return counts
+
+
+def _kinds(text: str) -> list[str]:
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = set(kinds) - set(FAULT_KINDS)
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
+    return kinds
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``pipedrive-connect sandbox``."""
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 picks a free one)")
+    parser.add_argument("--token", default="secret-token", help="API token clients must send")
+    parser.add_argument("--data", type=Path, help="JSON seed file, or a .sqlite/.db file to persist the store in")
+    parser.add_argument("--burst-limit", type=int, help="requests per 2-second window per token (default: none)")
+    parser.add_argument("--search-limit", type=int, default=10, help="search requests per 2-second window")
+    parser.add_argument("--daily-budget", type=int, help="daily token budget per token (default: unlimited)")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="fraction of requests given a fault (0..1)")
+    parser.add_argument("--fault-kinds", type=_kinds, help=f"comma list from {','.join(FAULT_KINDS)}")
+    parser.add_argument("--seed", type=int, help="makes generated data and faults reproducible")
+    parser.add_argument("--generate", type=_counts, help="bulk data, e.g. deals=20000,persons=500")
+    parser.add_argument("--allow-query-token", action="store_true",
+                        help="accept ?api_token= (legacy clients in benchmarks)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT; prints the base URL and token first."""
+    sandbox = Sandbox(token=args.token, port=args.port, data=args.data, burst_limit=args.burst_limit,
+                      fault_rate=args.fault_rate, seed=args.seed, daily_budget=args.daily_budget,
+                      generate=args.generate, faults=args.fault_kinds, allow_query_token=args.allow_query_token,
+                      search_limit=args.search_limit)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    sandbox.start()
+    print(f"Pipedrive sandbox listening on {sandbox.base_url}", flush=True)
+    print(f"API token: {sandbox.token}", flush=True)
+    while not stop.wait(0.5):
+        pass
+    sandbox.stop()
+    return 0
