@@ -10,6 +10,7 @@ from pipedrive_connect.files import (Upload, filename_from_disposition, readable
 
 PROTECTED_HEADERS = {"x-api-token", "authorization", "host", "cookie", "content-length"}
 _ALLOWED_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _PREFIXES = (("/api/v1/", "v1"), ("/api/v2/", "v2"), ("/v1/", "v1"))
 
 
@@ -20,7 +21,7 @@ def resolve_path(url: str, default_api: str) -> tuple[str, str, dict[str, str]]:
         return StepError("input", f"Input 'url': {why}. Give a path on the API host, such as /api/v2/deals.",
                          input_path="url")
 
-    if "://" in url or url.startswith("//") or "\\" in url:
+    if "://" in url or url.startswith("//") or "\\" in url or _SCHEME.match(url):
         raise refuse("absolute URLs and other hosts are not allowed")
     path, _, query = url.partition("?")
     if "#" in url:

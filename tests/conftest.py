@@ -25,5 +25,8 @@ def connection() -> Connection:
 @pytest.fixture
 def runtime(bundle, connection, tmp_path) -> Runtime:
     from pipedrive_connect.client import RetrySettings
+    from pipedrive_connect.limits import RateLimiter
 
-    return Runtime(bundle, connection, out_dir=tmp_path / "out", retry=RetrySettings.none())
+    # mocked transport: no server to protect, so no pacing
+    return Runtime(bundle, connection, out_dir=tmp_path / "out", retry=RetrySettings.none(),
+                   limiter=RateLimiter(limit=100_000))

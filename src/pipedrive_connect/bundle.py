@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -29,7 +30,10 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def default_root() -> Path:
-    """The bundle shipped inside the installed package, or the repository root in a checkout."""
+    """$PIPEDRIVE_CONNECT_BUNDLE, else the bundle shipped in the package, else the checkout's root."""
+    override = os.environ.get("PIPEDRIVE_CONNECT_BUNDLE")
+    if override:
+        return Path(override)
     here = Path(__file__).resolve().parent
     packaged = here / "bundle"
     if (packaged / "connector.yaml").is_file():

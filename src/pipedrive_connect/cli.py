@@ -194,10 +194,32 @@ def cmd_sandbox(args) -> int:
     return sandbox.main(args)
 
 
+def cmd_watch(args) -> int:
+    from .flows import Flow
+    from .runner import HotFolder
+
+    runtime = _runtime(args, args.out)
+    if runtime.connection is None:
+        raise UsageError("no connection: set PIPEDRIVE_API_TOKEN (and PIPEDRIVE_BASE_URL) or pass --connection FILE")
+    try:
+        flow = Flow.load(args.flow, runtime)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"cannot use flow {args.flow}: {exc}") from None
+    if not Path(args.in_dir).is_dir():
+        raise UsageError(f"input folder not found: {args.in_dir}")
+    folder = HotFolder(runtime, flow, Path(args.in_dir), Path(args.out), args.workers)
+    folder.install_signal_handlers()
+    if not args.once:
+        sys.stderr.write(f"watching {folder.in_dir} with {folder.workers} worker(s); Ctrl+C to stop\n")
+    stats = folder.run(once=args.once)
+    _print(stats.summary())
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(args.out, keep_serving=False)
+    return run_demo(args.out)
 
 
 # ---- parser -------------------------------------------------------------------------------
@@ -251,6 +273,13 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
         from .sandbox import add_arguments
 
         add_arguments(p)
+
+    p = add("watch", cmd_watch, "process job files dropped in a folder through a flow (hot folder)")
+    p.add_argument("--flow", metavar="FILE", required=True, help="flow file (YAML/JSON): steps with templated inputs")
+    p.add_argument("--in", dest="in_dir", metavar="DIR", required=True, help="folder to take *.json job files from")
+    p.add_argument("--out", metavar="DIR", required=True, help="output folder: success/, error/ and log/ are written there")
+    p.add_argument("--workers", type=int, default=4, metavar="N", help="jobs processed concurrently (default 4)")
+    p.add_argument("--once", action="store_true", help="process what is there now, then exit")
 
     p = add("demo", cmd_demo, "run the sample order flow on an in-process sandbox and summarise where each job went")
     p.add_argument("--out", metavar="DIR", default="demo-output", help="output folder (default ./demo-output)")

@@ -204,15 +204,16 @@ class PipedriveClient:
                 usage.add(cost)
         if self.limiter is not None:
             self.limiter.observe(response.headers, search=search)
-        parsed = self._parse(response, stream and response.ok, expect)
+        success = 200 <= response.status_code < 300  # a 3xx is not followed, so it is an error too
+        parsed = self._parse(response, stream and success, expect)
         if record is not None:
             record["response"] = {
                 "status": response.status_code,
                 "headers": self.redactor.value(dict(response.headers)),
-                "body": "<streamed binary>" if stream and response.ok else self._clip(parsed.body),
+                "body": "<streamed binary>" if stream and success else self._clip(parsed.body),
             }
             trace.append(record)
-        if not response.ok:
+        if not success:
             raise self._http_error(response, parsed.body, method)
         return parsed
 
@@ -222,7 +223,7 @@ class PipedriveClient:
             return ApiResponse(response.status_code, headers, None, response)
         content_type = response.headers.get("Content-Type", "")
         body: Any
-        if expect == "binary" and response.ok:
+        if expect == "binary" and 200 <= response.status_code < 300:
             body = response.content
         elif "json" in content_type or (expect == "json" and response.content[:1] in (b"{", b"[")):
             try:

@@ -212,7 +212,10 @@ class Runtime:
                     if self.connection is None:
                         raise StepError("connection", "No Pipedrive connection is configured: set PIPEDRIVE_API_TOKEN "
                                         "(and PIPEDRIVE_BASE_URL), or pass --connection FILE.")
-                    self._client = PipedriveClient(self.connection, retry=self._retry, limiter=self._limiter)
+                    from .limits import RateLimiter
+
+                    limiter = self._limiter or RateLimiter.for_token(self.connection.secrets()[0])
+                    self._client = PipedriveClient(self.connection, retry=self._retry, limiter=limiter)
         return self._client
 
     @property

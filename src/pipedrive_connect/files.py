@@ -6,6 +6,7 @@ import mimetypes
 import re
 import unicodedata
 from email.message import Message
+from email.utils import collapse_rfc2231_value
 from pathlib import Path
 
 from .errors import StepError
@@ -53,7 +54,11 @@ def filename_from_disposition(header: str | None) -> str | None:
         return None
     message = Message()
     message["content-disposition"] = header
-    return message.get_filename()
+    names = [value for key, value in message.get_params([], header="content-disposition") if key == "filename"]
+    encoded = [v for v in names if isinstance(v, tuple)]  # filename* wins over the ASCII fallback (RFC 6266)
+    if encoded:
+        return collapse_rfc2231_value(encoded[0])
+    return names[0] if names else None
 
 
 def stream_to_file(response, target: Path, max_bytes: int) -> int:

@@ -91,8 +91,11 @@ class Flow:
             if step_id in seen:
                 raise ValueError(f"{source}: steps.{i}: step id {step_id!r} is used twice; give each step an id")
             seen.add(step_id)
-            if runtime is not None:
-                runtime.bundle.action(s["action"])  # unknown actions fail at load, not per job
+            if runtime is not None:  # unknown actions fail at load, not per job
+                try:
+                    runtime.bundle.action(s["action"])
+                except KeyError as exc:
+                    raise ValueError(f"{source}: steps.{i}: {exc.args[0]}") from None
             steps.append(Step(step_id, s["action"], s.get("inputs") or {}, s.get("when")))
         return cls(raw.get("name") or Path(source).stem, steps)
 
@@ -114,9 +117,15 @@ class FlowOutcome:
         return out
 
 
-def run_flow(runtime: Runtime, flow: Flow, job: Job) -> FlowOutcome:
+def run_flow(runtime: Runtime, flow: Flow, job: Job, journal=None) -> FlowOutcome:
+    """Run the steps in order. Steps already in `job.steps` (a resumed job) are not run again.
+
+    `journal`, when given, is told before and after each step so a crash can be recovered.
+    """
     outcome = FlowOutcome("success", job)
     for step in flow.steps:
+        if step.id in outcome.job.steps:
+            continue
         if step.when is not None:
             try:
                 decision = str(render(step.when, outcome.job.template_context(), f"{step.id}.when")).strip().lower()
@@ -125,6 +134,8 @@ def run_flow(runtime: Runtime, flow: Flow, job: Job) -> FlowOutcome:
                 return outcome
             if decision in _FALSY:
                 continue
+        if journal is not None:
+            journal.started(step)
         result = runtime.run(step.action, outcome.job, step.inputs, step_id=step.id)
         outcome.logs.extend(result.logs)
         outcome.calls += result.calls
@@ -133,6 +144,8 @@ def run_flow(runtime: Runtime, flow: Flow, job: Job) -> FlowOutcome:
             outcome.route, outcome.error, outcome.failed_step = "error", result.error, step.id
             return outcome
         outcome.job = result.job
+        if journal is not None:
+            journal.done(step, outcome.job.steps[step.id])
     return outcome
 
 

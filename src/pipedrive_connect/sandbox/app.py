@@ -15,6 +15,7 @@ import random
 import socket
 import threading
 import time
+import traceback
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from typing import NamedTuple
@@ -44,13 +45,13 @@ class Reply(NamedTuple):
 class Context:
     """What a handler sees of the current request."""
 
-    def __init__(self, store: Store, request: Request, route: Route):
-        self.store, self.request, self.route = store, request, route
+    def __init__(self, store: Store, request: Request, version: str):
+        self.store, self.request = store, request
         self.args = request.args
-        self.strict = route.version == "v2"
+        self.strict = version == "v2"
         self.user_id = 1  # the sandbox token belongs to user 1
         self._body = None
-        self._custom_keys: dict[str, list[str]] = {}
+        self._memo: dict = {}
 
     def body(self) -> dict:
         """The request body as a dict: JSON, or a form for v1 form-encoded calls."""
@@ -69,10 +70,15 @@ class Context:
                     raise bad_request("The request body must be a JSON object")
         return self._body
 
+    def memo(self, key, factory):
+        """Compute a value once per request (indexes used while scanning many records)."""
+        if key not in self._memo:
+            self._memo[key] = factory()
+        return self._memo[key]
+
     def custom_keys(self, table: str) -> list[str]:
-        if table not in self._custom_keys:
-            self._custom_keys[table] = [f["field_code"] for f in self.store.rows(table) if f.get("is_custom_field")]
-        return self._custom_keys[table]
+        return self.memo(("custom", table), lambda: [f["field_code"] for f in self.store.rows(table)
+                                                    if f.get("is_custom_field")])
 
     @staticmethod
     def respond(status: int, data, additional_data: dict | None = None) -> Reply:
@@ -185,6 +191,9 @@ class SandboxApp:
             response = self._serve(request, entry, headers)
         except ApiError as err:
             response = error_response(err)
+        except Exception:  # a sandbox bug: answer like Pipedrive would, keep the traceback visible
+            traceback.print_exc()
+            response = error_response(ApiError(500, "Internal server error", "Unexpected error in the sandbox."))
         if response is not None:
             response.headers.update(headers)
             entry["status"] = response.status_code
@@ -219,7 +228,10 @@ class SandboxApp:
             with self.lock:
                 pause = self.rng.uniform(0.2, 1.0)
             time.sleep(pause)
-        response = self.execute(request, route, args)
+        try:
+            response = self.execute(request, route, args)
+        except ApiError as err:
+            response = error_response(err)
         return None if fault == "drop_after" else response
 
     # -- pipeline steps ---------------------------------------------------------------------
@@ -268,7 +280,7 @@ class SandboxApp:
         raise ApiError(int(fault), messages[fault], "Injected by the sandbox; the request was not applied.")
 
     def execute(self, request: Request, route: Route, args: dict) -> Response:
-        ctx = Context(self.store, request, route)
+        ctx = Context(self.store, request, route.version)
         res = RESOURCES.get(route.table)
         result = route.handler(ctx, res, **args)
         if request.method != "GET":

@@ -83,6 +83,8 @@ class Resource:
     paginated: bool = True
     custom_fields: str | None = None  # fields table holding this entity's custom fields
     gone_after_delete: bool = False
+    delete_returns_true: bool = False  # v1 notes answer a delete with data: true
+    iso_time: bool = False  # v1 resources that still use RFC 3339 timestamps
     label: str = ""
 
     @property
@@ -95,7 +97,12 @@ class Resource:
 
     def stamp(self) -> str:
         """Timestamp in the resource's API style."""
-        return now_v2() if self.version == "v2" else v1_time(now_v2())
+        return now_v2() if self.version == "v2" or self.iso_time else v1_time(now_v2())
+
+
+def fresh(defaults: dict) -> dict:
+    """A copy of a resource's defaults whose lists and dicts are not shared."""
+    return {k: (v.copy() if isinstance(v, (list, dict)) else v) for k, v in defaults.items()}
 
 
 # -- validation -----------------------------------------------------------------
@@ -104,7 +111,7 @@ class Resource:
 def check_value(name: str, value, kind: str, strict: bool):
     """Validate (and for v1, coerce) one value; raise 400 on mismatch.
 
-    Kinds: int, number, str, bool, date, uuid, list, dict, ints, enum:a|b.
+    Kinds: int, number, str, bool, date, datetime, uuid, list, dict, ints, enum:a|b.
     A trailing ``?`` allows null.  v2 is strict (no strings for numbers, only
     real booleans), v1 accepts the loose forms older clients send.
     """
@@ -140,9 +147,11 @@ def check_value(name: str, value, kind: str, strict: bool):
         if not strict and value in (0, 1, "0", "1", "true", "false"):
             return value in (1, "1", "true")
         raise bad_request(f"{name} must be a boolean (true or false)")
-    if kind in ("str", "date", "uuid"):
+    if kind in ("str", "date", "datetime", "uuid"):
         if not isinstance(value, str):
             raise bad_request(f"{name} must be a string")
+        if kind == "datetime":
+            parse_time(name, value)
         if kind == "date" and not DATE.match(value):
             raise bad_request(f"{name} must be a date (YYYY-MM-DD)")
         if kind == "uuid" and not UUID.match(value):
@@ -261,7 +270,7 @@ def validate_body(store: Store, res: Resource, body: dict, creating: bool) -> di
             raise bad_request(f"Missing required field(s): {', '.join(missing)}")
     for key, value in clean.items():
         table = REFS.get(key)
-        if table and value is not None and table in store.tables and store.get(table, value) is None:
+        if table and value is not None and store.get(table, value) is None:
             raise bad_request(f"{key} {value} does not exist")
     if clean.get("custom_fields") and res.custom_fields:
         check_custom_fields(store, res, clean["custom_fields"])
@@ -356,7 +365,8 @@ def find(ctx, res: Resource, raw_id: str) -> dict:
 
 
 def parent_record(ctx, res: Resource, parent_id: str) -> dict:
-    from .resources import RESOURCES
+    """The record a nested resource hangs off (e.g. the deal of a deal product)."""
+    from .resources import RESOURCES  # resources imports this module, so look it up late
 
     return find(ctx, RESOURCES[res.parent[0]], parent_id)
 
@@ -411,7 +421,7 @@ def get_record(ctx, res: Resource, id: str, item_id: str | None = None):
 def create_record(ctx, res: Resource, id: str | None = None):
     body = validate_body(ctx.store, res, ctx.body(), creating=True)
     with ctx.store.lock:
-        record = {**json.loads(json.dumps(res.defaults)), **body}
+        record = {**fresh(res.defaults), **body}
         if res.parent:
             record[res.parent[1]] = parent_record(ctx, res, id)["id"]
         stamp = res.stamp()
@@ -447,7 +457,7 @@ def delete_record(ctx, res: Resource, id: str, item_id: str | None = None):
         if current.get(res.parent[1]) != parent["id"]:
             raise not_found(res.title)
     ctx.store.delete(res.name, current["id"])
-    return {"id": current["id"]}
+    return True if res.delete_returns_true else {"id": current["id"]}
 
 
 def _ids_filter(store, items, ids):

@@ -15,7 +15,7 @@ from werkzeug.utils import send_file
 
 from .engine import (REFS, Resource, bad_request, check_value, find, not_found,
                      paginate, parse_query, show)
-from .resources import RESOURCES
+from .resources import RESOURCES, v1_org_ref, v1_person_ref, v1_user_ref
 from .store import v1_time
 
 # -- files ------------------------------------------------------------------------
@@ -110,8 +110,14 @@ def delete_follower(ctx, res: Resource, id: str, follower_id: str):
 # -- search (v2) -----------------------------------------------------------------------
 
 
-def _notes_of(store, key: str, entity_id) -> list[str]:
-    return [n["content"] for n in store.rows("notes") if n.get(key) == entity_id]
+def _notes_of(ctx, key: str, entity_id) -> list[str]:
+    def index():
+        by_entity: dict = {}
+        for note in ctx.store.rows("notes"):
+            by_entity.setdefault(note.get(key), []).append(note["content"])
+        return by_entity
+
+    return ctx.memo(("notes", key), index).get(entity_id, [])
 
 
 def _custom_values(record: dict) -> list[str]:
@@ -125,22 +131,24 @@ def _ref(store, table: str, key) -> dict | None:
 
 
 SEARCH_FIELDS = {
-    "deals": {"title": lambda s, r: [r["title"]], "notes": lambda s, r: _notes_of(s, "deal_id", r["id"]),
-              "custom_fields": lambda s, r: _custom_values(r)},
-    "persons": {"name": lambda s, r: [r["name"]], "email": lambda s, r: [e["value"] for e in r["emails"]],
-                "phone": lambda s, r: [p["value"] for p in r["phones"]],
-                "notes": lambda s, r: _notes_of(s, "person_id", r["id"]),
-                "custom_fields": lambda s, r: _custom_values(r)},
-    "organizations": {"name": lambda s, r: [r["name"]],
-                      "address": lambda s, r: [(r.get("address") or {}).get("value") or ""],
-                      "notes": lambda s, r: _notes_of(s, "org_id", r["id"]),
-                      "custom_fields": lambda s, r: _custom_values(r)},
-    "products": {"name": lambda s, r: [r["name"]], "code": lambda s, r: [r.get("code") or ""],
-                 "description": lambda s, r: [r.get("description") or ""],
-                 "custom_fields": lambda s, r: _custom_values(r)},
-    "leads": {"title": lambda s, r: [r["title"]], "notes": lambda s, r: _notes_of(s, "lead_id", r["id"]),
-              "custom_fields": lambda s, r: []},
+    "deals": {"title": lambda c, r: [r["title"]], "notes": lambda c, r: _notes_of(c, "deal_id", r["id"]),
+              "custom_fields": lambda c, r: _custom_values(r)},
+    "persons": {"name": lambda c, r: [r["name"]], "email": lambda c, r: [e["value"] for e in r["emails"]],
+                "phone": lambda c, r: [p["value"] for p in r["phones"]],
+                "notes": lambda c, r: _notes_of(c, "person_id", r["id"]),
+                "custom_fields": lambda c, r: _custom_values(r)},
+    "organizations": {"name": lambda c, r: [r["name"]],
+                      "address": lambda c, r: [(r.get("address") or {}).get("value") or ""],
+                      "notes": lambda c, r: _notes_of(c, "org_id", r["id"]),
+                      "custom_fields": lambda c, r: _custom_values(r)},
+    "products": {"name": lambda c, r: [r["name"]], "code": lambda c, r: [r.get("code") or ""],
+                 "description": lambda c, r: [r.get("description") or ""],
+                 "custom_fields": lambda c, r: _custom_values(r)},
+    "leads": {"title": lambda c, r: [r["title"]], "notes": lambda c, r: _notes_of(c, "lead_id", r["id"]),
+              "custom_fields": lambda c, r: []},
 }
+SEARCH_FILTERS = {"person_id": ("person_id", "int"), "organization_id": ("org_id", "int"),
+                  "status": ("status", "enum:open|won|lost")}
 ITEM_TYPES = {"deal": "deals", "person": "persons", "organization": "organizations", "product": "products",
               "lead": "leads"}
 
@@ -188,7 +196,12 @@ def _score(term: str, values: list[str], exact: bool) -> float:
     return best
 
 
-def _search_term(ctx, max_limit: int = 100) -> tuple[str, bool]:
+def _rank_id(table: str, record: dict) -> str:
+    """Tie-breaker for equal scores that sorts ids numerically and is unique across types."""
+    return f"{table}:{str(record['id']):>36}"
+
+
+def _search_term(ctx) -> tuple[str, bool]:
     term = ctx.args.get("term", "")
     exact = parse_query("exact_match", ctx.args.get("exact_match", "false"), "bool", True)
     if len(term.strip()) < (1 if exact else 2):
@@ -205,9 +218,9 @@ def _ranked(ctx, tables: list[str], term: str, exact: bool, fields: list[str] | 
             if name not in extractors:
                 raise bad_request(f"fields: {name} is not searchable for {table}")
         for r in ctx.store.rows(table):
-            score = max(_score(term, extractors[f](ctx.store, r), exact) for f in chosen)
+            score = max(_score(term, extractors[f](ctx, r), exact) for f in chosen)
             if score:
-                ranked.append({"id": f"{table}:{r['id']}", "rank": -score, "record": r,
+                ranked.append({"id": _rank_id(table, r), "rank": -score, "record": r,
                                "result": {"result_score": score, "item": _search_item(ctx.store, table, r)}})
     return ranked
 
@@ -221,9 +234,10 @@ def search_entity(ctx, res: Resource):
     term, exact = _search_term(ctx)
     fields = ctx.args["fields"].split(",") if ctx.args.get("fields") else None
     ranked = _ranked(ctx, [res.name], term, exact, fields)
-    for name, key in (("person_id", "person_id"), ("organization_id", "org_id"), ("status", "status")):
+    for name, (key, kind) in SEARCH_FILTERS.items():
         if ctx.args.get(name):
-            value = ctx.args[name] if name == "status" else parse_query(name, ctx.args[name], "int", True)
+            value = parse_query(name, ctx.args[name], kind, True)
+            key = "organization_id" if key == "org_id" and res.name == "leads" else key
             ranked = [e for e in ranked if e["record"].get(key) == value]
     items, extra = _search_page(ctx, ranked)
     return {"items": items}, extra
@@ -264,7 +278,7 @@ def search_by_field(ctx, res: Resource | None):
     for r in ctx.store.rows(table):
         value = r.get(field, (r.get("custom_fields") or {}).get(field))
         if isinstance(value, (str, int, float)) and tests[match](str(value)):
-            ranked.append({"id": f"{table}:{r['id']}", "rank": 0,
+            ranked.append({"id": _rank_id(table, r), "rank": 0,
                            "result": {"id": r["id"], label: r[label], "type": entity}})
     return _search_page(ctx, ranked)
 
@@ -444,7 +458,9 @@ def product_deals(ctx, res: Resource, id: str):
     status = ctx.args.get("status", "all_not_deleted")
     deals = [d for d in ctx.store.rows("deals") if d["id"] in deal_ids and status in ("all_not_deleted", d["status"])]
     page, extra = paginate(ctx, deals)
-    return [v1_view("deals", d) for d in page], extra
+    return [{**v1_view("deals", d), "user_id": v1_user_ref(ctx.store, d["owner_id"]),
+             "person_id": v1_person_ref(ctx.store, d["person_id"]), "org_id": v1_org_ref(ctx.store, d["org_id"])}
+            for d in page], extra
 
 
 def person_products(ctx, res: Resource, id: str):

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hashlib
 
-from .engine import REFS, Resource, bad_request, check_value
+from .engine import Resource, bad_request, check_value
 from .store import Store
 
-CONTACT = "list"  # emails/phones/im: [{value, primary, label}], normalised in prepare
 
 
 # -- hooks ---------------------------------------------------------------------
@@ -171,12 +170,35 @@ def present_note(store: Store, note: dict) -> dict:
     return note
 
 
+def v1_user_ref(store: Store, user_id) -> dict | None:
+    """v1 embeds related users, persons and organizations as small objects with a ``value`` id."""
+    user = store.get("users", user_id)
+    return user and {"id": user["id"], "name": user["name"], "email": user["email"], "has_pic": False,
+                     "pic_hash": None, "active_flag": True, "value": user["id"]}
+
+
+def v1_person_ref(store: Store, person_id) -> dict | None:
+    person = store.get("persons", person_id)
+    return person and {"active_flag": not person["is_deleted"], "name": person["name"], "email": person["emails"],
+                       "phone": person["phones"], "owner_id": person["owner_id"], "value": person["id"]}
+
+
+def v1_org_ref(store: Store, org_id) -> dict | None:
+    org = store.get("organizations", org_id)
+    return org and {"name": org["name"], "owner_id": org["owner_id"], "active_flag": not org["is_deleted"],
+                    "address": (org.get("address") or {}).get("value"), "value": org["id"],
+                    "people_count": sum(p.get("org_id") == org["id"] for p in store.rows("persons"))}
+
+
 def present_participant(store: Store, participant: dict) -> dict:
     person = store.get("persons", participant["person_id"]) or {}
     deal = store.get("deals", participant["deal_id"]) or {}
-    participant["person"] = {"id": person.get("id"), "name": person.get("name"),
+    participant["person"] = {"id": person.get("id"), "name": person.get("name"), "active_flag": True,
                              "email": person.get("emails", []), "phone": person.get("phones", []),
-                             "active_flag": True, "owner_id": person.get("owner_id")}
+                             # this spot of the v1 schema spells has_pic as 0/1
+                             "owner_id": {**(v1_user_ref(store, person.get("owner_id")) or {}), "has_pic": 0}}
+    participant["person_id"] = v1_person_ref(store, participant["person_id"])
+    participant["added_by_user_id"] = v1_user_ref(store, participant["added_by_user_id"])
     participant["related_item_data"] = {"deal_id": deal.get("id"), "title": deal.get("title")}
     participant["related_item_type"] = "deal"
     participant["related_item_id"] = participant["deal_id"]
@@ -235,7 +257,7 @@ _DECLARED = [
     Resource(
         "persons", "v2", custom_fields="personFields",
         fields={"name": "str", "first_name": "str", "last_name": "str", "owner_id": "int", "org_id": "int?",
-                "emails": CONTACT, "phones": CONTACT, "im": CONTACT, "visible_to": "int", "label_ids": "ints",
+                "emails": "list", "phones": "list", "im": "list", "visible_to": "int", "label_ids": "ints",
                 "marketing_status": "str", "birthday": "date?", "job_title": "str?", "notes": "str?",
                 "postal_address": "dict?", "custom_fields": "dict"},
         filters={**_OWNER_FILTERS, "org_id": "int", "deal_id": "int"},
@@ -339,7 +361,7 @@ _DECLARED = [
                   "person_id": None, "org_id": None, "lead_id": None, "pinned_to_deal_flag": False,
                   "pinned_to_person_flag": False, "pinned_to_organization_flag": False,
                   "pinned_to_lead_flag": False},
-        prepare=prepare_note, present=present_note,
+        prepare=prepare_note, present=present_note, delete_returns_true=True,
     ),
     Resource(
         "files", "v1", max_limit=100, reject_over_limit=True,
@@ -349,7 +371,7 @@ _DECLARED = [
         present=present_file,
     ),
     Resource(
-        "leads", "v1", id_type="uuid",
+        "leads", "v1", id_type="uuid", iso_time=True,
         fields={"title": "str", "owner_id": "int", "label_ids": "list", "person_id": "int?",
                 "organization_id": "int?", "value": "dict?", "expected_close_date": "date?",
                 "visible_to": "str?", "was_seen": "bool", "is_archived": "bool", "origin_id": "str?",
@@ -363,7 +385,7 @@ _DECLARED = [
         prepare=prepare_lead,
     ),
     Resource(
-        "leadLabels", "v1", id_type="uuid", label="Lead label", paginated=False,
+        "leadLabels", "v1", id_type="uuid", iso_time=True, label="Lead label", paginated=False,
         fields={"name": "str", "color": "enum:blue|brown|dark-gray|gray|green|orange|pink|purple|red|yellow"},
         required=("name", "color"),
     ),
@@ -372,7 +394,7 @@ _DECLARED = [
         "callLogs", "v1", id_type="str", max_limit=50, gone_after_delete=True, label="callLog",
         fields={"user_id": "int", "activity_id": "int", "subject": "str", "duration": "str",
                 "outcome": "enum:connected|no_answer|left_message|left_voicemail|wrong_number|busy",
-                "from_phone_number": "str", "to_phone_number": "str", "start_time": "str", "end_time": "str",
+                "from_phone_number": "str", "to_phone_number": "str", "start_time": "datetime", "end_time": "datetime",
                 "person_id": "int", "org_id": "int", "deal_id": "int", "lead_id": "uuid", "note": "str"},
         required=("to_phone_number", "outcome", "start_time", "end_time"),
         defaults={"user_id": 1, "has_recording": False, "company_id": 1},
@@ -385,7 +407,7 @@ _DECLARED = [
     ),
     Resource("users", "v1", fields={}, paginated=False),
     Resource("currencies", "v1", fields={}, paginated=False, label="Currency"),
-    Resource("activityTypes", "v1", fields={}, paginated=False, label="Activity type"),
+    Resource("activityTypes", "v1", fields={}, paginated=False, iso_time=True, label="Activity type"),
     Resource("permissionSets", "v1", fields={}, id_type="str", paginated=False, label="Permission set"),
     Resource("noteFields", "v1", fields={}, label="Note field"),
 ]
@@ -407,9 +429,3 @@ _DECLARED += [
 ]
 
 RESOURCES: dict[str, Resource] = {r.name: r for r in _DECLARED}
-
-# Entity tables that can be followed, merged and searched, with their field tables.
-ENTITY_FIELDS = {"deals": "dealFields", "persons": "personFields", "organizations": "organizationFields",
-                 "products": "productFields", "activities": "activityFields"}
-
-assert all(t in RESOURCES for t in set(REFS.values())), "every referenced table is declared"

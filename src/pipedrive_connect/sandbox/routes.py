@@ -6,6 +6,7 @@ catalog), entered here as data so the server never reads the spec.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 from werkzeug.routing import Map, Rule
@@ -180,8 +181,13 @@ ROUTES: list[Route] = [
 ]
 
 
+@functools.lru_cache(maxsize=None)
 def build_map() -> Map:
-    """v1 answers under /api/v1 and /v1; v2 only under /api/v2."""
+    """v1 answers under /api/v1 and /v1; v2 only under /api/v2.
+
+    Built once per process: compiling the rules is the slowest part of
+    starting a sandbox, and a Map is read-only once built.
+    """
     rules = []
     for index, route in enumerate(ROUTES):
         prefixes = ("/api/v1", "/v1") if route.version == "v1" else ("/api/v2",)

@@ -80,7 +80,8 @@ class Sandbox:
         self._server = make_server("127.0.0.1", self.port, self.app, threaded=True, request_handler=_QuietHandler)
         # Keep-alive client connections must not hold up stop().
         self._server.block_on_close = False
-        self._thread = threading.Thread(target=self._server.serve_forever, name="pipedrive-sandbox", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="pipedrive-sandbox", daemon=True)
         self._thread.start()
         return self
 

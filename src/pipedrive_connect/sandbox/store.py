@@ -106,14 +106,6 @@ class Store:
         with self.lock:
             return {name: len(rows) for name, rows in self.tables.items()}
 
-    # -- seed files -----------------------------------------------------------
-    def load_json(self, data: dict, prepare) -> None:
-        """Load ``{"table": [record, ...]}``; ``prepare(table, record)`` fills defaults."""
-        with self.lock:
-            for name, records in data.items():
-                for record in records:
-                    self.insert(name, prepare(name, dict(record)))
-
     # -- SQLite persistence -------------------------------------------------
     def attach_sqlite(self, path: str) -> bool:
         """Open (or create) a database file; load it when it has data.

@@ -1,0 +1,18 @@
+"""Persons: write one custom field whose key is itself an input."""
+
+import json
+
+from pipedrive_connect.errors import StepError
+
+
+def set_custom_field(call):
+    """PATCH the person with {"custom_fields": {<key>: value}}; 'Value is JSON' sends numbers, lists, objects or null."""
+    value = call.inputs["value"]
+    if call.inputs.get("valueIsJson") and isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise StepError("input", f"Input 'value' is not valid JSON: {exc}", input_path="value") from None
+    body = {"custom_fields": {call.inputs["customFieldKey"]: value}}
+    response = call.send(path=call.wire().path, json_body=body)
+    return response.data

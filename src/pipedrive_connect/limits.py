@@ -1,0 +1,80 @@
+"""Client-side rate limiting, shared by every job in the process that uses the same token.
+
+Pipedrive counts requests per token over a rolling 2-second window. The limiter keeps a
+log of recent send times and lets a request go only while fewer than the limit were sent
+in the last window, so concurrent workers together stay just under the limit instead of
+collecting 429s. The limit itself is learnt from the `x-ratelimit-*` headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import deque
+
+WINDOW = 2.0
+SEARCH_LIMIT = 10  # search endpoints allow 10 requests per 2 s on every plan
+
+
+class _Window:
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.sent: deque[float] = deque()
+        self.blocked_until = 0.0
+
+
+class RateLimiter:
+    _shared: dict[str, "RateLimiter"] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(self, limit: int = 20, margin: float = 0.05, clock=time.monotonic, sleep=time.sleep):
+        self._general = _Window(limit)
+        self._search = _Window(SEARCH_LIMIT)
+        self._lock = threading.Lock()
+        self.margin, self._clock, self._sleep = margin, clock, sleep
+        self.waited = 0.0
+
+    @classmethod
+    def for_token(cls, secret: str, limit: int = 20) -> "RateLimiter":
+        """One limiter per token per process (keyed by a hash, never by the token itself)."""
+        key = hashlib.sha256(secret.encode()).hexdigest()
+        with cls._shared_lock:
+            if key not in cls._shared:
+                cls._shared[key] = cls(limit)
+            return cls._shared[key]
+
+    def acquire(self, search: bool = False) -> None:
+        windows = [self._general, self._search] if search else [self._general]
+        while True:
+            with self._lock:
+                now = self._clock()
+                wait = 0.0
+                for w in windows:
+                    while w.sent and w.sent[0] <= now - WINDOW - self.margin:
+                        w.sent.popleft()
+                    if w.blocked_until > now:
+                        wait = max(wait, w.blocked_until - now)
+                    if len(w.sent) >= w.limit:
+                        wait = max(wait, w.sent[0] + WINDOW + self.margin - now)
+                if wait <= 0:
+                    for w in windows:
+                        w.sent.append(now)
+                    return
+            self.waited += wait
+            self._sleep(wait)
+
+    def observe(self, headers, search: bool = False) -> None:
+        """Learn the limit, and pause everyone when the server says the window is used up."""
+        window = self._search if search else self._general
+        try:
+            limit = int(headers.get("x-ratelimit-limit", 0))
+            remaining = headers.get("x-ratelimit-remaining")
+            reset = float(headers.get("x-ratelimit-reset", 0) or 0)
+        except (TypeError, ValueError):
+            return
+        with self._lock:
+            if limit > 0:
+                window.limit = limit
+            if remaining is not None and str(remaining).strip() in ("0", "-1") and reset > 0:
+                window.blocked_until = max(window.blocked_until, self._clock() + reset)

@@ -1,0 +1,31 @@
+"""A sandbox on 127.0.0.1 and a runtime connected to it over real HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipedrive_connect.client import RetrySettings
+from pipedrive_connect.connection import Connection
+from pipedrive_connect.engine import Runtime
+from pipedrive_connect.sandbox import Sandbox
+
+SANDBOX_TOKEN = "sandbox-token-7f3a9c2e51"
+SAMPLE_DATA = str(Path(__file__).resolve().parents[2] / "src" / "pipedrive_connect" / "sandbox" / "sample_data.json")
+FAST_RETRY = RetrySettings(max_attempts=5, max_wait=10, backoff_base=0.01, backoff_cap=0.05)
+
+
+@pytest.fixture
+def sandbox():
+    with Sandbox(token=SANDBOX_TOKEN, data=SAMPLE_DATA, seed=7) as sb:
+        yield sb
+
+
+def connect(sandbox, token: str = SANDBOX_TOKEN) -> Connection:
+    return Connection.from_settings({"type": "apiToken", "api_token": token, "base_url": sandbox.base_url})
+
+
+@pytest.fixture
+def live(sandbox, bundle, tmp_path) -> Runtime:
+    return Runtime(bundle, connect(sandbox), out_dir=tmp_path / "out", retry=FAST_RETRY)

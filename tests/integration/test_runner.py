@@ -1,0 +1,129 @@
+"""The hot-folder runner: exactly one route per job, atomic outputs, recovery from a crash at any step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipedrive_connect.flows import Flow
+from pipedrive_connect.runner import HotFolder, Journal
+
+FLOW = {
+    "name": "two steps",
+    "steps": [
+        {"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}"}},
+        {"id": "read", "action": "getDeal", "inputs": {"id": "{{ steps.deal.result.id }}"}},
+    ],
+}
+
+
+@pytest.fixture
+def folders(tmp_path):
+    inbox, out = tmp_path / "in", tmp_path / "out"
+    inbox.mkdir()
+    return inbox, out
+
+
+def make_folder(live, folders, workers=2) -> HotFolder:
+    return HotFolder(live, Flow.from_dict(FLOW, live), folders[0], folders[1], workers)
+
+
+def drop(inbox: Path, name: str, title: str) -> Path:
+    path = inbox / f"{name}.json"
+    path.write_text(json.dumps({"data": {"title": title}}))
+    return path
+
+
+def routed(out: Path) -> dict[str, str]:
+    return {p.stem: route for route in ("success", "error") for p in (out / route).glob("*.json")}
+
+
+def deal_titles(sandbox) -> list[str]:
+    return [d["title"] for d in sandbox.store.rows("deals")]
+
+
+def test_every_job_routes_once_and_no_input_remains(live, sandbox, folders):
+    inbox, out = folders
+    for i in range(30):
+        drop(inbox, f"job-{i:02}", f"Runner deal {i}")
+    drop(inbox, "broken", "x").write_text("{ not json")
+    stats = make_folder(live, folders, workers=4).run(once=True)
+    assert routed(out) == {**{f"job-{i:02}": "success" for i in range(30)}, "broken": "error"}
+    assert stats.success == 30 and stats.error == 1
+    assert not list(inbox.glob("*.json")) and not list((inbox / ".processing").iterdir())
+    titles = deal_titles(sandbox)
+    assert all(titles.count(f"Runner deal {i}") == 1 for i in range(30))
+    job = json.loads((out / "success" / "job-07.json").read_text())
+    assert job["steps"]["read"]["result"]["title"] == "Runner deal 7"
+    broken = json.loads((out / "error" / "broken.json").read_text())
+    assert broken["error"]["type"] == "input" and "not a valid job" in broken["error"]["message"]
+
+
+def claim_with_journal(folders, name: str, entries: list[dict]) -> Path:
+    inbox, _ = folders
+    processing = inbox / ".processing"
+    processing.mkdir(parents=True, exist_ok=True)
+    claimed = processing / f"{name}.json"
+    claimed.write_text(json.dumps({"data": {"title": name}}))
+    claimed.with_suffix(".journal").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    return claimed
+
+
+def test_crash_during_a_create_is_outcome_unknown_not_repeated(live, sandbox, folders):
+    claim_with_journal(folders, "crashed-create", [{"event": "started", "step": "deal", "action": "addDeal", "at": "t"}])
+    folder = make_folder(live, folders)
+    folder.run(once=True)
+    error = json.loads((folders[1] / "error" / "crashed-create.json").read_text())["error"]
+    assert error["type"] == "outcome_unknown" and error["step"] == "deal"
+    assert error["details"]["action"] == "addDeal"
+    assert "crashed-create" not in deal_titles(sandbox)  # nothing was re-sent
+    assert folder.stats.recovered == 1 and folder.stats.outcome_unknown == 1
+
+
+def test_crash_after_a_finished_create_resumes_without_repeating_it(live, sandbox, folders):
+    created = live.run("addDeal", inputs={"title": "made before the crash"}).result
+    record = {"action": "addDeal", "result": created}
+    claim_with_journal(folders, "resumed", [
+        {"event": "started", "step": "deal", "action": "addDeal", "at": "t"},
+        {"event": "done", "step": "deal", "record": record, "at": "t"},
+        {"event": "started", "step": "read", "action": "getDeal", "at": "t"},  # a read: safe to repeat
+    ])
+    make_folder(live, folders).run(once=True)
+    job = json.loads((folders[1] / "success" / "resumed.json").read_text())
+    assert job["steps"]["read"]["result"]["id"] == created["id"]
+    assert deal_titles(sandbox).count("made before the crash") == 1
+    assert "resumed" not in deal_titles(sandbox)
+
+
+def test_torn_journal_line_counts_as_not_finished(folders):
+    claimed = claim_with_journal(folders, "torn", [{"event": "started", "step": "deal", "action": "addDeal", "at": "t"}])
+    with claimed.with_suffix(".journal").open("a") as fh:
+        fh.write('{"event": "done", "step": "deal", "rec')
+    finished, in_flight = Journal(claimed.with_suffix(".journal")).read()
+    assert finished == {} and in_flight["step"] == "deal"
+
+
+def test_crash_after_delivery_only_cleans_up(live, sandbox, folders):
+    claimed = claim_with_journal(folders, "delivered", [])
+    (folders[1] / "success").mkdir(parents=True)
+    (folders[1] / "success" / "delivered.json").write_text("{}")
+    make_folder(live, folders).run(once=True)
+    assert not claimed.exists() and (folders[1] / "success" / "delivered.json").read_text() == "{}"
+    assert "delivered" not in deal_titles(sandbox)
+
+
+def test_attachments_travel_with_the_job(live, folders):
+    inbox, out = folders
+    (inbox / "scan.pdf").write_bytes(b"%PDF-1.4")
+    (inbox / "with-file.json").write_text(json.dumps({"data": {"title": "attach"},
+                                                      "files": [{"name": "scan.pdf", "path": "scan.pdf"}]}))
+    flow = Flow.from_dict({"steps": [{"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}"}},
+                                     {"id": "file", "action": "addFile",
+                                      "inputs": {"entityType": "deal", "entityId": "{{ steps.deal.result.id }}"}}]}, live)
+    HotFolder(live, flow, inbox, out).run(once=True)
+    job = json.loads((out / "success" / "with-file.json").read_text())
+    assert job["files"][0]["path"] == "with-file.files/scan.pdf"
+    assert (out / "success" / "with-file.files" / "scan.pdf").read_bytes() == b"%PDF-1.4"
+    assert not (inbox / "scan.pdf").exists()

@@ -1,0 +1,1 @@
+"""Tests of the local Pipedrive sandbox (pipedrive_connect.sandbox)."""

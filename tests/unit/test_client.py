@@ -1,0 +1,196 @@
+"""The HTTP client: paging, error envelope, retry rules, secrets kept out of URLs and records."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from pipedrive_connect.client import PipedriveClient, RetrySettings
+from pipedrive_connect.errors import StepError
+
+from ..conftest import BASE, TOKEN
+
+FAST = RetrySettings(max_attempts=4, max_wait=5, backoff_base=0.001, backoff_cap=0.002)
+
+
+@pytest.fixture
+def client(connection):
+    return PipedriveClient(connection, retry=FAST)
+
+
+def page(data, **extra):
+    return {"success": True, "data": data, "additional_data": extra}
+
+
+@responses.activate
+def test_cursor_paging_uses_max_page_size_and_stops(client):
+    url = f"{BASE}/api/v2/deals"
+    responses.get(url, json=page([{"id": 1}, {"id": 2}], next_cursor="c1"),
+                  match=[matchers.query_param_matcher({"limit": "500", "status": "open"})])
+    responses.get(url, json=page([{"id": 3}], next_cursor="c2"),
+                  match=[matchers.query_param_matcher({"limit": "500", "status": "open", "cursor": "c1"})])
+    responses.get(url, json=page([{"id": 4}], next_cursor=None),
+                  match=[matchers.query_param_matcher({"limit": "500", "status": "open", "cursor": "c2"})])
+    items = list(client.paginate("v2", "/deals", {"status": "open"}, paging="cursor", cost=10))
+    assert [i["id"] for i in items] == [1, 2, 3, 4]
+    assert client.usage.calls == 3 and client.usage.cost == 30
+
+
+@responses.activate
+def test_offset_paging_stops_on_last_page(client):
+    url = f"{BASE}/api/v1/notes"
+    responses.get(url, json=page([{"id": 1}], pagination={"start": 0, "limit": 500, "more_items_in_collection": True, "next_start": 500}),
+                  match=[matchers.query_param_matcher({"limit": "500"})])
+    responses.get(url, json=page([{"id": 2}], pagination={"start": 500, "limit": 500, "more_items_in_collection": False}),
+                  match=[matchers.query_param_matcher({"limit": "500", "start": "500"})])
+    assert [i["id"] for i in client.paginate("v1", "/notes", paging="offset")] == [1, 2]
+
+
+@responses.activate
+def test_paging_that_repeats_a_cursor_is_stopped(client):
+    url = f"{BASE}/api/v2/deals"
+    responses.get(url, json=page([{"id": 1}], next_cursor="same"))
+    with pytest.raises(StepError) as info:
+        list(client.paginate("v2", "/deals", paging="cursor"))
+    assert "same page twice" in info.value.message
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_offset_that_does_not_move_is_stopped(client):
+    responses.get(f"{BASE}/api/v1/notes", json=page([{"id": 1}], pagination={"more_items_in_collection": True, "next_start": 0}))
+    with pytest.raises(StepError, match="did not move forward"):
+        list(client.paginate("v1", "/notes", paging="offset"))
+
+
+@responses.activate
+def test_max_items_stops_early(client):
+    responses.get(f"{BASE}/api/v2/deals", json=page([{"id": i} for i in range(500)], next_cursor="more"))
+    assert len(list(client.paginate("v2", "/deals", paging="cursor", max_items=20))) == 20
+    assert len(responses.calls) == 1
+
+
+@pytest.mark.parametrize("status,body,kind,retryable", [
+    (401, {"success": False, "error": "unauthorized access", "errorCode": 401}, "connection", False),
+    (402, {"success": False, "error": "Company account is not open"}, "connection", False),
+    (403, {"success": False, "error": "Forbidden"}, "connection", False),
+    (404, {"success": False, "error": "Deal not found"}, "not_found", False),
+    (410, {"success": False, "error": "gone"}, "not_found", False),
+    (400, {"success": False, "error": "Validation failed", "error_info": "title is required"}, "rejected", False),
+])
+@responses.activate
+def test_error_envelope_maps_to_kinds(client, status, body, kind, retryable):
+    responses.get(f"{BASE}/api/v2/deals/1", json=body, status=status)
+    with pytest.raises(StepError) as info:
+        client.send("GET", "v2", "/deals/1")
+    assert (info.value.kind, info.value.status, info.value.retryable) == (kind, status, retryable)
+    assert info.value.pipedrive_error.startswith(body["error"])
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_cloudflare_html_403_is_a_hard_stop(client):
+    responses.get(f"{BASE}/api/v2/deals", body="<html>Access denied</html>", status=403, content_type="text/html")
+    with pytest.raises(StepError) as info:
+        client.send("GET", "v2", "/deals")
+    assert info.value.kind == "connection" and "firewall" in info.value.message
+
+
+@responses.activate
+def test_429_waits_for_the_window_and_retries_even_a_create(client):
+    url = f"{BASE}/api/v2/deals"
+    responses.post(url, json={"success": False, "error": "Too many requests"}, status=429, headers={"x-ratelimit-reset": "0"})
+    responses.post(url, json={"success": True, "data": {"id": 7}}, status=201)
+    assert client.send("POST", "v2", "/deals", json_body={"title": "x"}).data == {"id": 7}
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_daily_budget_is_not_retried(client):
+    responses.get(f"{BASE}/api/v2/deals", status=429,
+                  json={"success": False, "error": "Daily API token budget exhausted", "error_info": "daily limit"})
+    with pytest.raises(StepError) as info:
+        client.send("GET", "v2", "/deals")
+    assert info.value.kind == "budget_exhausted" and not info.value.retryable
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_server_error_on_read_is_retried(client):
+    url = f"{BASE}/api/v2/deals/1"
+    responses.get(url, status=502, body="bad gateway")
+    responses.get(url, status=503, json={"success": False, "error": "maintenance"})
+    responses.get(url, json={"success": True, "data": {"id": 1}})
+    assert client.send("GET", "v2", "/deals/1").data == {"id": 1}
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_server_error_on_create_is_outcome_unknown_and_not_repeated(client):
+    responses.post(f"{BASE}/api/v2/deals", status=502, body="bad gateway")
+    with pytest.raises(StepError) as info:
+        client.send("POST", "v2", "/deals", json_body={"title": "x"})
+    assert info.value.kind == "outcome_unknown" and not info.value.retryable
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_dropped_connection_after_sending_a_create_is_outcome_unknown(client):
+    responses.post(f"{BASE}/api/v2/deals", body=requests.ConnectionError("Connection aborted: RemoteDisconnected"))
+    with pytest.raises(StepError) as info:
+        client.send("POST", "v2", "/deals", json_body={"title": "x"})
+    assert info.value.kind == "outcome_unknown"
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_update_by_id_is_retried_after_a_dropped_connection(client):
+    url = f"{BASE}/api/v2/deals/1"
+    responses.patch(url, body=requests.ConnectionError("reset"))
+    responses.patch(url, json={"success": True, "data": {"id": 1}})
+    assert client.send("PATCH", "v2", "/deals/1", json_body={"title": "y"}).data == {"id": 1}
+
+
+def test_create_is_retried_when_the_connection_never_came_up(connection):
+    from pipedrive_connect.connection import Connection
+
+    dead = Connection.from_settings({"type": "apiToken", "api_token": TOKEN, "base_url": "http://127.0.0.1:9"})
+    client = PipedriveClient(dead, retry=RetrySettings(max_attempts=3, max_wait=2, backoff_base=0.001, backoff_cap=0.001))
+    with pytest.raises(StepError) as info:
+        client.send("POST", "v2", "/deals", json_body={"title": "x"})
+    assert info.value.kind == "network" and info.value.details.get("not_sent")
+    assert client.usage.calls == 3  # safe to repeat: nothing reached the server
+
+
+@responses.activate
+def test_retries_stop_at_the_cap(client):
+    responses.get(f"{BASE}/api/v2/deals", status=500, body="boom")
+    with pytest.raises(StepError) as info:
+        client.send("GET", "v2", "/deals")
+    assert info.value.kind == "server" and len(responses.calls) == FAST.max_attempts
+
+
+@responses.activate
+def test_token_only_in_header_and_redacted_from_debug_records(client):
+    responses.get(f"{BASE}/api/v2/deals", json={"success": True, "data": [], "echo": TOKEN})
+    trace: list = []
+    client.send("GET", "v2", "/deals", params={"q": TOKEN}, trace=trace)
+    request = responses.calls[0].request
+    assert request.headers["x-api-token"] == TOKEN
+    text = repr(trace)
+    assert TOKEN not in text and "***" in text
+
+
+@responses.activate
+def test_redirects_are_not_followed(client):
+    responses.get(f"{BASE}/api/v2/deals", status=302, headers={"Location": "https://evil.example/steal"})
+    with pytest.raises(StepError) as info:
+        client.send("GET", "v2", "/deals")
+    assert info.value.kind == "rejected" and len(responses.calls) == 1
+
+
+def test_one_session_per_client(client):
+    assert client.session is client.session
+    assert client.session.adapters["https://"]._pool_maxsize >= 8
