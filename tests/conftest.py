@@ -9,7 +9,18 @@ from pipedrive_connect.connection import Connection
 from pipedrive_connect.engine import Runtime
 
 TOKEN = "tok-SECRET-0123456789abcdef"
+SANDBOX_TOKEN = "sandbox-token-7f3a9c2e51"
 BASE = "https://acme.pipedrive.com"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_output(tmp_path_factory):
+    """After the whole run: no file any test produced holds a token (connection files live under secrets/)."""
+    yield
+    root = tmp_path_factory.getbasetemp()
+    leaks = [str(p) for p in root.rglob("*") if p.is_file() and "secrets" not in p.parts
+             and any(secret.encode() in p.read_bytes() for secret in (TOKEN, SANDBOX_TOKEN))]
+    assert not leaks, f"secrets written to outputs: {leaks}"
 
 
 @pytest.fixture(scope="session")

@@ -288,8 +288,10 @@ class Bundle:
         try:
             return self.actions[key]
         except KeyError:
-            close = [k for k in self.actions if k.lower() == key.lower()]
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            import difflib
+
+            close = difflib.get_close_matches(key, list(self.actions), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else "; `pipedrive-connect actions` lists them"
             raise KeyError(f"unknown action {key!r}{hint}") from None
 
     def match_operation(self, method: str, api: str, path: str) -> Action | None:

@@ -188,6 +188,24 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_docs(args) -> int:
+    from .reference import render
+
+    text = render(_bundle(args))
+    target = Path(args.out)
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != text:
+            sys.stderr.write(f"{target} is out of date: run `pipedrive-connect docs` and commit it\n")
+            return 1
+        sys.stdout.write(f"{target} is current\n")
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    sys.stdout.write(f"wrote {target}\n")
+    return 0
+
+
 def cmd_sandbox(args) -> int:
     from . import sandbox
 
@@ -267,6 +285,10 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
 
     add("check-connection", cmd_check_connection, "verify the credentials: current user and company")
     add("validate", cmd_validate, "load and check the whole bundle (schemas, handlers, data sources)")
+
+    p = add("docs", cmd_docs, "generate the action reference (docs/actions.md) from the bundle")
+    p.add_argument("--out", default="docs/actions.md", metavar="FILE", help="where to write it (default docs/actions.md)")
+    p.add_argument("--check", action="store_true", help="only check that FILE is current (exit 1 if not)")
 
     p = add("sandbox", cmd_sandbox, "serve the local Pipedrive-compatible sandbox on 127.0.0.1 (see docs/sandbox.md)")
     if with_sandbox_options:

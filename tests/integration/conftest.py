@@ -11,7 +11,8 @@ from pipedrive_connect.connection import Connection
 from pipedrive_connect.engine import Runtime
 from pipedrive_connect.sandbox import Sandbox
 
-SANDBOX_TOKEN = "sandbox-token-7f3a9c2e51"
+from ..conftest import SANDBOX_TOKEN
+
 SAMPLE_DATA = str(Path(__file__).resolve().parents[2] / "src" / "pipedrive_connect" / "sandbox" / "sample_data.json")
 FAST_RETRY = RetrySettings(max_attempts=5, max_wait=10, backoff_base=0.01, backoff_cap=0.05)
 

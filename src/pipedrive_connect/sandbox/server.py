@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 import signal
 import threading
 from pathlib import Path
@@ -122,7 +123,7 @@ def _kinds(text: str) -> list[str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pipedrive-connect sandbox``."""
     parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 picks a free one)")
-    parser.add_argument("--token", default="secret-token", help="API token clients must send")
+    parser.add_argument("--token", help="API token clients must send (default: a new random one, printed)")
     parser.add_argument("--data", type=Path, help="JSON seed file, or a .sqlite/.db file to persist the store in")
     parser.add_argument("--burst-limit", type=int, help="requests per 2-second window per token (default: none)")
     parser.add_argument("--search-limit", type=int, default=10, help="search requests per 2-second window")
@@ -137,7 +138,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT; prints the base URL and token first."""
-    sandbox = Sandbox(token=args.token, port=args.port, data=args.data, burst_limit=args.burst_limit,
+    sandbox = Sandbox(token=args.token or secrets.token_hex(16), port=args.port, data=args.data, burst_limit=args.burst_limit,
                       fault_rate=args.fault_rate, seed=args.seed, daily_budget=args.daily_budget,
                       generate=args.generate, faults=args.fault_kinds, allow_query_token=args.allow_query_token,
                       search_limit=args.search_limit)

@@ -1,0 +1,118 @@
+"""The command line as a user types it, against the sandbox."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipedrive_connect.cli import main
+
+from .conftest import SANDBOX_TOKEN
+
+
+@pytest.fixture
+def env(sandbox, monkeypatch):
+    monkeypatch.setenv("PIPEDRIVE_API_TOKEN", SANDBOX_TOKEN)
+    monkeypatch.setenv("PIPEDRIVE_BASE_URL", sandbox.base_url)
+    return sandbox
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_actions_json(capsys, bundle):
+    code, out, _ = run(capsys, "actions", "--json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == sum(1 for a in bundle.actions.values() if not a.removed)
+    add_deal = next(r for r in rows if r["key"] == "addDeal")
+    assert {k: add_deal[k] for k in ("label", "resource", "api_version", "method", "path")} == {
+        "label": "Add Deal", "resource": "deals", "api_version": "v2", "method": "POST", "path": "/deals"}
+
+
+def test_describe_shows_inputs_and_examples(capsys):
+    code, out, _ = run(capsys, "describe", "addDeal")
+    described = json.loads(out)
+    assert code == 0 and described["key"] == "addDeal" and described["description"]
+    assert described["inputs"]["properties"]["orgId"]["x-datasource"] == "selectOrganization"
+    assert described["inputs"]["examples"]
+
+
+def test_describe_unknown_action_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "describe", "addDael")
+    assert code == 2 and "did you mean addDeal" in err
+
+
+def test_run_success_error_and_usage_exit_codes(capsys, env, tmp_path):
+    code, out, _ = run(capsys, "run", "addDeal", "--input", "title=CLI deal", "--input", "value=12.5")
+    outcome = json.loads(out)
+    assert code == 0 and outcome["route"] == "success" and outcome["result"]["value"] == 12.5
+    assert outcome["api_calls"] == 1 and outcome["token_cost"] == 5
+    code, out, _ = run(capsys, "run", "getDeal", "--input", "id=999999")
+    assert code == 1 and json.loads(out)["error"]["type"] == "not_found"
+    code, out, _ = run(capsys, "run", "addDeal", "--input", "orgId=abc", "--input", "title=x")
+    assert code == 1 and json.loads(out)["error"]["input"] == "orgId"
+    code, _, err = run(capsys, "run", "addDeal", "--input", "no-equals-sign")
+    assert code == 2 and "NAME=VALUE" in err
+
+
+def test_run_with_job_inputs_file_and_out(capsys, env, tmp_path):
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"data": {"customer": "Initech"}, "metadata": {"orderId": "77"}}))
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps({"title": "{{ job.data.customer }} order {{ job.metadata.orderId }}"}))
+    out_dir = tmp_path / "out"
+    code, out, _ = run(capsys, "run", "addDeal", "--inputs", str(inputs), "--job", str(job), "--out", str(out_dir))
+    report = json.loads(out)
+    assert code == 0 and report["result"]["title"] == "Initech order 77"
+    written = json.loads((out_dir / "success" / "job.json").read_text())
+    assert written["steps"]["addDeal"]["result"]["title"] == "Initech order 77"
+
+
+def test_picklist(capsys, env):
+    code, out, _ = run(capsys, "picklist", "selectPerson", "--search", "Maria")
+    assert code == 0 and {"key": 1, "label": "Maria Anders"} in json.loads(out)
+    code, out, _ = run(capsys, "picklist", "selectStage", "--param", "pipelineId=1")
+    assert code == 0 and [o["label"] for o in json.loads(out)] == ["Lead in", "Demo booked", "Contract sent"]
+
+
+def test_check_connection(capsys, env, monkeypatch):
+    code, out, _ = run(capsys, "check-connection")
+    assert code == 0 and json.loads(out)["ok"] is True
+    monkeypatch.setenv("PIPEDRIVE_API_TOKEN", "not-the-right-token")
+    code, out, _ = run(capsys, "check-connection")
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False and report["error"]["type"] == "connection"
+    assert "not-the-right-token" not in out
+
+
+def test_no_connection_is_explained(capsys, monkeypatch):
+    monkeypatch.delenv("PIPEDRIVE_API_TOKEN", raising=False)
+    code, out, _ = run(capsys, "run", "getDeal", "--input", "id=1")
+    assert code == 1 and "PIPEDRIVE_API_TOKEN" in json.loads(out)["error"]["message"]
+
+
+def test_connection_file(capsys, sandbox, tmp_path, monkeypatch):
+    monkeypatch.delenv("PIPEDRIVE_API_TOKEN", raising=False)
+    (tmp_path / "secrets").mkdir()
+    conn = tmp_path / "secrets" / "conn.yaml"
+    conn.write_text(f"type: apiToken\napi_token: {SANDBOX_TOKEN}\nbase_url: {sandbox.base_url}\n")
+    code, out, _ = run(capsys, "check-connection", "--connection", str(conn))
+    assert code == 0 and json.loads(out)["ok"]
+
+
+def test_removed_action_explains_itself(capsys, env):
+    code, out, _ = run(capsys, "run", "getSubscription", "--input", "id=1")
+    assert code == 1 and "no longer available" in json.loads(out)["error"]["message"]
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0
+    for command in ("actions", "describe", "run", "picklist", "check-connection", "sandbox", "demo", "watch", "docs"):
+        assert command in out

@@ -1,0 +1,79 @@
+"""Checks generated from the manifest: every action is complete, documented, and tested."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from pipedrive_connect.bundle import Bundle
+from pipedrive_connect.inputs import validation_error
+from pipedrive_connect.reference import render
+
+BUNDLE = Bundle.load()
+WORKING = sorted(k for k, a in BUNDLE.actions.items() if not a.removed)
+CATALOG = Path(__file__).resolve().parents[3] / "shared" / "action-catalog.csv"
+
+
+@pytest.mark.parametrize("key", WORKING)
+def test_every_input_has_a_title_and_description(key):
+    for name, prop in BUNDLE.action(key).schema["properties"].items():
+        assert prop.get("title"), f"{key}.{name} has no title"
+        assert prop.get("description"), f"{key}.{name} has no description"
+
+
+@pytest.mark.parametrize("key", WORKING)
+def test_examples_are_complete_inputs_that_validate(key):
+    action = BUNDLE.action(key)
+    examples = action.schema.get("examples")
+    assert examples, f"{key} has no example"
+    for example in examples:
+        assert validation_error(action.validator, example) is None
+
+
+@pytest.mark.parametrize("key", WORKING)
+def test_declares_its_operation(key):
+    action = BUNDLE.action(key)
+    if action.decl.get("handler") == "raw:raw_request":
+        return
+    assert action.api in ("v1", "v2") and action.method and action.path and action.operation
+    assert action.cost > 0
+
+
+@pytest.mark.parametrize("key", WORKING)
+def test_list_actions_page_with_the_largest_page(key):
+    action = BUNDLE.action(key)
+    if action.paging:
+        assert action.schema["properties"]["limit"]["maximum"] == action.page_size
+        assert {"fetchAll", "maxItems"} <= set(action.schema["properties"])
+
+
+@pytest.mark.skipif(not CATALOG.exists(), reason=f"action catalog not found at {CATALOG}")
+def test_every_catalog_action_exists_with_its_official_operation():
+    rows = [r for r in csv.DictReader(CATALOG.open(encoding="utf-8")) if r["resource"] != "datasource"]
+    assert {r["key"] for r in rows} == set(BUNDLE.actions)
+    missing = []
+    for row in rows:
+        action = BUNDLE.action(row["key"])
+        if action.removed:
+            continue
+        if row["operation_id"]:
+            assert (action.method, action.api, action.path, action.operation, action.cost) == (
+                row["method"], row["api_version"], row["path"], row["operation_id"], int(row["token_cost"])), row["key"]
+        seed_inputs = filter(None, (row["required_inputs"] + ";" + row["optional_inputs"]).split(";"))
+        missing += [f"{row['key']}.{name}" for name in seed_inputs if name not in action.schema["properties"]]
+    assert not missing, f"seed inputs neither offered nor explained as dropped: {missing}"
+
+
+def test_datasources_named_by_inputs_exist():
+    used = {prop.get("x-datasource") for key in WORKING for prop in BUNDLE.action(key).schema["properties"].values()}
+    used.discard(None)
+    assert used and used <= set(BUNDLE.datasources)
+
+
+def test_generated_reference_is_current():
+    doc = Path(BUNDLE.root) / "docs" / "actions.md"
+    if not doc.exists():
+        pytest.skip("docs/ is not shipped with an installed package")
+    assert doc.read_text(encoding="utf-8") == render(BUNDLE), "run `pipedrive-connect docs` and commit docs/actions.md"
