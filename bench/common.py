@@ -92,14 +92,21 @@ class SandboxProcess:
                 self.proc.wait()
 
     # control endpoints: no auth, never counted
+    def _control(self, method: str, path: str) -> Any:
+        response = self.control.request(method, self.base_url + path, timeout=60)
+        response.raise_for_status()
+        body = response.json()
+        # the control endpoints answer in the API envelope ({"success", "data"}); accept a bare object too
+        return body["data"] if isinstance(body, dict) and "success" in body and "data" in body else body
+
     def stats(self) -> dict[str, Any]:
-        return self.control.get(self.base_url + "/_sandbox/stats", timeout=30).json()
+        return self._control("GET", "/_sandbox/stats")
 
     def requests_log(self) -> list[dict[str, Any]]:
-        return self.control.get(self.base_url + "/_sandbox/requests", timeout=60).json()["requests"]
+        return self._control("GET", "/_sandbox/requests")["requests"]
 
     def reset(self) -> None:
-        self.control.post(self.base_url + "/_sandbox/reset", timeout=30).raise_for_status()
+        self._control("POST", "/_sandbox/reset")
 
     def api_session(self) -> requests.Session:
         session = requests.Session()

@@ -149,10 +149,6 @@ class Action(_Declared):
             params.append(Param(name, wire, location, prop.get("x-transform")))
         return params
 
-    @property
-    def secret_inputs(self) -> set[str]:
-        return {name for name, prop in self.schema.get("properties", {}).items() if prop.get("x-secret")}
-
     def summary(self) -> dict[str, Any]:
         out = {
             "key": self.key,

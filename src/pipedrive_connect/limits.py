@@ -51,8 +51,7 @@ class RateLimiter:
                 now = self._clock()
                 wait = 0.0
                 for w in windows:
-                    while w.sent and w.sent[0] <= now - WINDOW - self.margin:
-                        w.sent.popleft()
+                    self._prune(w, now)
                     if w.blocked_until > now:
                         wait = max(wait, w.blocked_until - now)
                     if len(w.sent) >= w.limit:
@@ -77,4 +76,13 @@ class RateLimiter:
             if limit > 0:
                 window.limit = limit
             if remaining is not None and str(remaining).strip() in ("0", "-1") and reset > 0:
-                window.blocked_until = max(window.blocked_until, self._clock() + reset)
+                now = self._clock()
+                self._prune(window, now)
+                # Our own log already keeps us to the limit; a used-up window we did not fill means
+                # another client shares the token, so the server's (whole-second) reset is the guide.
+                if len(window.sent) < window.limit:
+                    window.blocked_until = max(window.blocked_until, now + reset)
+
+    def _prune(self, window: _Window, now: float) -> None:
+        while window.sent and window.sent[0] <= now - WINDOW - self.margin:
+            window.sent.popleft()

@@ -1,0 +1,610 @@
+"""The benchmarks. Each function takes `quick` and returns {"rows": [...], "raw": {...}}.
+
+Every figure sits next to a baseline measured in the same run (see common.row). The
+sandbox always runs as a subprocess on 127.0.0.1 so that its CPU (2-core machine, one GIL
+per process) and memory are not charged to the client being measured.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import (BENCH_DIR, PYTHON, SandboxProcess, make_runtime, pages, ratio, row, summary)
+
+TOKEN = "bench-token-0123456789"
+
+
+def _job(data: dict[str, Any]):
+    from pipedrive_connect.jobs import Job
+
+    return Job(data=data)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. per-job overhead
+# ---------------------------------------------------------------------------------------------
+def per_job(quick: bool) -> dict[str, Any]:
+    """addDeal through Runtime.run (template + coercion + validation + routing) vs a bare Session POST."""
+    iters, repeats, warmup = (100, 3, 30) if quick else (300, 5, 50)
+    with SandboxProcess(TOKEN) as sb:
+        rt = make_runtime(sb.base_url, TOKEN)
+        session = sb.api_session()
+        url = sb.base_url + "/api/v2/deals"
+        counter = [0]
+
+        def runtime_block(n: int) -> float:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                counter[0] += 1
+                outcome = rt.run("addDeal", job=_job({"x": f"Order {counter[0]}"}),
+                                 inputs={"title": "{{ job.data.x }}", "value": "12"})
+                if outcome.route != "success":
+                    raise RuntimeError(f"addDeal failed: {outcome.error}")
+            return time.perf_counter() - t0
+
+        def bare_block(n: int) -> float:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                counter[0] += 1
+                response = session.post(url, json={"title": f"Order {counter[0]}", "value": 12})
+                if response.status_code not in (200, 201):
+                    raise RuntimeError(f"bare POST failed: {response.status_code} {response.text[:200]}")
+                response.json()["data"]["id"]
+            return time.perf_counter() - t0
+
+        runtime_block(warmup)
+        bare_block(warmup)
+        rt_per, bare_per, paired = [], [], []
+        for r in range(repeats):  # alternate A/B, and which one goes first, to cancel drift
+            if r % 2 == 0:
+                a = runtime_block(iters)
+                b = bare_block(iters)
+            else:
+                b = bare_block(iters)
+                a = runtime_block(iters)
+            rt_per.append(a / iters * 1e3)
+            bare_per.append(b / iters * 1e3)
+            paired.append(a / b)
+        session.close()
+    rt_s, bare_s, paired_s = summary(rt_per), summary(bare_per), summary(paired)
+    overhead = summary([a - b for a, b in zip(rt_per, bare_per)])
+    ratio_med = paired_s["median"]
+    return {
+        "rows": [
+            row("addDeal per job, runtime", rt_s, unit="ms", baseline=bare_s,
+                baseline_label="bare Session POST+json()", ratio_value=ratio_med, target="ratio <= 1.10",
+                met=ratio_med <= 1.10, note=f"{repeats} repeats x {iters} jobs, A/B alternated; ratio = median of paired ratios"),
+            row("runtime overhead per job", overhead, unit="ms", baseline=bare_s, baseline_label="bare request time",
+                note="runtime minus bare, per repeat"),
+        ],
+        "raw": {"iterations": iters, "repeats": repeats, "warmup": warmup, "runtime_ms": rt_per,
+                "bare_ms": bare_per, "paired_ratios": paired},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. cold start
+# ---------------------------------------------------------------------------------------------
+def cold_start(quick: bool) -> dict[str, Any]:
+    """`pipedrive-connect actions --json` vs `python -c "import requests, jsonschema, jinja2, yaml"`."""
+    runs = 10
+    cli = str(Path(PYTHON).parent / "pipedrive-connect")
+    cmd_a = [cli, "actions", "--json"]
+    cmd_b = [PYTHON, "-c", "import requests, jsonschema, jinja2, yaml"]
+    check = subprocess.run(cmd_a, capture_output=True, text=True, timeout=60)
+    if check.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd_a)} failed: {check.stderr[-1000:]}")
+    catalog = json.loads(check.stdout)
+    n_actions = len(catalog) if isinstance(catalog, list) else len(catalog.get("actions", catalog))
+    subprocess.run(cmd_b, check=True, timeout=60)
+
+    def once(cmd) -> float:
+        t0 = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=60)
+        return time.perf_counter() - t0
+
+    a_times, b_times = [], []
+    for i in range(runs):
+        if i % 2 == 0:
+            a_times.append(once(cmd_a))
+            b_times.append(once(cmd_b))
+        else:
+            b_times.append(once(cmd_b))
+            a_times.append(once(cmd_a))
+    a_s = summary([t * 1e3 for t in a_times])
+    b_s = summary([t * 1e3 for t in b_times])
+    r = ratio(a_s["median"], b_s["median"])
+    return {
+        "rows": [row("cold start `actions --json`", a_s, unit="ms", baseline=b_s,
+                     baseline_label="python -c 'import requests, jsonschema, jinja2, yaml'", target="ratio <= 1.5",
+                     met=r <= 1.5, note=f"{runs} runs each, alternated; {n_actions} actions listed")],
+        "raw": {"runs": runs, "cli_ms": a_s["values"], "imports_ms": b_s["values"], "actions_listed": n_actions,
+                "commands": [" ".join(cmd_a), " ".join(cmd_b)]},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. fetch everything
+# ---------------------------------------------------------------------------------------------
+def _child(mode: str, sb: SandboxProcess, trace: bool) -> dict[str, Any]:
+    sb.reset()
+    args = [PYTHON, str(BENCH_DIR / "fetch_child.py"), mode, sb.base_url, sb.token] + (["--trace"] if trace else [])
+    out = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"fetch child {mode} failed: {out.stderr[-2000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["server_requests"] = sb.stats()["requests"] - 1  # minus the warm-up request
+    return result
+
+
+def fetch_all(quick: bool) -> dict[str, Any]:
+    """All deals of a 5,000- and a 20,000-deal sandbox: getDeals fetchAll, client.paginate, bare cursor walk."""
+    sizes = [5000, 20000]
+    repeats = 1 if quick else 3
+    modes = ["bare", "paginate", "runtime"]
+    raw: dict[str, Any] = {"repeats_untraced": repeats, "repeats_traced": 1, "sizes": sizes, "runs": []}
+    rows = []
+    results: dict[tuple, dict[str, Any]] = {}
+    for n in sizes:
+        with SandboxProcess(TOKEN, generate={"deals": n}) as sb:
+            for rep in range(repeats):
+                order = modes if rep % 2 == 0 else list(reversed(modes))
+                for mode in order:
+                    res = _child(mode, sb, trace=False)
+                    res.update(n=n, rep=rep)
+                    raw["runs"].append(res)
+            for mode in modes:
+                res = _child(mode, sb, trace=True)
+                res.update(n=n, rep="traced")
+                raw["runs"].append(res)
+        for mode in modes:
+            runs = [r for r in raw["runs"] if r["n"] == n and r["mode"] == mode]
+            untraced = [r for r in runs if r["rep"] != "traced"]
+            traced = [r for r in runs if r["rep"] == "traced"]
+            results[(n, mode)] = {
+                "wall": summary([r["wall_s"] for r in untraced]),
+                "rss": summary([r["rss_growth_mb"] for r in untraced]),
+                "trace": summary([r["tracemalloc_peak_mb"] for r in traced]),
+                "calls": summary([r["calls"] for r in untraced]),
+                "server_calls": summary([r["server_requests"] for r in untraced]),
+                "items": untraced[0]["items"],
+            }
+    for n in sizes:
+        bare = results[(n, "bare")]
+        floor_calls = math.ceil(n / 500)
+        for mode, label in (("runtime", "getDeals fetchAll (runtime)"), ("paginate", "client.paginate (stream)")):
+            res = results[(n, mode)]
+            ok_items = res["items"] == n
+            rows.append(row(f"{label} N={n}: API calls", res["server_calls"], baseline=floor_calls,
+                            baseline_label="ceil(N/500)", target=f"== {floor_calls}",
+                            met=res["server_calls"]["max"] == floor_calls and ok_items,
+                            note=f"{res['items']} items; runtime counted {res['calls']['median']:.0f}"))
+            rows.append(row(f"{label} N={n}: wall", res["wall"], unit="s", baseline=bare["wall"],
+                            baseline_label="bare Session cursor walk", note=f"{repeats} runs, fresh process each"))
+            rows.append(row(f"{label} N={n}: peak RSS growth", res["rss"], unit="MB", baseline=bare["rss"],
+                            baseline_label="bare walk, pages discarded", target="<= 50 MB, flat in N",
+                            met=res["rss"]["max"] <= 50, note="ru_maxrss after - RSS at idle"))
+            rows.append(row(f"{label} N={n}: tracemalloc peak", res["trace"], unit="MB", baseline=bare["trace"],
+                            baseline_label="bare walk", target="<= 50 MB, flat in N", met=res["trace"]["max"] <= 50,
+                            note="1 traced run"))
+    # growth between the sizes: flat means ~1.0
+    for mode in ("runtime", "paginate", "bare"):
+        small, big = results[(sizes[0], mode)]["trace"]["median"], results[(sizes[1], mode)]["trace"]["median"]
+        rows.append(row(f"{mode}: tracemalloc peak 20k / 5k", ratio(big, small), baseline=1.0,
+                        baseline_label="flat", ratio_value=ratio(big, small), target="~1 (flat)" if mode != "runtime" else "",
+                        met=(ratio(big, small) or 99) < 1.5 if mode != "runtime" else None,
+                        note="fetchAll returns a list, so it grows with N" if mode == "runtime" else ""))
+    raw["summary"] = {f"{n}:{m}": v for (n, m), v in results.items()}
+    return {"rows": rows, "raw": raw}
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. throughput under a burst limit
+# ---------------------------------------------------------------------------------------------
+def throughput(quick: bool) -> dict[str, Any]:
+    """1,000 addDeal jobs, 8 workers, through the hot-folder runner against burst_limit=80 per 2 s."""
+    from pipedrive_connect.flows import Flow
+    from pipedrive_connect.runner import HotFolder
+
+    jobs, repeats, workers, limit, window = (200, 1, 8, 80, 2.0) if quick else (1000, 3, 8, 80, 2.0)
+    allowed_rate = limit / window
+    ideal_wall = math.floor((jobs - 1) / limit) * window  # the last request cannot go earlier than this
+    runs = []
+    for rep in range(repeats):
+        token = f"{TOKEN}-tp{rep}"  # a fresh token: a fresh process-wide client limiter and server window
+        with SandboxProcess(token, burst_limit=limit) as sb:
+            work = Path(tempfile.mkdtemp(prefix="pdc-bench-tp-"))
+            try:
+                in_dir, out_dir = work / "in", work / "out"
+                in_dir.mkdir()
+                for i in range(jobs):
+                    (in_dir / f"job-{i:05d}.json").write_text(json.dumps(
+                        {"data": {"title": f"Order {i}", "value": str(100 + i)}}))
+                rt = make_runtime(sb.base_url, token, out_dir=work / "rt")
+                flow = Flow.from_dict({"name": "bench", "steps": [{"id": "deal", "action": "addDeal", "inputs": {
+                    "title": "{{ job.data.title }}", "value": "{{ job.data.value }}"}}]}, rt)
+                folder = HotFolder(rt, flow, in_dir, out_dir, workers=workers)
+                sb.reset()
+                t0 = time.perf_counter()
+                stats = folder.run(once=True)
+                wall = time.perf_counter() - t0
+                server = sb.stats()
+                log = sb.requests_log()
+                ok = sum(1 for r in log if r["status"] and 200 <= r["status"] < 300)
+                n429 = sum(1 for r in log if r["status"] == 429)
+                delivered = len(list((out_dir / "success").glob("*.json")))
+                failed = len(list((out_dir / "error").glob("*.json")))
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+        runs.append({"wall_s": wall, "jobs_per_s": jobs / wall, "efficiency": ideal_wall / wall,
+                     "rate_fraction": (jobs / wall) / allowed_rate, "requests": server["requests"], "ok": ok,
+                     "status_429": n429, "stats_429": server["status_429"], "share_429": n429 / max(1, len(log)),
+                     "failed_jobs": failed, "delivered": delivered, "summary": stats.summary(),
+                     "limiter_waited_s": getattr(rt.client.limiter, "waited", None)})
+    eff = summary([r["efficiency"] for r in runs])
+    share = summary([r["share_429"] * 100 for r in runs])
+    failed = summary([r["failed_jobs"] for r in runs])
+    rate = summary([r["jobs_per_s"] for r in runs])
+    return {
+        "rows": [
+            row(f"{jobs} jobs / {workers} workers: achieved rate", rate, unit="jobs/s", baseline=allowed_rate,
+                baseline_label=f"allowed {limit}/{window:g}s", note=f"{repeats} runs; wall median "
+                f"{statistics.median(r['wall_s'] for r in runs):.1f}s"),
+            row("rate as fraction of allowed (ideal wall / wall)", eff, baseline=ideal_wall,
+                baseline_label=f"ideal wall {ideal_wall:.0f}s", ratio_value=eff["median"], target=">= 0.95",
+                met=eff["median"] >= 0.95, note="ideal wall = floor((N-1)/limit) x 2 s"),
+            row("failed jobs", failed, baseline=jobs, baseline_label="jobs", target="0", met=failed["max"] == 0),
+            row("requests answered 429", share, unit="%", baseline=summary([r["requests"] for r in runs]),
+                baseline_label="requests", ratio_value=share["median"] / 100, target="<= 1 %", met=share["max"] <= 1.0,
+                note="counted from the sandbox request log"),
+        ],
+        "raw": {"jobs": jobs, "workers": workers, "burst_limit": limit, "window_s": window, "repeats": repeats,
+                "ideal_wall_s": ideal_wall, "runs": runs},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. token budget
+# ---------------------------------------------------------------------------------------------
+# The cheapest official operation for each item of the reference workload (candidates; the floor
+# takes the lowest x-token-cost among those present in the spec files).
+FLOOR_OPS = {
+    "create deal": [("v2", "addDeal"), ("v1", "addDeal")],
+    "create person": [("v2", "addPerson"), ("v1", "addPerson")],
+    "create note": [("v1", "addNote")],
+    "update deal": [("v2", "updateDeal"), ("v1", "updateDeal")],
+    "list deals (per page)": [("v2", "getDeals"), ("v1", "getDeals")],
+    "list persons (per page)": [("v2", "getPersons"), ("v1", "getPersons")],
+    "list notes (per page)": [("v1", "getNotes")],
+    "search": [("v2", "searchDeals"), ("v2", "searchPersons"), ("v2", "searchItem")],
+    "merge deals": [("v1", "mergeDeals")],
+}
+# Pipedrive's published v1 table (pipedrive-api-facts.md, section 2): create/update 10, list 20, search 40, merge 40.
+V1_COSTS = {"create deal": 10, "create person": 10, "create note": 10, "update deal": 10, "list deals (per page)": 20,
+            "list persons (per page)": 20, "list notes (per page)": 20, "search": 40, "merge deals": 40}
+# Fallback when the spec files are absent: facts file, "v2 is about half" (section 2).
+FACTS_FLOOR = {"create deal": 5, "create person": 5, "create note": 10, "update deal": 5, "list deals (per page)": 10,
+               "list persons (per page)": 10, "list notes (per page)": 20, "search": 20, "merge deals": 40}
+SPEC_DIR = Path("/work/shared/pipedrive-openapi")
+
+
+def spec_costs() -> tuple[dict[tuple[str, str], int], str]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    costs: dict[tuple[str, str], int] = {}
+    for version in ("v1", "v2"):
+        path = SPEC_DIR / f"{version}.yaml"
+        if not path.exists():
+            return {}, "pipedrive-api-facts.md table (spec files not found)"
+        with path.open(encoding="utf-8") as fh:
+            spec = yaml.load(fh, Loader=loader)
+        for item in spec.get("paths", {}).values():
+            for op in item.values():
+                if isinstance(op, dict) and "operationId" in op and "x-token-cost" in op:
+                    costs[(version, op["operationId"])] = int(op["x-token-cost"])
+    return costs, f"x-token-cost from {SPEC_DIR}/v1.yaml and v2.yaml"
+
+
+def floor_costs() -> tuple[dict[str, int], dict[str, str], str]:
+    costs, source = spec_costs()
+    if not costs:
+        return dict(FACTS_FLOOR), {k: "facts" for k in FACTS_FLOOR}, source
+    unit, chosen = {}, {}
+    for item, candidates in FLOOR_OPS.items():
+        present = [(costs[c], f"{c[0]} {c[1]}") for c in candidates if c in costs]
+        if not present:
+            unit[item], chosen[item] = FACTS_FLOOR[item], "facts (not in spec)"
+        else:
+            unit[item], chosen[item] = min(present)
+    return unit, chosen, source
+
+
+def token_budget(quick: bool) -> dict[str, Any]:
+    """The reference workload through the runtime, costed from Outcome.cost, next to the floor and the v1 way."""
+    repeats = 1 if quick else 3
+    unit, chosen, source = floor_costs()
+    runs = []
+    for rep in range(repeats):
+        with SandboxProcess(f"{TOKEN}-tb{rep}") as sb:
+            rt = make_runtime(sb.base_url, sb.token)
+            counts: dict[str, int] = {}
+            spent: dict[str, int] = {}
+            calls: dict[str, int] = {}
+
+            def run(item: str, action: str, inputs: dict[str, Any]):
+                outcome = rt.run(action, inputs=inputs)
+                if outcome.route != "success":
+                    raise RuntimeError(f"{action} failed: {outcome.error}")
+                spent[item] = spent.get(item, 0) + outcome.cost
+                calls[item] = calls.get(item, 0) + outcome.calls
+                counts[item] = counts.get(item, 0) + 1
+                return outcome.result
+
+            sb.reset()
+            t0 = time.perf_counter()
+            deals = [run("create deal", "addDeal", {"title": f"Bench deal {i}", "value": str(i)})["id"]
+                     for i in range(100)]
+            persons = [run("create person", "addPerson", {"name": f"Bench Person{i}", "email": f"p{i}@example.com"})["id"]
+                       for i in range(100)]
+            for i in range(100):
+                run("create note", "addNote", {"content": f"Note {i}", "dealId": str(deals[i])})
+            for i, deal in enumerate(deals):
+                run("update deal", "updateDeal", {"id": str(deal), "value": str(1000 + i)})
+            listed = {}
+            for item, action in (("list deals (per page)", "getDeals"), ("list persons (per page)", "getPersons"),
+                                 ("list notes (per page)", "getNotes")):
+                listed[item] = len(run(item, action, {"fetchAll": True}))
+                counts[item] = calls[item]  # a list item is one page: the floor is per page
+            for i in range(10):
+                run("search", "searchDeals", {"term": f"Bench deal {i}"})
+                run("search", "searchPersons", {"term": f"Person{i}"})
+            for i in range(10):
+                run("merge deals", "mergeDeals", {"id": str(deals[2 * i]), "mergeWithId": str(deals[2 * i + 1])})
+            wall = time.perf_counter() - t0
+            server = sb.stats()
+        floor_pages = {k: pages(v) for k, v in listed.items()}
+        floor_counts = {**counts, **floor_pages}
+        floor = sum(unit[k] * floor_counts[k] for k in unit)
+        v1 = sum(V1_COSTS[k] * floor_counts[k] for k in V1_COSTS)
+        runs.append({"runtime_cost": sum(spent.values()), "runtime_calls": sum(calls.values()),
+                     "server_tokens": server["tokens_spent"], "server_requests": server["requests"],
+                     "floor": floor, "floor_calls": sum(floor_counts.values()), "v1": v1, "wall_s": wall,
+                     "per_item": {k: {"count": floor_counts[k], "runtime_cost": spent.get(k, 0),
+                                      "runtime_calls": calls.get(k, 0), "floor_unit": unit[k], "floor_op": chosen[k],
+                                      "v1_unit": V1_COSTS[k]} for k in unit},
+                     "listed": listed})
+    cost = summary([r["runtime_cost"] for r in runs])
+    floor = summary([r["floor"] for r in runs])
+    v1 = summary([r["v1"] for r in runs])
+    r_floor, r_v1 = ratio(cost["median"], floor["median"]), ratio(cost["median"], v1["median"])
+    return {
+        "rows": [
+            row("reference workload tokens (runtime)", cost, unit="tokens", baseline=floor,
+                baseline_label="floor (cheapest official ops)", target="== floor", met=cost["max"] == floor["median"],
+                note=f"server charged {runs[0]['server_tokens']}; floor costs: {source}"),
+            row("reference workload tokens vs v1 way", cost, unit="tokens", baseline=v1,
+                baseline_label="v1 endpoints (old component)", target="ratio <= 0.65", met=r_v1 <= 0.65),
+            row("reference workload API calls", summary([r["runtime_calls"] for r in runs]),
+                baseline=summary([r["floor_calls"] for r in runs]), baseline_label="floor calls",
+                target="== floor", met=runs[0]["runtime_calls"] == runs[0]["floor_calls"]),
+            row("reference workload wall", summary([r["wall_s"] for r in runs]), unit="s",
+                note=f"{repeats} runs, fresh sandbox each"),
+        ],
+        "raw": {"repeats": repeats, "cost_source": source, "floor_units": unit, "floor_ops": chosen,
+                "v1_units": V1_COSTS, "runs": runs, "ratio_floor": r_floor, "ratio_v1": r_v1},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. picklists
+# ---------------------------------------------------------------------------------------------
+def picklists(quick: bool) -> dict[str, Any]:
+    """selectDeal over 10,000 deals: first call (cache cold) vs a bare GET; repeated call (cache hit)."""
+    from pipedrive_connect.engine import Runtime
+    from pipedrive_connect.sandbox.seed import _WORDS
+
+    first_reps, hit_reps = (5, 100) if quick else (15, 500)
+    term = _WORDS[0]
+    rows, raw = [], {"first_call_repeats": first_reps, "cache_hit_repeats": hit_reps, "term": term}
+    with SandboxProcess(TOKEN, generate={"deals": 10000}) as sb:
+        rt = make_runtime(sb.base_url, TOKEN)
+        session = sb.api_session()
+        rt.picklist("selectDeal")  # warm the connection and the bundle
+        for label, search, bare_path, bare_params in (
+                ("no search", None, "/api/v2/deals", {"limit": 100}),
+                (f"search '{term}'", term, "/api/v2/deals/search", {"limit": 100, "term": term})):
+            firsts, bares, calls = [], [], []
+            for i in range(first_reps):
+                fresh = Runtime(rt.bundle, client=rt.client, out_dir=rt.out_dir)  # empty cache, same client
+                sb.reset()
+
+                def bare():
+                    t0 = time.perf_counter()
+                    response = session.get(sb.base_url + bare_path, params=bare_params)
+                    response.raise_for_status()
+                    response.json()
+                    bares.append((time.perf_counter() - t0) * 1e3)
+
+                if i % 2:
+                    bare()
+                t0 = time.perf_counter()
+                page = fresh.picklist("selectDeal", search=search)
+                firsts.append((time.perf_counter() - t0) * 1e3)
+                if not i % 2:
+                    bare()
+                calls.append(page.calls)
+            n_options = len(page.options)
+            sb.reset()
+            hits = []
+            for _ in range(hit_reps):
+                t0 = time.perf_counter()
+                page = fresh.picklist("selectDeal", search=search)
+                hits.append((time.perf_counter() - t0) * 1e3)
+                assert page.calls == 0
+            hit_server = sb.stats()["requests"]
+            f_s, b_s, h_s = summary(firsts), summary(bares), summary(hits)
+            rows.append(row(f"selectDeal {label}: first call", f_s, unit="ms", baseline=b_s,
+                            baseline_label="bare GET of the same page", note=f"{first_reps} runs; {n_options} options; "
+                            f"calls {summary(calls)['median']:.0f}"))
+            rows.append(row(f"selectDeal {label}: first call API calls", summary(calls), baseline=1,
+                            baseline_label="one request", target="1", met=max(calls) == 1))
+            rows.append(row(f"selectDeal {label}: cache hit", h_s, unit="ms", baseline=b_s,
+                            baseline_label="bare GET of the same page", target="<= 5 ms", met=h_s["median"] <= 5,
+                            note=f"{hit_reps} repeated calls"))
+            rows.append(row(f"selectDeal {label}: cache hit API calls", hit_server, baseline=hit_reps,
+                            baseline_label="repeated calls", target="0", met=hit_server == 0,
+                            note="sandbox request count during the repeated calls"))
+            raw[label] = {"first_ms": firsts, "bare_ms": bares, "hit_ms": hits, "first_calls": calls,
+                          "hit_server_requests": hit_server, "options": n_options}
+        session.close()
+    return {"rows": rows, "raw": raw}
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. against a peer
+# ---------------------------------------------------------------------------------------------
+def _peer_version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version("pipedrive-python-lib")
+    except Exception:
+        return None
+
+
+def peer(quick: bool) -> dict[str, Any]:
+    """50 notes + 50 leads created and listed, 20 files uploaded and downloaded: this connector vs pipedrive-python-lib."""
+    peer_version = _peer_version()
+    if peer_version is None:
+        msg = "SKIPPED: pipedrive-python-lib is not installed (pip install 'pipedrive-connect[bench]')"
+        return {"rows": [row("peer comparison", None, note=msg)], "raw": {"skipped": msg}}
+    from pipedrive.client import Client
+
+    repeats = 1 if quick else 3
+    n_notes, n_leads, n_files = (20, 20, 8) if quick else (50, 50, 20)
+    work = Path(tempfile.mkdtemp(prefix="pdc-bench-peer-"))
+    payload = bytes(range(256)) * 64  # 16 KiB, binary
+    upload = work / "upload.bin"
+    upload.write_bytes(payload)
+    runs = {"connector": [], "peer": []}
+    with SandboxProcess(TOKEN, allow_query_token=True) as sb:
+        setup = sb.api_session()
+
+        def fresh_parents() -> tuple[int, int]:
+            deal = setup.post(sb.base_url + "/api/v2/deals", json={"title": "peer bench"}).json()["data"]["id"]
+            person = setup.post(sb.base_url + "/api/v2/persons", json={"name": "Peer Bench"}).json()["data"]["id"]
+            return deal, person
+
+        rt = make_runtime(sb.base_url, TOKEN, out_dir=work / "rt")
+        rt.run("getCurrentUser")  # warm up: bundle, connection
+
+        def connector(deal: int, person: int) -> dict[str, int]:
+            def ok(action, inputs):
+                outcome = rt.run(action, inputs=inputs)
+                if outcome.route != "success":
+                    raise RuntimeError(f"{action}: {outcome.error}")
+                return outcome.result
+
+            for i in range(n_notes):
+                ok("addNote", {"content": f"note {i}", "dealId": str(deal)})
+            notes = ok("getNotes", {"dealId": str(deal), "fetchAll": True})
+            for i in range(n_leads):
+                ok("addLead", {"title": f"lead {i}", "personId": str(person)})
+            leads = ok("getLeads", {"personId": str(person), "fetchAll": True})
+            got = 0
+            for i in range(n_files):
+                file_id = ok("addFile", {"entityType": "deal", "entityId": str(deal), "file": str(upload),
+                                         "fileName": f"f{i}.bin"})["id"]
+                got += ok("downloadFile", {"id": str(file_id)})["size"] == len(payload)
+            return {"notes": len(notes), "leads": len(leads), "files_ok": got}
+
+        client = Client(domain=sb.base_url)
+        client.set_api_token(TOKEN)
+
+        def peer_run(deal: int, person: int) -> dict[str, int]:
+            for i in range(n_notes):
+                client.notes.create_note({"content": f"note {i}", "deal_id": deal})
+            notes, start = [], 0
+            while True:  # the peer has no paging helper: walk start/limit by hand
+                page = client.notes.get_all_notes(params={"deal_id": deal, "start": start, "limit": 500})
+                notes += page["data"] or []
+                more = ((page.get("additional_data") or {}).get("pagination") or {})
+                if not more.get("more_items_in_collection"):
+                    break
+                start = more["next_start"]
+            for i in range(n_leads):
+                client.leads.create_lead({"title": f"lead {i}", "person_id": person})
+            leads, start = [], 0
+            while True:
+                page = client.leads.get_all_leads(params={"person_id": person, "start": start, "limit": 500})
+                leads += page["data"] or []
+                more = ((page.get("additional_data") or {}).get("pagination") or {})
+                if not more.get("more_items_in_collection"):
+                    break
+                start = more["next_start"]
+            got = 0
+            for i in range(n_files):  # no files API in the peer: its generic Client._post/_get
+                with upload.open("rb") as fh:
+                    created = client._post(client.BASE_URL + "files", files={"file": (f"f{i}.bin", fh)},
+                                           data={"deal_id": deal})
+                body = client._get(client.BASE_URL + f"files/{created['data']['id']}/download")
+                got += len(body.encode("utf-8", "surrogateescape")) > 0  # the peer decodes bytes to text
+            return {"notes": len(notes), "leads": len(leads), "files_ok": got}
+
+        for rep in range(repeats):
+            order = [("connector", connector), ("peer", peer_run)]
+            if rep % 2:
+                order.reverse()
+            for name, fn in order:
+                deal, person = fresh_parents()
+                sb.reset()
+                t0 = time.perf_counter()
+                counts = fn(deal, person)
+                wall = time.perf_counter() - t0
+                stats = sb.stats()
+                runs[name].append({"wall_s": wall, "requests": stats["requests"], "tokens": stats["tokens_spent"],
+                                   "query_token_requests": None, **counts})
+        setup.close()
+    shutil.rmtree(work, ignore_errors=True)
+    c_wall = summary([r["wall_s"] for r in runs["connector"]])
+    p_wall = summary([r["wall_s"] for r in runs["peer"]])
+    c_calls = summary([r["requests"] for r in runs["connector"]])
+    p_calls = summary([r["requests"] for r in runs["peer"]])
+    c_tok = summary([r["tokens"] for r in runs["connector"]])
+    p_tok = summary([r["tokens"] for r in runs["peer"]])
+    note = f"pipedrive-python-lib {peer_version}; sandbox started with allow_query_token (peer sends ?api_token=)"
+    return {
+        "rows": [
+            row(f"notes/leads/files workload ({n_notes}/{n_leads}/{n_files}): wall", c_wall, unit="s", baseline=p_wall,
+                baseline_label=f"pipedrive-python-lib {peer_version}", target="ratio <= 1.0",
+                met=c_wall["median"] <= p_wall["median"], note=f"{repeats} runs each, alternated; {note}"),
+            row("notes/leads/files workload: API calls", c_calls, baseline=p_calls, baseline_label="peer",
+                target="<= peer", met=c_calls["max"] <= p_calls["min"]),
+            row("notes/leads/files workload: tokens", c_tok, unit="tokens", baseline=p_tok, baseline_label="peer"),
+        ],
+        "raw": {"peer_version": peer_version, "repeats": repeats, "sizes": [n_notes, n_leads, n_files],
+                "runs": runs, "file_bytes": len(payload),
+                "peer_files_note": "pipedrive-python-lib has no files API; the upload/download go through its "
+                                   "generic Client._post/_get helpers (same auth and URL building)."},
+    }
+
+
+BENCHMARKS = {
+    "per_job": per_job,
+    "cold_start": cold_start,
+    "fetch_all": fetch_all,
+    "throughput": throughput,
+    "token_budget": token_budget,
+    "picklists": picklists,
+    "peer": peer,
+}
