@@ -148,6 +148,9 @@ class PipedriveClient:
         if idempotent is None:
             idempotent = method != "POST"
         settings = retry or self.retry
+        auth = self.connection.auth
+        if hasattr(auth, "ensure_fresh"):
+            auth.ensure_fresh()
         target = url or self.url(api, path)
         started = time.monotonic()
 
@@ -175,10 +178,20 @@ class PipedriveClient:
             stop=stop_after_attempt(settings.max_attempts) | stop_after_delay(settings.max_wait),
             retry=retry_if_exception(may_retry), wait=wait, reraise=True,
         )
+        def once():
+            return self._once(method, target, params, json_body, data, files, headers, stream, timeout,
+                              cost, search, idempotent, expect, trace, usage)
+
         for attempt in retrying:
             with attempt:
-                return self._once(method, target, params, json_body, data, files, headers, stream, timeout,
-                                  cost, search, idempotent, expect, trace, usage)
+                try:
+                    return once()
+                except StepError as exc:
+                    # an OAuth token revoked or expired early: refresh once and try again (a 401 was not processed)
+                    if exc.status == 401 and hasattr(auth, "refresh") and auth.refresh(force=True):
+                        target = url or self.url(api, path)
+                        return once()
+                    raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _once(self, method, url, params, json_body, data, files, headers, stream, timeout, cost, search,

@@ -52,17 +52,21 @@ class OAuth2Auth(AuthBase):
         self._lock = threading.Lock()
 
     def __call__(self, request):
-        if self.expires_at is not None and time.time() > self.expires_at - 60:
-            self.refresh()
         request.headers["Authorization"] = f"Bearer {self.access_token}"
         return request
 
-    def refresh(self) -> None:
+    def ensure_fresh(self) -> None:
+        """Called by the client before it builds a URL, since a refresh may move the api_domain."""
+        if self.expires_at is not None and time.time() > self.expires_at - 60:
+            self.refresh()
+
+    def refresh(self, force: bool = False) -> bool:
+        """Get a new access token; False when this connection cannot refresh."""
         if not (self.refresh_token and self.client_id and self.client_secret):
-            return
+            return False
         with self._lock:
-            if self.expires_at is not None and time.time() <= self.expires_at - 60:
-                return  # another thread refreshed meanwhile
+            if not force and self.expires_at is not None and time.time() <= self.expires_at - 60:
+                return True  # another thread refreshed meanwhile
             response = requests.post(
                 self.token_url, auth=(self.client_id, self.client_secret), timeout=(5, 30),
                 data={"grant_type": "refresh_token", "refresh_token": self.refresh_token},
@@ -79,6 +83,7 @@ class OAuth2Auth(AuthBase):
             self.api_domain = tokens.get("api_domain") or self.api_domain
             if self.on_refresh:
                 self.on_refresh(tokens)
+            return True
 
     def secrets(self) -> list[str]:
         return [s for s in (self.access_token, self.refresh_token, self.client_secret) if s]

@@ -127,3 +127,34 @@ def test_attachments_travel_with_the_job(live, folders):
     assert job["files"][0]["path"] == "with-file.files/scan.pdf"
     assert (out / "success" / "with-file.files" / "scan.pdf").read_bytes() == b"%PDF-1.4"
     assert not (inbox / "scan.pdf").exists()
+
+
+def test_sigterm_finishes_in_flight_jobs_and_exits_cleanly(sandbox, folders, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ..conftest import SANDBOX_TOKEN
+
+    inbox, out = folders
+    for i in range(40):
+        drop(inbox, f"term-{i:02}", f"term deal {i}")
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps(FLOW))
+    env = {**os.environ, "PIPEDRIVE_API_TOKEN": SANDBOX_TOKEN, "PIPEDRIVE_BASE_URL": sandbox.base_url}
+    proc = subprocess.Popen([sys.executable, "-m", "pipedrive_connect.cli", "watch", "--flow", str(flow), "--in",
+                             str(inbox), "--out", str(out), "--workers", "2"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not list((out / "success").glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert json.loads(stdout)["success"] >= 1
+    assert not list((inbox / ".processing").glob("*.json"))  # nothing left half-done
+    done = set(routed(out))
+    waiting = {p.stem for p in inbox.glob("*.json")}
+    assert done | waiting == {f"term-{i:02}" for i in range(40)} and not done & waiting
