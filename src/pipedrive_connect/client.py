@@ -207,14 +207,12 @@ class PipedriveClient:
             )
         except requests.RequestException as exc:
             error = self._network_error(exc, method, idempotent)
+            self._count(0 if error.details.get("not_sent") else cost, usage)
             if record is not None:
                 record["error"] = error.to_dict()
                 trace.append(record)
             raise error from None
-        finally:
-            self.usage.add(cost)
-            if usage is not None:
-                usage.add(cost)
+        self._count(0 if response.status_code == 429 else cost, usage)  # a refused call spends no tokens
         if self.limiter is not None:
             self.limiter.observe(response.headers, search=search)
         success = 200 <= response.status_code < 300  # a 3xx is not followed, so it is an error too
@@ -229,6 +227,11 @@ class PipedriveClient:
         if not success:
             raise self._http_error(response, parsed.body, method)
         return parsed
+
+    def _count(self, cost: int, usage: Usage | None) -> None:
+        self.usage.add(cost)
+        if usage is not None:
+            usage.add(cost)
 
     def _parse(self, response: requests.Response, streaming: bool, expect: str) -> ApiResponse:
         headers = dict(response.headers)

@@ -252,6 +252,9 @@ class Runtime:
         call: Call | None = None
         try:
             action = self.bundle.action(key)
+        except KeyError as exc:
+            return Outcome("error", job, error=StepError("input", exc.args[0]))
+        try:
             if action.removed:
                 raise StepError("input", f"Action {key} is no longer available: {action.removed['reason']} "
                                 f"(removed {action.removed['date']}). Use instead: {action.removed['instead']}.")
@@ -264,8 +267,6 @@ class Runtime:
             outcome = Outcome("success", job.with_step(step_id, record), result)
         except StepError as exc:
             outcome = Outcome("error", job, error=self._scrub(exc))
-        except KeyError as exc:
-            outcome = Outcome("error", job, error=StepError("input", str(exc.args[0]) if exc.args else str(exc)))
         except Exception as exc:  # a connector bug must still route the job, without a traceback
             outcome = Outcome("error", job, error=self._scrub(StepError(
                 "unexpected", f"Internal error in {key}: {type(exc).__name__}: {exc}"[:500])))

@@ -103,8 +103,9 @@ def test_429_waits_for_the_window_and_retries_even_a_create(client):
     url = f"{BASE}/api/v2/deals"
     responses.post(url, json={"success": False, "error": "Too many requests"}, status=429, headers={"x-ratelimit-reset": "0"})
     responses.post(url, json={"success": True, "data": {"id": 7}}, status=201)
-    assert client.send("POST", "v2", "/deals", json_body={"title": "x"}).data == {"id": 7}
+    assert client.send("POST", "v2", "/deals", json_body={"title": "x"}, cost=5).data == {"id": 7}
     assert len(responses.calls) == 2
+    assert (client.usage.calls, client.usage.cost) == (2, 5)  # the refused attempt spent no tokens
 
 
 @responses.activate
@@ -159,9 +160,9 @@ def test_create_is_retried_when_the_connection_never_came_up(connection):
     dead = Connection.from_settings({"type": "apiToken", "api_token": TOKEN, "base_url": "http://127.0.0.1:9"})
     client = PipedriveClient(dead, retry=RetrySettings(max_attempts=3, max_wait=2, backoff_base=0.001, backoff_cap=0.001))
     with pytest.raises(StepError) as info:
-        client.send("POST", "v2", "/deals", json_body={"title": "x"})
+        client.send("POST", "v2", "/deals", json_body={"title": "x"}, cost=5)
     assert info.value.kind == "network" and info.value.details.get("not_sent")
-    assert client.usage.calls == 3  # safe to repeat: nothing reached the server
+    assert (client.usage.calls, client.usage.cost) == (3, 0)  # safe to repeat: nothing reached the server
 
 
 @responses.activate
