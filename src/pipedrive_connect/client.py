@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from .connection import Connection
 from .errors import StepError
@@ -151,8 +151,18 @@ class PipedriveClient:
         auth = self.connection.auth
         if hasattr(auth, "ensure_fresh"):
             auth.ensure_fresh()
-        target = url or self.url(api, path)
         started = time.monotonic()
+
+        def attempt() -> ApiResponse:
+            args = (params, json_body, data, files, headers, stream, timeout, cost, search, idempotent,
+                    expect, trace, usage)
+            try:
+                return self._once(method, url or self.url(api, path), *args)
+            except StepError as exc:
+                # an OAuth token revoked or expired early: refresh once and resend (a 401 was not processed)
+                if exc.status == 401 and hasattr(auth, "refresh") and auth.refresh(force=True):
+                    return self._once(method, url or self.url(api, path), *args)
+                raise
 
         def may_retry(exc: BaseException) -> bool:
             if not isinstance(exc, StepError) or settings.max_attempts <= 1:
@@ -163,36 +173,27 @@ class PipedriveClient:
                 return True
             return settings.retry_all_errors and idempotent and exc.kind in ("rejected", "not_found")
 
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception()
+        def delay(exc: BaseException, attempt_number: int) -> float:
             hinted = exc.details.get("retry_after") if isinstance(exc, StepError) else None
             if hinted is not None:
-                delay = hinted + random.uniform(0, 0.25)
+                pause = hinted + random.uniform(0, 0.25)
             else:
-                delay = min(settings.backoff_cap, settings.backoff_base * 2 ** (state.attempt_number - 1))
-                delay = random.uniform(delay / 2, delay)  # jitter spreads concurrent workers
-            remaining = settings.max_wait - (time.monotonic() - started)
-            return max(0.0, min(delay, remaining))
+                pause = min(settings.backoff_cap, settings.backoff_base * 2 ** (attempt_number - 1))
+                pause = random.uniform(pause / 2, pause)  # jitter spreads concurrent workers
+            return max(0.0, min(pause, settings.max_wait - (time.monotonic() - started)))
 
+        try:
+            return attempt()  # the common case pays nothing for the retry machinery
+        except StepError as exc:
+            if not may_retry(exc) or time.monotonic() - started >= settings.max_wait:
+                raise
+            time.sleep(delay(exc, 1))
         retrying = Retrying(
-            stop=stop_after_attempt(settings.max_attempts) | stop_after_delay(settings.max_wait),
-            retry=retry_if_exception(may_retry), wait=wait, reraise=True,
+            stop=stop_after_attempt(settings.max_attempts - 1) | stop_after_delay(settings.max_wait),
+            retry=retry_if_exception(may_retry), reraise=True,
+            wait=lambda state: delay(state.outcome.exception(), state.attempt_number + 1),
         )
-        def once():
-            return self._once(method, target, params, json_body, data, files, headers, stream, timeout,
-                              cost, search, idempotent, expect, trace, usage)
-
-        for attempt in retrying:
-            with attempt:
-                try:
-                    return once()
-                except StepError as exc:
-                    # an OAuth token revoked or expired early: refresh once and try again (a 401 was not processed)
-                    if exc.status == 401 and hasattr(auth, "refresh") and auth.refresh(force=True):
-                        target = url or self.url(api, path)
-                        return once()
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        return retrying(attempt)
 
     def _once(self, method, url, params, json_body, data, files, headers, stream, timeout, cost, search,
               idempotent, expect, trace, usage) -> ApiResponse:

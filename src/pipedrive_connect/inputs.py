@@ -120,6 +120,8 @@ def validation_error(validator, inputs: dict[str, Any]) -> StepError | None:
     """The first, most relevant validation error as a StepError naming the input."""
     from jsonschema.exceptions import best_match
 
+    if validator.is_valid(inputs):  # the common case: no need to rank errors
+        return None
     error = best_match(validator.iter_errors(inputs))
     if error is None:
         return None
