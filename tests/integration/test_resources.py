@@ -6,9 +6,6 @@ state with a second action or in the sandbox's store. Every action run goes thro
 which records the key in `EXERCISED`; the last test checks that every non-removed action of
 the bundle was exercised (or is listed in `EXCLUDED` with a reason), so coverage cannot
 silently shrink.
-
-Tests whose assertion exposes a bug in the bundle, runtime or sandbox are marked
-`xfail(strict=True)` with the bug described; they assert the correct behaviour.
 """
 
 from __future__ import annotations
@@ -141,8 +138,6 @@ def test_account_level_reads(live, sandbox):
     assert isinstance(connections, dict) and last_request(sandbox)["operation"] == "getUserConnections"
 
 
-@pytest.mark.xfail(strict=True, reason="sandbox bug: GET /v1/currencies ignores the `term` query parameter "
-                   "(the currencies resource declares no filter), so getCurrencies {term: 'EUR'} also returns USD")
 def test_currencies_term_filters(live, sandbox):
     found = ok(run(live, "getCurrencies", {"term": "EUR"}))
     assert last_request(sandbox)["query"]["term"] == "EUR"  # the connector sends it
@@ -293,10 +288,6 @@ def test_deal_reports(live):
     assert timeline[1]["deals"][0]["title"] == "Timeline deal"
 
 
-@pytest.mark.xfail(strict=True, reason="sandbox bug: GET /v1/deals/timeline only models interval=month; "
-                   "getDealsTimeline {startDate: '2026-01-05', interval: 'week', amount: 2} answers month periods "
-                   "starting 2026-01-01 and 2026-02-01 (start date truncated to the month, each ending on the 28th) "
-                   "instead of the 7-day periods starting 2026-01-05 and 2026-01-12")
 def test_deals_timeline_by_week(live):
     ok(run(live, "addDeal", {"title": "Week 2 deal", "expectedCloseDate": "2026-01-09"}))
     weeks = ok(run(live, "getDealsTimeline", {"startDate": "2026-01-05", "interval": "week", "amount": "2",
@@ -403,9 +394,6 @@ def test_files(live, sandbox, tmp_path):
     assert ids(ok(run(live, "getFiles", {"fetchAll": True}))) == [org_file["id"]]
 
 
-@pytest.mark.xfail(strict=True, reason="sandbox bug: v1 lists (GET /v1/files and the other offset lists) ignore "
-                   "the `sort` query parameter and always answer in id order, so getFiles {sort: 'id DESC'} "
-                   "returns the oldest file first")
 def test_files_sort(live, sandbox, tmp_path):
     source = tmp_path / "a.txt"
     source.write_text("a")
@@ -534,8 +522,6 @@ def test_notes(live):
     assert note["id"] not in ids(ok(run(live, "getNotes", {"fetchAll": True})))
 
 
-@pytest.mark.xfail(strict=True, reason="sandbox bug: GET /v1/notes ignores start_date/end_date (the notes resource "
-                   "declares no such filters), so getNotes {startDate: '2030-01-01'} still returns today's notes")
 def test_notes_date_range(live, sandbox):
     ok(run(live, "addNote", {"content": "today", "dealId": 1}))
     future = ok(run(live, "getNotes", {"startDate": "2030-01-01", "endDate": "2030-12-31"}))
@@ -562,6 +548,7 @@ def test_organizations_crud_list_and_search(live, sandbox):
 
     found = ok(run(live, "searchOrganization", {"term": "Globex"}))
     assert [h["item"]["id"] for h in found["items"]] == [org["id"]]
+    fails(run(live, "searchOrganization", {"term": "G"}), "rejected", 400)  # 1 character needs exactMatch
     by_address = ok(run(live, "searchOrganization", {"term": "Cypress", "fields": "address"}))
     assert [h["item"]["id"] for h in by_address["items"]] == [org["id"]]
 
@@ -630,6 +617,12 @@ def test_permission_sets(live):
     assignments = ok(run(live, "getPermissionSetAssignments", {"id": admin_id, "fetchAll": "true"}))
     assert [a["user_id"] for a in assignments] == [1]
     fails(run(live, "getPermissionSet", {"id": "00000000-0000-4000-8000-000000000099"}), "not_found", 404)
+
+
+def test_permission_sets_by_app(live, sandbox):
+    sales = ok(run(live, "getPermissionSets", {"app": "sales"}))
+    assert last_request(sandbox)["query"]["app"] == "sales"  # the connector sends it
+    assert [s["name"] for s in sales] == ["Regular user"]
 
 
 # ---- persons ------------------------------------------------------------------------------------------------------

@@ -397,10 +397,13 @@ def list_records(ctx, res: Resource, id: str | None = None):
             items = [r for r in items if r.get(name) == value]
     if not res.paginated:
         return [show(ctx, res, r) for r in items], {}
-    sort_by = ctx.args.get("sort_by", "id") if ctx.strict else "id"
+    if ctx.strict:
+        sort_by, direction = ctx.args.get("sort_by", "id"), ctx.args.get("sort_direction", "asc")
+    else:  # v1: sort="field ASC" (only the first clause is honoured)
+        clause = (ctx.args.get("sort") or "id ASC").split(",")[0].split()
+        sort_by, direction = clause[0], (clause[1] if len(clause) > 1 else "asc").lower()
     if sort_by not in res.sort_by:
         raise bad_request(f"sort_by must be one of: {', '.join(res.sort_by)}")
-    direction = ctx.args.get("sort_direction", "asc")
     if direction not in ("asc", "desc"):
         raise bad_request("sort_direction must be asc or desc")
     page, extra = paginate(ctx, items, res.max_limit, res.reject_over_limit, sort_by, direction == "desc")
@@ -473,4 +476,18 @@ def _updated_until(store, items, until):
     return [r for r in items if r.get("update_time") and record_time(r["update_time"]) < until]
 
 
-COMMON_FILTERS = {"ids": _ids_filter, "updated_since": _updated_since, "updated_until": _updated_until}
+def _start_date(store, items, day):
+    return [r for r in items if str(r.get("add_time") or "")[:10] >= str(day)]
+
+
+def _end_date(store, items, day):
+    return [r for r in items if str(r.get("add_time") or "")[:10] <= str(day)]
+
+
+def _term(store, items, term):
+    needle = str(term).lower()
+    return [r for r in items if needle in str(r.get("name", "")).lower() or needle in str(r.get("code", "")).lower()]
+
+
+COMMON_FILTERS = {"ids": _ids_filter, "updated_since": _updated_since, "updated_until": _updated_until,
+                  "start_date": _start_date, "end_date": _end_date, "term": _term}

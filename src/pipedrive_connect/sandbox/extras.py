@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 from collections import Counter
+from datetime import date, timedelta
 
 from werkzeug.utils import send_file
 
@@ -500,23 +501,35 @@ def deals_summary(ctx, res: Resource):
 
 
 def deals_timeline(ctx, res: Resource):
-    """Deals grouped into month periods by a date field (month interval only)."""
+    """Deals grouped into consecutive day/week/month/quarter periods by a date field."""
     for name in ("start_date", "interval", "amount", "field_key"):
         if not ctx.args.get(name):
             raise bad_request(f"{name} is required")
-    start = parse_query("start_date", ctx.args["start_date"], "date", False)
+    start = date.fromisoformat(parse_query("start_date", ctx.args["start_date"], "date", False))
     amount = parse_query("amount", ctx.args["amount"], "int", False)
+    interval = ctx.args["interval"]
+    if interval not in ("day", "week", "month", "quarter"):
+        raise bad_request("interval must be one of: day, week, month, quarter")
     key = ctx.args["field_key"]
-    year, month = int(start[:4]), int(start[5:7])
     periods = []
     for _ in range(amount):
-        prefix = f"{year:04d}-{month:02d}"
-        deals = [v1_view("deals", d) for d in ctx.store.rows("deals") if str(d.get(key) or "").startswith(prefix)]
-        periods.append({"period_start": f"{prefix}-01 00:00:00", "period_end": f"{prefix}-28 23:59:59",
+        end = _period_end(start, interval)
+        deals = [v1_view("deals", d) for d in ctx.store.rows("deals")
+                 if start.isoformat() <= str(d.get(key) or "")[:10] <= end.isoformat()]
+        periods.append({"period_start": f"{start} 00:00:00", "period_end": f"{end} 23:59:59",
                         "deals": deals, "totals": {"count": len(deals), "values": _totals(deals)}})
-        month = month % 12 + 1
-        year += month == 1
+        start = end + timedelta(days=1)
     return periods
+
+
+def _period_end(start: date, interval: str) -> date:
+    if interval == "day":
+        return start
+    if interval == "week":
+        return start + timedelta(days=6)
+    months = 1 if interval == "month" else 3
+    year, month = start.year + (start.month - 1 + months) // 12, (start.month - 1 + months) % 12 + 1
+    return date(year, month, min(start.day, 28)) - timedelta(days=1)  # the day before the same day next period
 
 
 def pipeline_statistics(kind: str):

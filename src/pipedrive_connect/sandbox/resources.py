@@ -356,7 +356,7 @@ _DECLARED = [
                 "pinned_to_lead_flag": "bool"},
         required=("content",),
         filters={"user_id": "int", "lead_id": "uuid", "deal_id": "int", "person_id": "int", "org_id": "int",
-                 "updated_since": "datetime"},
+                 "updated_since": "datetime", "start_date": "date", "end_date": "date"},
         defaults={"user_id": 1, "last_update_user_id": 1, "active_flag": True, "deal_id": None,
                   "person_id": None, "org_id": None, "lead_id": None, "pinned_to_deal_flag": False,
                   "pinned_to_person_flag": False, "pinned_to_organization_flag": False,
@@ -406,9 +406,10 @@ _DECLARED = [
         filter_hooks={"type": _by_type},
     ),
     Resource("users", "v1", fields={}, paginated=False),
-    Resource("currencies", "v1", fields={}, paginated=False, label="Currency"),
+    Resource("currencies", "v1", fields={}, paginated=False, label="Currency", filters={"term": "str"}),
     Resource("activityTypes", "v1", fields={}, paginated=False, iso_time=True, label="Activity type"),
-    Resource("permissionSets", "v1", fields={}, id_type="str", paginated=False, label="Permission set"),
+    Resource("permissionSets", "v1", fields={}, id_type="str", paginated=False, label="Permission set",
+             filters={"app": "str"}),
     Resource("noteFields", "v1", fields={}, label="Note field"),
 ]
 
