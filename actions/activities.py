@@ -64,14 +64,7 @@ def list_activities(call):
     keep = _keeps(call.inputs)
     if call.inputs.get("fetchAll"):
         query = {k: v for k, v in request.query.items() if k not in ("cursor", "limit")}
-        max_items = call.inputs.get("maxItems")
-        found = []
-        for activity in call.paginate(request.path, query):
-            if keep(activity):
-                found.append(activity)
-                if max_items is not None and len(found) >= max_items:
-                    break
-        return found
+        return call.collect(activity for activity in call.paginate(request.path, query) if keep(activity))
     response = call.send(request.method, request.path, params=request.query or None)
     call.additional_data = response.additional_data or None
     return [activity for activity in response.data or [] if keep(activity)]

@@ -337,6 +337,7 @@ class Bundle:
             options.update({
                 "fetchAll": self.defs["fetchAll"],
                 "maxItems": self.defs["maxItems"],
+                "saveToFile": self.defs["saveToFile"],
                 "limit": {**self.defs["limit"], "maximum": action.page_size},
             })
             options["cursor" if action.paging == "cursor" else "start"] = self.defs[

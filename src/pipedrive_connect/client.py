@@ -8,6 +8,7 @@ live), paging, token-cost accounting and redacted debug records.
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -124,6 +125,13 @@ class PipedriveClient:
         self.session = requests.Session()
         self.session.auth = connection.auth
         self.session.headers["User-Agent"] = "pipedrive-connect/0.1"
+        # Read proxy and CA settings from the environment once, not on every request (requests
+        # rescans the environment per call when trust_env is on: as costly as our whole runtime layer).
+        self.session.proxies.update(requests.utils.get_environ_proxies(connection.base_url))
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if ca_bundle:
+            self.session.verify = ca_bundle
+        self.session.trust_env = False
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
@@ -304,7 +312,7 @@ class PipedriveClient:
 
     # ---- paging -------------------------------------------------------------------------
     def paginate(self, api: str, path: str, params: dict | None = None, *, paging: str, page_size: int = 500,
-                 max_items: int | None = None, cost: int = 0, search: bool = False, trace: list | None = None,
+                 cost: int = 0, search: bool = False, trace: list | None = None,
                  usage: Usage | None = None, items_at: str | None = None) -> Iterator[Any]:
         """Yield every item of a list, page by page with the largest page, stopping on the last.
 
@@ -314,18 +322,13 @@ class PipedriveClient:
         params = dict(params or {})
         params["limit"] = page_size
         seen: set = set()
-        yielded = 0
         while True:
             response = self.send("GET", api, path, params=params, cost=cost, search=search, trace=trace, usage=usage)
             items = response.data
             if items_at:
                 for part in items_at.split("."):
                     items = (items or {}).get(part)
-            for item in items or []:
-                yield item
-                yielded += 1
-                if max_items is not None and yielded >= max_items:
-                    return
+            yield from items or []  # a consumer that stops early stops the walk: no further page is fetched
             extra = response.additional_data
             if paging == "cursor":
                 nxt = extra.get("next_cursor")

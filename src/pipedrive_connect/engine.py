@@ -8,19 +8,22 @@ declaration and the input schema; code in the bundle is only for the quirks.
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import quote
 
 from .bundle import Action, Bundle, DataSource
 from .client import ApiResponse, PipedriveClient, Redactor, RetrySettings, Usage
 from .connection import Connection
 from .errors import StepError
+from .files import unique_path
 from .inputs import coerce, render, validation_error
 from .jobs import Job, LogItem, Outcome
 
@@ -96,6 +99,22 @@ class Call:
                                     cost=action.cost, search=action.decl.get("search", False), trace=self.trace,
                                     usage=self.usage, **kwargs)
 
+    def collect(self, items: Iterable[Any]) -> Any:
+        """A fetch-all's items (up to maxItems): a list, or with saveToFile streamed to a JSON Lines
+        file on the log output, so memory stays flat however many records the account holds."""
+        if self.inputs.get("maxItems") is not None:
+            items = itertools.islice(items, self.inputs["maxItems"])  # stops fetching pages early too
+        if not self.inputs.get("saveToFile"):
+            return list(items)
+        target = unique_path(self.log_dir, f"{self.action.key}.jsonl")
+        count = 0
+        with target.open("w", encoding="utf-8") as fh:
+            for item in items:
+                fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+                count += 1
+        self.log_file(target.name, target, "application/x-ndjson", target.stat().st_size)
+        return {"count": count, "file": target.name, "path": str(target)}
+
     @property
     def log_dir(self) -> Path:
         return self.runtime.log_dir(self.job)
@@ -109,7 +128,7 @@ def endpoint(call: Call) -> Any:
     request = call.wire()
     if call.action.paging and call.inputs.get("fetchAll"):
         query = {k: v for k, v in request.query.items() if k not in ("cursor", "start", "limit")}
-        return list(call.paginate(request.path, query, max_items=call.inputs.get("maxItems")))
+        return call.collect(call.paginate(request.path, query))
     kwargs: dict[str, Any] = {"params": request.query or None}
     if request.body:
         kwargs["data" if call.action.decl.get("body") == "form" else "json_body"] = request.body

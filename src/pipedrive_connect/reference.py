@@ -13,7 +13,7 @@ HEADER = """# Action reference
 Generated from the connector bundle by `pipedrive-connect docs`; do not edit by hand
 (CI runs `pipedrive-connect docs --check`). Token cost is Pipedrive's `x-token-cost` of one
 call (for list actions: of one page). Every action also takes `debugRequest`; list actions
-take `fetchAll`, `maxItems`, `limit` and `cursor` (API v2) or `start` (API v1).
+take `fetchAll`, `maxItems`, `saveToFile`, `limit` and `cursor` (API v2) or `start` (API v1).
 """
 
 

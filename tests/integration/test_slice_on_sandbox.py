@@ -157,3 +157,18 @@ def test_burst_limit_429_is_waited_out(bundle, tmp_path):
 def test_gone_record_is_not_found(live):
     outcome = live.run("rawRequest", Job(), {"method": "GET", "url": "/api/v1/callLogs/does-not-exist"})
     assert outcome.route == "error" and outcome.error.kind == "not_found" and outcome.error.status in (404, 410)
+
+
+def test_fetch_all_can_stream_to_a_file(bundle, tmp_path):
+    import json as _json
+
+    with Sandbox(token=SANDBOX_TOKEN, generate={"deals": 1100}, seed=4) as sb:
+        runtime = Runtime(bundle, connect(sb), out_dir=tmp_path, retry=FAST_RETRY)
+        outcome = runtime.run("getDeals", Job(id="stream"), {"fetchAll": "yes", "saveToFile": "yes", "maxItems": "1050"})
+        calls = len(sb.request_log)
+    result = ok(outcome)
+    [logged] = outcome.logs
+    lines = Path(logged.path).read_text(encoding="utf-8").splitlines()
+    assert result["count"] == len(lines) == 1050 and logged.content_type == "application/x-ndjson"
+    assert len({_json.loads(line)["id"] for line in lines}) == 1050
+    assert calls == 3  # maxItems stops the walk: ceil(1050 / 500) pages
