@@ -13,6 +13,7 @@ def set_custom_field(call):
             value = json.loads(value)
         except ValueError as exc:
             raise StepError("input", f"Input 'value' is not valid JSON: {exc}", input_path="value") from None
-    body = {"custom_fields": {call.inputs["customFieldKey"]: value}}
+    resolve = call.runtime.bundle.code_module("actions", "custom_fields").resolve
+    body = {"custom_fields": resolve(call, {call.inputs["customFieldKey"]: value})}
     response = call.send(path=call.wire().path, json_body=body)
     return response.data

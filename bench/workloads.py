@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import statistics
 import subprocess
@@ -331,7 +332,8 @@ V1_COSTS = {"create deal": 10, "create person": 10, "create note": 10, "update d
 # Fallback when the spec files are absent: facts file, "v2 is about half" (section 2).
 FACTS_FLOOR = {"create deal": 5, "create person": 5, "create note": 10, "update deal": 5, "list deals (per page)": 10,
                "list persons (per page)": 10, "list notes (per page)": 20, "search": 20, "merge deals": 40}
-SPEC_DIR = Path("/work/shared/pipedrive-openapi")
+# The official specs beside the checkout (as in CI), or wherever $PIPEDRIVE_OPENAPI_DIR points.
+SPEC_DIR = Path(os.environ.get("PIPEDRIVE_OPENAPI_DIR") or Path(__file__).resolve().parents[2] / "shared" / "pipedrive-openapi")
 
 
 def spec_costs() -> tuple[dict[tuple[str, str], int], str]:

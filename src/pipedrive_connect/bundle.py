@@ -63,6 +63,7 @@ class Param:
     wire: str
     location: str  # path | query | body | runtime
     transform: str | None = None
+    resolver: str | None = None  # "module:function" in actions/, for values that need Pipedrive's help
 
 
 class _Declared:
@@ -84,12 +85,7 @@ class _Declared:
             from . import engine
 
             return engine.endpoint if self.kind == "action" else engine.picklist
-        module_name, _, func_name = ref.partition(":")
-        module = self.bundle.code_module(self.code_dir, module_name)
-        func = getattr(module, func_name, None)
-        if not callable(func):
-            raise BundleError(self.file, self.key, f"handler {ref!r}: {self.code_dir}/{module_name}.py has no function {func_name!r}")
-        return func
+        return self.bundle.function(self.code_dir, ref, self.file, self.key)
 
 
 class Action(_Declared):
@@ -146,7 +142,7 @@ class Action(_Declared):
         for name, prop in self.schema.get("properties", {}).items():
             wire = prop.get("x-wire", snake(name))
             location = prop.get("x-in") or ("path" if wire in placeholders else default_location)
-            params.append(Param(name, wire, location, prop.get("x-transform")))
+            params.append(Param(name, wire, location, prop.get("x-transform"), prop.get("x-resolve")))
         return params
 
     def summary(self) -> dict[str, Any]:
@@ -270,6 +266,9 @@ class Bundle:
                 if problem:
                     raise BundleError(file, "examples", f"example does not validate: {problem.message}")
             action.handler  # noqa: B018 - imports the handler or raises
+            for param in action.params:
+                if param.resolver:
+                    self.function("actions", param.resolver, file, param.name)
         for source in self.datasources.values():
             source.handler  # noqa: B018
         for key, conn in self.connections.items():
@@ -343,6 +342,14 @@ class Bundle:
             options["cursor" if action.paging == "cursor" else "start"] = self.defs[
                 "cursor" if action.paging == "cursor" else "start"]
         return options
+
+    def function(self, folder: str, ref: str, file: str, key: str) -> Callable:
+        """The function a `module:function` reference names in actions/ or datasources/."""
+        module_name, _, func_name = ref.partition(":")
+        func = getattr(self.code_module(folder, module_name), func_name, None)
+        if not callable(func):
+            raise BundleError(file, key, f"{ref!r}: {folder}/{module_name}.py has no function {func_name!r}")
+        return func
 
     def code_module(self, folder: str, name: str):
         """Import actions/<name>.py or datasources/<name>.py once, by file path."""

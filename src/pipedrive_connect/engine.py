@@ -77,6 +77,8 @@ class Call:
             if param.name not in self.inputs or param.location == "runtime":
                 continue
             value = self.inputs[param.name]
+            if param.resolver:
+                value = self.runtime.bundle.function("actions", param.resolver, self.action.file, param.name)(self, value)
             if param.transform:
                 value = TRANSFORMS[param.transform](value)
             if param.location == "path":
@@ -220,7 +222,7 @@ class Runtime:
         self._retry, self._limiter = retry, limiter
         self._out_dir = Path(out_dir) if out_dir else None
         self.picklist_ttl = picklist_ttl
-        self._picklist_cache: dict[tuple, tuple[float, Page]] = {}
+        self._cache: dict[tuple, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -296,6 +298,16 @@ class Runtime:
                 outcome.logs.append(LogItem("debug", f"{step_id}-debug.json", record=self.redactor.value(call.trace)))
         return outcome
 
+    def cached(self, key: tuple, ttl: float, produce, refresh: bool = False):
+        """A value shared by every job of this runtime until `ttl` seconds old (picklists, field lists)."""
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit and hit[0] > now and not refresh:
+            return hit[1]
+        value = produce()
+        self._cache[key] = (now + ttl, value)
+        return value
+
     def _scrub(self, error: StepError) -> StepError:
         redactor = self.redactor
         error.message = redactor.text(error.message)
@@ -312,11 +324,12 @@ class Runtime:
         if missing:
             raise StepError("input", f"Picklist {key} needs {', '.join(missing)} (choose it first)",
                             input_path=missing[0])
-        cache_key = (key, search or "", tuple(sorted(params.items())), cursor, limit)
-        now = time.monotonic()
-        hit = self._picklist_cache.get(cache_key)
-        if hit and hit[0] > now:
-            return Page(hit[1].options, hit[1].next_cursor, 0)
-        page = source.handler(PicklistRequest(source, search, params, cursor, limit, self))
-        self._picklist_cache[cache_key] = (now + self.picklist_ttl, page)
-        return page
+        cache_key = ("picklist", key, search or "", tuple(sorted(params.items())), cursor, limit)
+        fetched: list[Page] = []
+
+        def fetch() -> Page:
+            fetched.append(source.handler(PicklistRequest(source, search, params, cursor, limit, self)))
+            return fetched[0]
+
+        page = self.cached(cache_key, self.picklist_ttl, fetch)
+        return page if fetched else Page(page.options, page.next_cursor, 0)

@@ -172,3 +172,25 @@ def test_fetch_all_can_stream_to_a_file(bundle, tmp_path):
     assert result["count"] == len(lines) == 1050 and logged.content_type == "application/x-ndjson"
     assert len({_json.loads(line)["id"] for line in lines}) == 1050
     assert calls == 3  # maxItems stops the walk: ceil(1050 / 500) pages
+
+
+def test_custom_fields_by_name_are_resolved_once_and_typed(live, sandbox):
+    first = ok(live.run("addDeal", Job(), {"title": "Regional", "customFields": '{"region": "Americas"}'}))
+    second = ok(live.run("updateDeal", Job(), {"id": first["id"], "customFields": {"Region": "EMEA"}}))
+    assert first["custom_fields"]["5f2c8a1e9b3d4c7a8e6f1a2b3c4d5e6f7a8b9c0d"] == 12
+    assert second["custom_fields"]["5f2c8a1e9b3d4c7a8e6f1a2b3c4d5e6f7a8b9c0d"] == 11
+    assert sum(1 for entry in sandbox.request_log if entry["path"] == "/api/v2/dealFields") == 1  # cached
+
+
+@pytest.mark.parametrize("custom,message", [
+    ({"Regoin": "EMEA"}, "no deal field has this name or key"),
+    ({"Region": "Mars"}, "is not an option of Region: EMEA (11), Americas (12)"),
+    ({"Title": "x"}, "is a standard field; use its own input"),
+])
+def test_custom_field_mistakes_are_input_errors(live, sandbox, custom, message):
+    outcome = live.run("addDeal", Job(), {"title": "x", "customFields": custom})
+    assert outcome.route == "error" and outcome.error.kind == "input" and message in outcome.error.message
+    assert outcome.error.input_path == f"customFields.{next(iter(custom))}"
+    reads = sum(1 for entry in sandbox.request_log if entry["path"] == "/api/v2/dealFields")
+    assert reads == (2 if "Regoin" in custom else 1)  # an unknown name re-reads the list once, then fails
+    assert not any(entry["path"] == "/api/v2/deals" and entry["method"] == "POST" for entry in sandbox.request_log)

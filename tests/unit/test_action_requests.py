@@ -86,14 +86,22 @@ def assert_request(req, expected):
         assert not req.body, f"unexpected body {req.body!r}"
 
 
+def _register_setup(rsps, case):
+    """Calls an action makes before its main request (e.g. reading field definitions), answered as given."""
+    for exchange in case.get("setup", []):
+        rsps.add(exchange["method"], BASE + exchange["path"], json=exchange["json"])
+    return len(case.get("setup", []))
+
+
 @pytest.mark.parametrize("key,case", CASES)
 def test_sends_exact_request_and_routes_success(key, case, runtime, tmp_path):
     with responses.RequestsMock() as rsps:
+        before = _register_setup(rsps, case)
         _register(rsps, case["request"], case.get("response"))
         outcome = runtime.run(key, _job_for(case, tmp_path), case["inputs"])
         assert outcome.route == "success", outcome.error and outcome.error.to_dict()
-        assert len(rsps.calls) == 1
-        assert_request(rsps.calls[0].request, case["request"])
+        assert len(rsps.calls) == before + 1
+        assert_request(rsps.calls[before].request, case["request"])
     if "result" in case:
         expected = case["result"]
         if isinstance(expected, dict) and isinstance(outcome.result, dict):
@@ -105,13 +113,15 @@ def test_sends_exact_request_and_routes_success(key, case, runtime, tmp_path):
         files = [item for item in outcome.logs if item.kind == "file"]
         assert [f.name for f in files] == [case["log_file"]["name"]]
         assert Path(files[0].path).read_text() == case["log_file"]["content"]
-    assert outcome.cost == runtime.bundle.action(key).cost or key == "rawRequest"
+    setup_cost = 10 * len(case.get("setup", []))  # field lists (v2 list cost)
+    assert outcome.cost == runtime.bundle.action(key).cost + setup_cost or key == "rawRequest"
 
 
 @pytest.mark.parametrize("key,case", CASES)
 def test_pipedrive_error_routes_to_error(key, case, runtime, tmp_path):
     envelope = {"success": False, "error": "Something is off", "error_info": "Please check the docs", "data": None}
     with responses.RequestsMock() as rsps:
+        _register_setup(rsps, case)
         rsps.add(case["request"]["method"], BASE + case["request"]["path"], json=envelope, status=400)
         outcome = runtime.run(key, _job_for(case, tmp_path), case["inputs"])
     assert outcome.route == "error"

@@ -1,0 +1,86 @@
+"""Custom fields by name or by key, with each value shaped as its field type needs (API v2).
+
+Designers know a field as "Region", not as its 40-character key, and type "EMEA" or "12"
+where API v2 wants the option id 12. The field list of the entity is read once per runtime
+(one list call, cached) and used to turn names into keys and values into the right types.
+"""
+
+from pipedrive_connect.errors import StepError
+
+FIELD_LISTS = {"deals": "/dealFields", "persons": "/personFields", "organizations": "/organizationFields",
+               "products": "/productFields", "activities": "/activityFields"}
+CACHE_SECONDS = 300
+_TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
+_ID_TYPES = {"user", "org", "people", "person", "deal", "lead", "stage", "int"}
+
+
+def fields_of(call, refresh=False):
+    """{field_code: field} and {lower-case name: field} for the action's entity, cached."""
+    path = FIELD_LISTS[call.action.resource]
+
+    def fetch():
+        fields = list(call.client.paginate("v2", path, paging="cursor", cost=10, trace=call.trace, usage=call.usage))
+        return {f["field_code"]: f for f in fields}, {str(f["field_name"]).strip().lower(): f for f in fields}
+
+    return call.runtime.cached(("fields", path), CACHE_SECONDS, fetch, refresh)
+
+
+def resolve(call, values):
+    """The customFields input with names turned into keys and values coerced by field type."""
+    by_code, by_name = fields_of(call)
+    if any(key not in by_code and str(key).strip().lower() not in by_name for key in values):
+        by_code, by_name = fields_of(call, refresh=True)  # a field added since the list was read
+    out = {}
+    for key, value in values.items():
+        field = by_code.get(key) or by_name.get(str(key).strip().lower())
+        where = f"customFields.{key}"
+        if field is None:
+            raise StepError("input", f"Input '{where}': no {call.action.resource[:-1]} field has this name or key",
+                            input_path=where)
+        if not field.get("is_custom_field", True):
+            raise StepError("input", f"Input '{where}': {field['field_name']} is a standard field; use its own input",
+                            input_path=where)
+        out[field["field_code"]] = shape(field, value, where)
+    return out
+
+
+def shape(field, value, where):
+    """One value as the field type wants it; None clears the field."""
+    kind = field.get("field_type")
+    if value is None:
+        return None
+    try:
+        if kind in _ID_TYPES:
+            return int(value)
+        if kind == "double":
+            return float(value)
+        if kind == "boolean" and isinstance(value, str):
+            if value.strip().lower() in _TRUE | _FALSE:
+                return value.strip().lower() in _TRUE
+            raise ValueError(value)
+        if kind == "enum":
+            return _option(field, value, where)
+        if kind == "set":
+            items = value if isinstance(value, list) else [v for v in str(value).split(",") if v.strip()]
+            return [_option(field, item, where) for item in items]
+        if kind == "monetary" and not isinstance(value, dict):
+            amount, _, currency = str(value).strip().partition(" ")
+            return {"value": float(amount), **({"currency": currency.strip().upper()} if currency else {})}
+        if kind == "address" and isinstance(value, str):
+            return {"value": value}
+    except (TypeError, ValueError):
+        raise StepError("input", f"Input '{where}': {value!r} does not fit the {kind} field {field['field_name']}",
+                        input_path=where) from None
+    return value
+
+
+def _option(field, value, where):
+    options = field.get("options") or []
+    text = str(value).strip()
+    for option in options:
+        if str(option.get("id")) == text or str(option.get("label", "")).strip().lower() == text.lower():
+            return option["id"]
+    labels = ", ".join(f"{o.get('label')} ({o.get('id')})" for o in options)
+    raise StepError("input", f"Input '{where}': {value!r} is not an option of {field['field_name']}: {labels}",
+                    input_path=where)
+
