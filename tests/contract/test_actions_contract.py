@@ -55,6 +55,11 @@ def test_example_request_matches_the_official_operation(key, index, example, run
     job = Job(files=[Attachment("order.pdf", str(attachment), "application/pdf")])
     data = [] if BUNDLE.action(key).paging else {"id": 1, "items": []}
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        # custom fields named in the example exist as text fields, for actions that read the field list first
+        names = list(example.get("customFields") or {}) + [example.get("customFieldKey")]
+        fields = [{"field_code": n, "field_name": n, "field_type": "varchar", "is_custom_field": True} for n in names if n]
+        rsps.add("GET", re.compile(re.escape(BASE) + r"/api/v2/\w+Fields\b.*"),
+                 json={"success": True, "data": fields, "additional_data": {"next_cursor": None}})
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             rsps.add(method, ANY, json={"success": True, "data": data, "additional_data": {}},
                      headers={"Content-Disposition": 'attachment; filename="f.bin"'})
