@@ -3,6 +3,7 @@
     python bench/fetch_child.py MODE BASE_URL TOKEN [--trace]
 
 MODE is `runtime` (getDeals with fetchAll through Runtime.run: the result is a list),
+`tofile` (the same with saveToFile: items streamed to a JSON Lines file on the log output),
 `paginate` (client.paginate streamed, items discarded) or `bare` (requests.Session walking
 the v2 cursor, pages discarded: the baseline). Prints one JSON line.
 
@@ -36,7 +37,7 @@ def main() -> None:
     session = requests.Session()
     session.headers["x-api-token"] = token
     # warm-up: imports done, connection open, schemas loaded
-    if mode == "runtime":
+    if mode in ("runtime", "tofile"):
         warm = rt.run("getDeals", inputs={"limit": "1"})
         assert warm.route == "success", warm.error
     elif mode == "paginate":
@@ -54,6 +55,10 @@ def main() -> None:
         assert outcome.route == "success", outcome.error
         keep = outcome.result
         items, calls = len(outcome.result), outcome.calls
+    elif mode == "tofile":
+        outcome = rt.run("getDeals", inputs={"fetchAll": True, "saveToFile": True})
+        assert outcome.route == "success", outcome.error
+        items, calls = outcome.result["count"], outcome.calls
     elif mode == "paginate":
         before = client.usage.calls
         items = sum(1 for _ in client.paginate("v2", "/deals", {}, paging="cursor", page_size=500))

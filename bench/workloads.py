@@ -186,7 +186,7 @@ def fetch_all(quick: bool) -> dict[str, Any]:
     """All deals of a 5,000- and a 20,000-deal sandbox: getDeals fetchAll, client.paginate, bare cursor walk."""
     sizes = [5000, 20000]
     repeats = 1 if quick else 3
-    modes = ["bare", "paginate", "runtime"]
+    modes = ["bare", "paginate", "runtime", "tofile"]
     raw: dict[str, Any] = {"repeats_untraced": repeats, "repeats_traced": 1, "sizes": sizes, "runs": []}
     rows = []
     results: dict[tuple, dict[str, Any]] = {}
@@ -217,7 +217,8 @@ def fetch_all(quick: bool) -> dict[str, Any]:
     for n in sizes:
         bare = results[(n, "bare")]
         floor_calls = math.ceil(n / 500)
-        for mode, label in (("runtime", "getDeals fetchAll (runtime)"), ("paginate", "client.paginate (stream)")):
+        for mode, label in (("runtime", "getDeals fetchAll (runtime)"), ("tofile", "getDeals fetchAll saveToFile"),
+                            ("paginate", "client.paginate (stream)")):
             res = results[(n, mode)]
             ok_items = res["items"] == n
             rows.append(row(f"{label} N={n}: API calls", res["server_calls"], baseline=floor_calls,
@@ -235,7 +236,7 @@ def fetch_all(quick: bool) -> dict[str, Any]:
                             baseline_label="bare walk", target="<= 50 MB, flat in N", met=res["trace"]["max"] <= 50,
                             note="1 traced run per case" if n == sizes[0] and mode == "runtime" else ""))
     # growth between the sizes: flat means ~1.0
-    for mode in ("runtime", "paginate", "bare"):
+    for mode in ("runtime", "tofile", "paginate", "bare"):
         small, big = results[(sizes[0], mode)]["trace"]["median"], results[(sizes[1], mode)]["trace"]["median"]
         rows.append(row(f"{mode}: tracemalloc peak 20k / 5k", ratio(big, small), baseline=1.0,
                         baseline_label="flat", ratio_value=ratio(big, small), target="~1 (flat)" if mode != "runtime" else "",
