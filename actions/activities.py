@@ -36,9 +36,7 @@ def write_activity(call):
         body["participants"] = [{"person_id": person_id, "primary": True}, *others]
     if "location" in body:
         body["location"] = _location(call, body["location"])
-    response = call.send(request.method, request.path, json_body=body)
-    call.additional_data = response.additional_data or None
-    return response.data
+    return call.submit(request)
 
 
 def _keeps(inputs):
@@ -65,6 +63,4 @@ def list_activities(call):
     if call.inputs.get("fetchAll"):
         query = {k: v for k, v in request.query.items() if k not in ("cursor", "limit")}
         return call.collect(activity for activity in call.paginate(request.path, query) if keep(activity))
-    response = call.send(request.method, request.path, params=request.query or None)
-    call.additional_data = response.additional_data or None
-    return [activity for activity in response.data or [] if keep(activity)]
+    return [activity for activity in call.submit(request) or [] if keep(activity)]

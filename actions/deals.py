@@ -6,10 +6,7 @@ DISCOUNT_TYPES = {"discountPercentage": "percentage", "discountAmount": "amount"
 def deal_product(call):
     """Add or update a deal product: the declared request, plus discount and its discount_type."""
     request = call.wire()
-    body = dict(request.body)
     for name, discount_type in DISCOUNT_TYPES.items():
         if name in call.inputs:
-            body.update(discount=call.inputs[name], discount_type=discount_type)
-    response = call.send(request.method, request.path, params=request.query or None, json_body=body)
-    call.additional_data = response.additional_data or None
-    return response.data
+            request.body.update(discount=call.inputs[name], discount_type=discount_type)
+    return call.submit(request)

@@ -14,6 +14,6 @@ def set_custom_field(call):
         except ValueError as exc:
             raise StepError("input", f"Input 'value' is not valid JSON: {exc}", input_path="value") from None
     resolve = call.runtime.bundle.code_module("actions", "custom_fields").resolve
-    body = {"custom_fields": resolve(call, {call.inputs["customFieldKey"]: value})}
-    response = call.send(path=call.wire().path, json_body=body)
-    return response.data
+    request = call.wire()
+    request.body = {"custom_fields": resolve(call, {call.inputs["customFieldKey"]: value})}
+    return call.submit(request)

@@ -13,7 +13,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -394,8 +393,8 @@ def token_budget(quick: bool) -> dict[str, Any]:
             t0 = time.perf_counter()
             deals = [run("create deal", "addDeal", {"title": f"Bench deal {i}", "value": str(i)})["id"]
                      for i in range(100)]
-            persons = [run("create person", "addPerson", {"name": f"Bench Person{i}", "email": f"p{i}@example.com"})["id"]
-                       for i in range(100)]
+            for i in range(100):
+                run("create person", "addPerson", {"name": f"Bench Person{i}", "email": f"p{i}@example.com"})
             for i in range(100):
                 run("create note", "addNote", {"content": f"Note {i}", "dealId": str(deals[i])})
             for i, deal in enumerate(deals):

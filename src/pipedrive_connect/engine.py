@@ -59,8 +59,7 @@ class Call:
 
     def __init__(self, runtime: "Runtime", action: Action, inputs: dict[str, Any], job: Job):
         self.runtime, self.action, self.inputs, self.job = runtime, action, inputs, job
-        self.debug = bool(inputs.get("debugRequest"))
-        self.trace: list | None = [] if self.debug else None
+        self.trace: list | None = [] if inputs.get("debugRequest") else None  # redacted records for log
         self.usage = Usage()
         self.logs: list[LogItem] = []
         self.additional_data: dict[str, Any] | None = None
@@ -94,6 +93,15 @@ class Call:
         return self.client.send(method or self.action.method, api or self.action.api, path or self.action.path,
                                 cost=self.action.cost if cost is None else cost, trace=self.trace, usage=self.usage,
                                 search=self.action.decl.get("search", False), **kwargs)
+
+    def submit(self, request: WireRequest) -> Any:
+        """Send a (possibly adjusted) wire request; keep its paging hints; return Pipedrive's data."""
+        kwargs: dict[str, Any] = {"params": request.query or None}
+        if request.body or request.method in ("POST", "PUT", "PATCH"):
+            kwargs["data" if self.action.decl.get("body") == "form" else "json_body"] = request.body
+        response = self.send(request.method, request.path, **kwargs)
+        self.additional_data = response.additional_data or None
+        return response.data
 
     def paginate(self, path: str, query: dict[str, Any], **kwargs):
         action = self.action
@@ -131,14 +139,7 @@ def endpoint(call: Call) -> Any:
     if call.action.paging and call.inputs.get("fetchAll"):
         query = {k: v for k, v in request.query.items() if k not in ("cursor", "start", "limit")}
         return call.collect(call.paginate(request.path, query))
-    kwargs: dict[str, Any] = {"params": request.query or None}
-    if request.body:
-        kwargs["data" if call.action.decl.get("body") == "form" else "json_body"] = request.body
-    elif call.action.method in ("POST", "PUT", "PATCH"):
-        kwargs["json_body"] = {}
-    response = call.send(request.method, request.path, **kwargs)
-    call.additional_data = response.additional_data or None
-    return response.data
+    return call.submit(request)
 
 
 # ---- picklists --------------------------------------------------------------------------

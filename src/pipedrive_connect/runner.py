@@ -28,7 +28,7 @@ from pathlib import Path
 from .engine import Runtime
 from .errors import StepError
 from .flows import Flow, FlowOutcome, deliver, run_flow
-from .jobs import Job, write_atomic
+from .jobs import Job
 
 SAFE_TO_REPEAT = {"GET", "PUT", "PATCH", "DELETE"}
 SETTLE_SECONDS = 1.0  # a file younger than this may still be being written by its producer

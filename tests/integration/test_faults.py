@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 
 from pipedrive_connect.client import RetrySettings
 from pipedrive_connect.engine import Runtime

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import responses
 
-from pipedrive_connect.errors import StepError
 from pipedrive_connect.files import filename_from_disposition, safe_filename, unique_path
 from pipedrive_connect.jobs import Job
 
