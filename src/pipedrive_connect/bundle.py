@@ -289,13 +289,14 @@ class Bundle:
             hint = f" (did you mean {close[0]}?)" if close else "; `pipedrive-connect actions` lists them"
             raise KeyError(f"unknown action {key!r}{hint}") from None
 
+    @cached_property
+    def _routes(self) -> list[tuple[str, str, re.Pattern, Action]]:
+        # declared paths hold only [A-Za-z0-9_/{}.-] (manifest schema): "." is the one regex character
+        return [(a.method, a.api, re.compile("^" + _PLACEHOLDER.sub("[^/]+", a.path.replace(".", r"\.")) + "$"), a)
+                for a in self.actions.values() if a.method and a.path and not a.removed]
+
     def match_operation(self, method: str, api: str, path: str) -> Action | None:
         """The declared action a raw method/path belongs to, to know its token cost."""
-        if not hasattr(self, "_routes"):
-            self._routes = [
-                (a.method, a.api, re.compile("^" + _PLACEHOLDER.sub("[^/]+", re.escape(a.path).replace(r"\{", "{").replace(r"\}", "}")) + "$"), a)
-                for a in self.actions.values() if a.method and a.path and not a.removed
-            ]
         for m, a_api, pattern, action in self._routes:
             if m == method and a_api == api and pattern.match(path):
                 return action

@@ -131,8 +131,7 @@ def cmd_run(args) -> int:
         flow_outcome = FlowOutcome(outcome.route, outcome.job, outcome.error, args.key if outcome.error else None,
                                    outcome.logs, outcome.calls, outcome.cost)
         report["written"] = str(deliver(flow_outcome, Path(args.out)))
-        report["log"] = [item.to_dict() for item in outcome.logs if item.kind == "file"] + [
-            {"kind": "debug", "name": item.name, "path": item.path} for item in outcome.logs if item.kind == "debug"]
+        report["log"] = [item.to_dict(with_record=False) for item in outcome.logs]
     _print(report)
     return 0 if outcome.route == "success" else 1
 

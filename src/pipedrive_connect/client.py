@@ -144,17 +144,16 @@ class PipedriveClient:
     def send(self, method: str, api: str, path: str, *, params: dict | None = None, json_body: Any = None,
              data: Any = None, files: Any = None, headers: dict | None = None, stream: bool = False,
              timeout: tuple[float, float] | float | None = None, cost: int = 0, search: bool = False,
-             idempotent: bool | None = None, expect: str = "json", trace: list | None = None,
-             usage: Usage | None = None, retry: RetrySettings | None = None, url: str | None = None) -> ApiResponse:
+             expect: str = "json", trace: list | None = None, usage: Usage | None = None,
+             retry: RetrySettings | None = None) -> ApiResponse:
         """Send one logical request; retried only where repeating it is safe.
 
-        `idempotent` defaults to: reads yes; PUT/PATCH/DELETE yes (they address one record by
-        id); POST no. A non-idempotent request is repeated only when Pipedrive cannot have
-        processed it (429, or a connection that failed before anything was sent).
+        Reads, and PUT/PATCH/DELETE (they address one record by id) may be repeated; a POST is
+        repeated only when Pipedrive cannot have processed it (429, or a connection that failed
+        before anything was sent).
         """
         method = method.upper()
-        if idempotent is None:
-            idempotent = method != "POST"
+        idempotent = method != "POST"
         settings = retry or self.retry
         auth = self.connection.auth
         if hasattr(auth, "ensure_fresh"):
@@ -165,11 +164,11 @@ class PipedriveClient:
             args = (params, json_body, data, files, headers, stream, timeout, cost, search, idempotent,
                     expect, trace, usage)
             try:
-                return self._once(method, url or self.url(api, path), *args)
+                return self._once(method, self.url(api, path), *args)
             except StepError as exc:
                 # an OAuth token revoked or expired early: refresh once and resend (a 401 was not processed)
                 if exc.status == 401 and hasattr(auth, "refresh") and auth.refresh(force=True):
-                    return self._once(method, url or self.url(api, path), *args)
+                    return self._once(method, self.url(api, path), *args)
                 raise
 
         def may_retry(exc: BaseException) -> bool:

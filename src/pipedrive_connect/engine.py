@@ -326,11 +326,7 @@ class Runtime:
             raise StepError("input", f"Picklist {key} needs {', '.join(missing)} (choose it first)",
                             input_path=missing[0])
         cache_key = ("picklist", key, search or "", tuple(sorted(params.items())), cursor, limit)
-        fetched: list[Page] = []
-
-        def fetch() -> Page:
-            fetched.append(source.handler(PicklistRequest(source, search, params, cursor, limit, self)))
-            return fetched[0]
-
-        page = self.cached(cache_key, self.picklist_ttl, fetch)
-        return page if fetched else Page(page.options, page.next_cursor, 0)
+        page = self.cached(cache_key, self.picklist_ttl,
+                           lambda: source.handler(PicklistRequest(source, search, params, cursor, limit, self)))
+        calls, page.calls = page.calls, 0  # only the first answer cost API calls; cache hits are free
+        return Page(page.options, page.next_cursor, calls)

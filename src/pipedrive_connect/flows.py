@@ -162,6 +162,6 @@ def deliver(outcome: FlowOutcome, out_dir: Path, name: str | None = None) -> Pat
     payload = outcome.job.to_dict(target.parent)
     if outcome.error is not None:
         payload["error"] = {**outcome.error.to_dict(), "step": outcome.failed_step}
-    payload["log"] = [{k: v for k, v in item.to_dict().items() if k != "record"} for item in outcome.logs]
+    payload["log"] = [item.to_dict(with_record=False) for item in outcome.logs]
     write_atomic(target, json.dumps(payload, indent=2, ensure_ascii=False).encode())
     return target

@@ -107,13 +107,14 @@ class LogItem:
     record: Any = None
     size: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, with_record: bool = True) -> dict[str, Any]:
+        """Without the record, a debug item is only a pointer to the file `deliver` wrote it to."""
         out = {"kind": self.kind, "name": self.name, "content_type": self.content_type}
         if self.path is not None:
             out["path"] = self.path
         if self.size is not None:
             out["size"] = self.size
-        if self.record is not None:
+        if with_record and self.record is not None:
             out["record"] = self.record
         return out
 

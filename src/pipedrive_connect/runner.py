@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -168,8 +169,6 @@ class HotFolder:
         try:
             self.process(claimed)
         except Exception as exc:  # e.g. a full disk: the job stays claimed and is recovered next start
-            import sys
-
             sys.stderr.write(f"job {claimed.name} left for recovery: {type(exc).__name__}: {exc}\n")
 
     def _resolve_attachment(self, attachment):
