@@ -13,11 +13,11 @@ ENTITY_FIELDS = {"deal": "deal_id", "person": "person_id", "organization": "org_
 def add_file(call):
     inputs = call.inputs
     if inputs.get("file"):
-        path = readable_file(inputs["file"], "file")
+        path = readable_file(inputs["file"], "file", call.runtime.file_roots)
         default_name = path.name
     elif call.job.files:
         attachment = call.job.files[0]
-        path, default_name = readable_file(attachment.path, "file"), attachment.name
+        path, default_name = readable_file(attachment.path, "file", call.runtime.file_roots), attachment.name
     else:
         raise StepError("input", "Input 'file' is required when the job has no attachment", input_path="file")
     entity_type, entity_id = inputs["entityType"], inputs["entityId"]

@@ -56,7 +56,7 @@ def raw_request(call):
         names = inputs.get("fileDataFileNames") or {}
         parts = {}
         for field, file in inputs["fileData"].items():
-            source = readable_file(file, f"fileData.{field}")
+            source = readable_file(file, f"fileData.{field}", call.runtime.file_roots)
             parts[field] = (names.get(field) or source.name, source)
         kwargs["files"] = Upload(parts)
         kwargs["data"] = inputs.get("formData")

@@ -24,6 +24,14 @@ connection: PIPEDRIVE_API_TOKEN and PIPEDRIVE_BASE_URL (https://COMPANY.pipedriv
 sandbox's http://127.0.0.1:PORT), or --connection FILE with {type: apiToken, api_token, base_url}."""
 
 
+WATCH_EPILOG = """re-dropping: a file whose name was used before is a new job; its outputs get a numbered
+name (order-7-2.json) and say which file they came from ("input").
+bad files: a file that is not a valid job goes to error/ unchanged, with <name>.reason.json beside it.
+outages: network errors, 5xx and 429 hold the job and retry it (--retry-for); a refused token or a
+spent budget pauses the runner until the connection works again (the connection file is re-read).
+See docs/flows.md for the whole story."""
+
+
 class UsageError(Exception):
     pass
 
@@ -114,11 +122,17 @@ def cmd_run(args) -> int:
             raise UsageError("--inputs file must hold a JSON object of input names to values")
         inputs.update(loaded)
     inputs.update(_pairs(args.input, "--input"))
+    roots = None
+    if args.job:  # the job's files may come from its own folder and the folders allowed here
+        from .files import FileRoots
+
+        roots = FileRoots([Path(args.job).resolve().parent, *(Path(r) for r in args.allow_files_from or [])])
     try:
-        job = Job.load(args.job) if args.job else Job()
+        job = Job.load(args.job, roots=roots) if args.job else Job()
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read job {args.job}: {exc}") from None
     runtime = _runtime(args, args.out)
+    runtime.file_roots = roots
     try:
         runtime.bundle.action(args.key)
     except KeyError as exc:
@@ -211,9 +225,17 @@ def cmd_sandbox(args) -> int:
     return sandbox.main(args)
 
 
+def _connection_loader(args):
+    """Re-reads the connection settings, so a paused runner picks up a fixed token by itself."""
+    from .connection import Connection
+
+    return lambda: Connection.from_file(args.connection) if args.connection else Connection.from_env()
+
+
 def cmd_watch(args) -> int:
     from .flows import Flow
-    from .runner import HotFolder
+    from .jobstore import mode_of
+    from .runner import HotFolder, WatchSettings, configure_logging
 
     runtime = _runtime(args, args.out)
     if runtime.connection is None:
@@ -224,12 +246,42 @@ def cmd_watch(args) -> int:
         raise UsageError(f"cannot use flow {args.flow}: {exc}") from None
     if not Path(args.in_dir).is_dir():
         raise UsageError(f"input folder not found: {args.in_dir}")
-    folder = HotFolder(runtime, flow, Path(args.in_dir), Path(args.out), args.workers)
+    for root in args.allow_files_from or []:
+        if not Path(root).is_dir():
+            raise UsageError(f"--allow-files-from: not a folder: {root}")
+    try:
+        mode = mode_of(args.file_mode)
+    except ValueError as exc:
+        raise UsageError(f"--file-mode: {exc}") from None
+    settings = WatchSettings(workers=args.workers, settle=args.settle, retry_for=args.retry_for,
+                             summary_every=args.summary_every, file_mode=mode,
+                             max_attachment_bytes=args.max_attachment_bytes,
+                             allow_files_from=[Path(r) for r in args.allow_files_from or []])
+    try:
+        configure_logging(args.log_json, quiet=args.quiet)
+    except OSError as exc:
+        raise UsageError(f"--log-json: cannot write {args.log_json}: {exc.strerror}") from None
+    folder = HotFolder(runtime, flow, Path(args.in_dir), Path(args.out), settings=settings,
+                       reconnect=_connection_loader(args))
     folder.install_signal_handlers()
-    if not args.once:
+    if not args.once and not args.quiet:
         sys.stderr.write(f"watching {folder.in_dir} with {folder.workers} worker(s); Ctrl+C to stop\n")
     stats = folder.run(once=args.once)
     _print(stats.summary())
+    return 0
+
+
+def cmd_requeue(args) -> int:
+    from .jobstore import requeue
+
+    if not Path(args.in_dir).is_dir():
+        raise UsageError(f"input folder not found: {args.in_dir}")
+    try:
+        target = requeue(Path(args.output), Path(args.in_dir), resume=args.resume)
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write(f"queued {target}" + (" (finished steps kept; it goes on at the failed step)" if args.resume
+                                           else " (it starts over)") + "\n")
     return 0
 
 
@@ -274,6 +326,8 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--inputs", metavar="FILE.json", help="a JSON object of inputs (--input values win)")
     p.add_argument("--job", metavar="JOB.json", help="the job: {data, metadata, files} that templates can read")
     p.add_argument("--out", metavar="DIR", help="write the routed job to DIR/success or DIR/error and by-products to DIR/log")
+    p.add_argument("--allow-files-from", action="append", metavar="DIR",
+                   help="with --job: a folder besides the job's own that its files may come from (repeatable)")
 
     p = add("picklist", cmd_picklist, "print a data source's options as [{key, label}] JSON")
     p.add_argument("key", metavar="KEY", help="data source key, e.g. selectPerson")
@@ -295,12 +349,34 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
 
         add_arguments(p)
 
-    p = add("watch", cmd_watch, "process job files dropped in a folder through a flow (hot folder)")
+    p = add("watch", cmd_watch, "process job files dropped in a folder through a flow (hot folder)",
+            epilog=WATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--flow", metavar="FILE", required=True, help="flow file (YAML/JSON): steps with templated inputs")
     p.add_argument("--in", dest="in_dir", metavar="DIR", required=True, help="folder to take *.json job files from")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder: success/, error/ and log/ are written there")
     p.add_argument("--workers", type=int, default=4, metavar="N", help="jobs processed concurrently (default 4)")
     p.add_argument("--once", action="store_true", help="process what is there now, then exit")
+    p.add_argument("--settle", type=float, default=1.0, metavar="SECONDS",
+                   help="take a job file (and its attachments) only once unchanged this long (default 1)")
+    p.add_argument("--retry-for", type=float, default=3600.0, metavar="SECONDS",
+                   help="hold jobs that failed for a passing reason (network, 5xx, 429) and retry them with "
+                        "backoff for this long before routing them to error (default 3600)")
+    p.add_argument("--allow-files-from", action="append", metavar="DIR",
+                   help="a folder outside the inbox that job attachments may come from (repeatable)")
+    p.add_argument("--max-attachment-bytes", type=int, default=100 * 1024 * 1024, metavar="N",
+                   help="largest attachment a job may carry (default 100 MiB)")
+    p.add_argument("--file-mode", default="644", metavar="OCTAL", help="permissions of route files (default 644)")
+    p.add_argument("--log-json", metavar="FILE", help="append every event (claimed, step, retry, paused, routed) "
+                                                      "as JSON Lines to FILE")
+    p.add_argument("--summary-every", type=float, default=60.0, metavar="SECONDS",
+                   help="print a summary line this often while running (default 60)")
+    p.add_argument("--quiet", action="store_true", help="no per-job lines on stderr")
+
+    p = add("requeue", cmd_requeue, "put a routed job (success/ or error/ output) back into an inbox as a new job")
+    p.add_argument("output", metavar="OUTPUT_FILE", help="the routed job file, e.g. out/error/order-1042.json")
+    p.add_argument("--in", dest="in_dir", metavar="DIR", required=True, help="the inbox to drop it into")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the steps that succeeded (not run again) and go on at the failed step")
 
     p = add("demo", cmd_demo, "run the sample order flow on an in-process sandbox and summarise where each job went")
     p.add_argument("--out", metavar="DIR", default="demo-output", help="output folder (default ./demo-output)")

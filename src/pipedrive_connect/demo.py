@@ -15,7 +15,7 @@ from pathlib import Path
 from .connection import Connection
 from .engine import Runtime
 from .flows import Flow
-from .runner import HotFolder
+from .runner import HotFolder, WatchSettings
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 MARKER = ".pipedrive-connect-demo"
@@ -68,7 +68,8 @@ def run_demo(out_dir: str = "demo-output", workers: int = 2) -> int:
         jobs = sorted(p.stem for p in inbox.glob("*.json"))
         print(f"pipedrive-connect demo: flow \"{flow.name}\" ({len(flow.steps)} steps) over {len(jobs)} sample jobs")
         print(f"sandbox: {sandbox.base_url} (local Pipedrive-compatible API; no account, no network)\n")
-        stats = HotFolder(runtime, flow, inbox, out, workers).run(once=True)
+        # the sample files are complete before the runner starts: nothing to wait for
+        stats = HotFolder(runtime, flow, inbox, out, settings=WatchSettings(workers=workers, settle=0)).run(once=True)
     import json
 
     for name in jobs:

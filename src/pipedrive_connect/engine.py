@@ -23,7 +23,7 @@ from .bundle import Action, Bundle, DataSource
 from .client import ApiResponse, PipedriveClient, Redactor, RetrySettings, Usage
 from .connection import Connection
 from .errors import StepError
-from .files import unique_path
+from .files import FileRoots, unique_path
 from .inputs import coerce, render, validation_error
 from .jobs import Job, LogItem, Outcome
 
@@ -216,8 +216,10 @@ class Runtime:
 
     def __init__(self, bundle: Bundle | None = None, connection: Connection | None = None, *,
                  client: PipedriveClient | None = None, out_dir: str | Path | None = None,
-                 retry: RetrySettings | None = None, limiter=None, picklist_ttl: float = 60.0):
+                 retry: RetrySettings | None = None, limiter=None, picklist_ttl: float = 60.0,
+                 file_roots: FileRoots | None = None):
         self.bundle = bundle or Bundle.load()
+        self.file_roots = file_roots  # where job-driven file inputs may read from (None: anywhere)
         self.connection = connection or (client.connection if client else None)
         self._client = client
         self._retry, self._limiter = retry, limiter
@@ -251,9 +253,17 @@ class Runtime:
         return self._out_dir
 
     def log_dir(self, job: Job) -> Path:
-        path = self.out_dir / "log" / job.id
+        """The job's folder on the log output: named by its run (unique in a hot folder), never a path."""
+        path = self.out_dir / "log" / job.log_name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def reconnect(self, connection: Connection) -> None:
+        """Use new connection settings (a fixed token, say) from the next request on."""
+        with self._lock:
+            old, self.connection, self._client = self._client, connection, None
+        if old is not None:
+            old.close()
 
     def prepare(self, action: Action, raw_inputs: dict[str, Any], job: Job) -> dict[str, Any]:
         """Render templates, coerce designer strings, validate: bad input stops here."""

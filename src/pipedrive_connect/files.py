@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import mimetypes
+import os
 import re
+import stat
 import unicodedata
 from email.message import Message
 from email.utils import collapse_rfc2231_value
@@ -97,7 +99,44 @@ class Upload:
         return {field: {"file_name": name, "size": path.stat().st_size} for field, (name, path) in self._parts.items()}
 
 
-def readable_file(path: str, input_name: str) -> Path:
+class FileRoots:
+    """The folders a job may take files from, and how large such a file may be.
+
+    A job file comes from whoever can write to the inbox, so the paths it names are confined:
+    a relative path resolves against the job's folder, and the real path (symlinks followed)
+    must be a regular file inside one of the roots. Devices, `/proc` and files outside stay out.
+    """
+
+    def __init__(self, roots: list[Path], max_bytes: int = 100 * 1024 * 1024):
+        self.roots = [Path(r).resolve() for r in roots]
+        self.max_bytes = max_bytes
+
+    def check(self, path: str | Path, base: Path | None = None, input_name: str | None = None) -> Path:
+        """The file's real path, or an `input` StepError saying why it may not be used."""
+        what = f"Input '{input_name}'" if input_name else "Attachment"
+        raw = Path(path)
+        candidate = raw if raw.is_absolute() or base is None else base / raw
+        real = Path(os.path.realpath(candidate))
+        if not any(real == root or root in real.parents for root in self.roots):
+            allowed = ", ".join(str(r) for r in self.roots)
+            raise StepError("input", f"{what}: {path} is outside the folders jobs may take files from ({allowed}); "
+                            "an operator can allow a folder with --allow-files-from DIR", input_path=input_name)
+        try:
+            info = real.stat()
+        except OSError:
+            raise StepError("input", f"{what}: no readable file at {path}", input_path=input_name) from None
+        if not stat.S_ISREG(info.st_mode):
+            raise StepError("input", f"{what}: {path} is not a regular file", input_path=input_name)
+        if info.st_size > self.max_bytes:
+            raise StepError("input", f"{what}: {path} is {info.st_size} bytes, over the limit of {self.max_bytes} "
+                            "(raise it with --max-attachment-bytes)", input_path=input_name)
+        return real
+
+
+def readable_file(path: str, input_name: str, roots: FileRoots | None = None) -> Path:
+    """A file an action will read: confined to `roots` when the runtime has them (jobs from a folder)."""
+    if roots is not None:
+        return roots.check(path, input_name=input_name)
     file = Path(path).expanduser()
     if not file.is_file():
         raise StepError("input", f"Input '{input_name}': no readable file at {path}", input_path=input_name)

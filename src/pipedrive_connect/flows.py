@@ -19,14 +19,14 @@ at the first failing step (named in the error); log items of all steps go to `lo
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .bundle import read_yaml
 from .engine import Runtime
 from .errors import StepError
+from .files import safe_filename
 from .inputs import render
 from .jobs import Job, LogItem, write_atomic
 
@@ -149,19 +149,26 @@ def run_flow(runtime: Runtime, flow: Flow, job: Job, journal=None) -> FlowOutcom
     return outcome
 
 
-def deliver(outcome: FlowOutcome, out_dir: Path, name: str | None = None) -> Path:
-    """Write the routed job to success/ or error/ (atomically) and debug records to log/."""
-    name = name or outcome.job.id
-    log_dir = out_dir / "log" / outcome.job.id
+def write_debug_records(outcome: FlowOutcome, out_dir: Path, write: Callable[[Path, bytes], None] = write_atomic
+                        ) -> list[dict[str, Any]]:
+    """Debug records go to the job's log folder; returns every log item as the routed job lists it."""
+    log_dir = out_dir / "log" / outcome.job.log_name
     for item in outcome.logs:
         if item.kind == "debug":
-            target = log_dir / re.sub(r"[^A-Za-z0-9_.-]", "_", item.name)
-            write_atomic(target, json.dumps(item.record, indent=2, ensure_ascii=False).encode())
+            target = log_dir / safe_filename(item.name, "debug.json")
+            write(target, json.dumps(item.record, indent=2, ensure_ascii=False).encode())
             item.path = str(target)
+    return [item.to_dict(with_record=False) for item in outcome.logs]
+
+
+def deliver(outcome: FlowOutcome, out_dir: Path, name: str | None = None) -> Path:
+    """Write the routed job to success/ or error/ (atomically) and debug records to log/."""
+    name = name or outcome.job.log_name
+    log_items = write_debug_records(outcome, out_dir)
     target = out_dir / outcome.route / f"{name}.json"
     payload = outcome.job.to_dict(target.parent)
     if outcome.error is not None:
         payload["error"] = {**outcome.error.to_dict(), "step": outcome.failed_step}
-    payload["log"] = [item.to_dict(with_record=False) for item in outcome.logs]
+    payload["log"] = log_items
     write_atomic(target, json.dumps(payload, indent=2, ensure_ascii=False).encode())
     return target

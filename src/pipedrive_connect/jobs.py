@@ -7,13 +7,19 @@ file; attachment paths are stored relative to it so a job folder can be moved.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import stat
 import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .errors import StepError
+from .files import FileRoots, safe_filename
 
 
 @dataclass
@@ -32,6 +38,21 @@ class Attachment:
         return {"name": self.name, "path": path, "content_type": self.content_type}
 
 
+# Keys a routed output adds to a job: a re-dropped output is a valid job, these are not inputs.
+OUTPUT_KEYS = {"error", "log", "input"}
+JOB_KEYS = {"id", "data", "metadata", "files", "steps"}
+MAX_JOB_BYTES = 16 * 1024 * 1024
+_BAD_ID = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+class JobFileError(ValueError):
+    """A job file that cannot be a job: the reason is for the person who dropped it."""
+
+
+class AttachmentError(JobFileError):
+    """A valid job naming a file it may not use (outside the allowed folders, too large, missing)."""
+
+
 @dataclass
 class Job:
     data: dict[str, Any] = field(default_factory=dict)
@@ -39,6 +60,12 @@ class Job:
     files: list[Attachment] = field(default_factory=list)
     steps: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    run_name: str | None = None  # names this run's log folder; unique per hot-folder run, never a path
+
+    @property
+    def log_name(self) -> str:
+        """The name of this run's folder on the log output."""
+        return safe_filename(self.run_name or self.id, "job")
 
     def template_context(self) -> dict[str, Any]:
         """What templates see: plain data only, never Python objects."""
@@ -53,7 +80,8 @@ class Job:
         }
 
     def with_step(self, step_id: str, record: dict[str, Any]) -> "Job":
-        return Job(self.data, self.metadata, list(self.files), {**self.steps, step_id: record}, self.id)
+        return Job(self.data, self.metadata, list(self.files), {**self.steps, step_id: record}, self.id,
+                   self.run_name)
 
     def to_dict(self, base: Path | None = None) -> dict[str, Any]:
         return {
@@ -65,28 +93,43 @@ class Job:
         }
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], base: Path | None = None) -> "Job":
+    def from_dict(cls, raw: Any, base: Path | None = None, roots: FileRoots | None = None) -> "Job":
+        """A job from its JSON form. With `roots`, every attachment must be a file inside them."""
         if not isinstance(raw, dict):
-            raise ValueError("a job must be a JSON object with data, metadata and files")
-        unknown = set(raw) - {"id", "data", "metadata", "files", "steps"}
+            raise JobFileError("a job must be a JSON object with data, metadata and files")
+        unknown = set(raw) - JOB_KEYS - OUTPUT_KEYS
         if unknown:
-            raise ValueError(f"unknown job keys: {', '.join(sorted(unknown))}")
+            raise JobFileError(f"unknown job keys: {', '.join(sorted(unknown))} "
+                               f"(a job has {', '.join(sorted(JOB_KEYS))})")
+        for key, kind in (("data", dict), ("metadata", dict), ("steps", dict), ("files", list)):
+            if raw.get(key) is not None and not isinstance(raw[key], kind):
+                raise JobFileError(f"'{key}' must be a JSON {'object' if kind is dict else 'array'}")
         files = []
-        for f in raw.get("files") or []:
-            path = Path(f["path"])
-            if base is not None and not path.is_absolute():
-                path = base / path
-            files.append(Attachment(f.get("name") or path.name, str(path),
-                                    f.get("content_type", "application/octet-stream")))
-        kwargs = {"id": str(raw["id"])} if raw.get("id") else {}
+        for i, f in enumerate(raw.get("files") or []):
+            if not isinstance(f, dict) or not isinstance(f.get("path"), str) or not f["path"]:
+                raise JobFileError(f"files[{i}] must be an object with a 'path'")
+            if roots is not None:
+                try:
+                    path = roots.check(f["path"], base)
+                except StepError as exc:
+                    raise AttachmentError(f"files[{i}]: {exc.message}") from None
+            else:
+                path = Path(f["path"])
+                if base is not None and not path.is_absolute():
+                    path = base / path
+            files.append(Attachment(str(f.get("name") or path.name), str(path),
+                                    str(f.get("content_type") or "application/octet-stream")))
+        kwargs = {"id": check_job_id(raw["id"])} if raw.get("id") not in (None, "") else {}
         return cls(raw.get("data") or {}, raw.get("metadata") or {}, files, raw.get("steps") or {}, **kwargs)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Job":
+    def load(cls, path: str | os.PathLike, roots: FileRoots | None = None, base: Path | None = None,
+             max_bytes: int = MAX_JOB_BYTES) -> "Job":
+        """Read a job file; attachment paths are relative to `base` (default: the file's folder)."""
         path = Path(path)
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        job = cls.from_dict(raw, base=path.parent)
-        if isinstance(raw, dict) and not raw.get("id"):
+        raw = parse_job_bytes(read_regular_file(path, max_bytes))
+        job = cls.from_dict(raw, base=base or path.parent, roots=roots)
+        if not raw.get("id"):
             job.id = path.stem  # a dropped-in job is known by its file name
         return job
 
@@ -94,6 +137,46 @@ class Job:
         path = Path(path)
         write_atomic(path, json.dumps(self.to_dict(path.parent), indent=2, ensure_ascii=False).encode())
         return path
+
+
+def check_job_id(value: Any) -> str:
+    """A job id names folders, so it may never be a path."""
+    text = str(value)
+    if text in (".", "..") or len(text) > 200 or _BAD_ID.search(text):
+        raise JobFileError(f"job id {text[:40]!r} is not allowed: no '/', '\\', control characters, "
+                           "'.' or '..', at most 200 characters")
+    return text
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file (not a symlink, folder, pipe or device), at most `max_bytes`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+        raise JobFileError(f"cannot read the job file: {reason}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise JobFileError("a job must be a regular file (this is a folder, pipe or device)")
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise JobFileError(f"the job file is larger than {max_bytes} bytes")
+    return data
+
+
+def parse_job_bytes(data: bytes) -> Any:
+    """JSON text in UTF-8 (a byte-order mark is accepted), with a reason a person can act on."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise JobFileError(f"the job file is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JobFileError(f"the job file is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise JobFileError("the job file nests JSON too deeply") from None
 
 
 @dataclass
@@ -143,16 +226,33 @@ class Outcome:
         return out
 
 
-def write_atomic(path: Path, payload: bytes) -> None:
-    """Write via a temporary file and rename, so no reader ever sees half a file."""
+def write_atomic(path: Path, payload: bytes, mode: int = 0o644, durable: bool = True) -> None:
+    """Write via a temporary file and rename, so no reader ever sees half a file.
+
+    `mode` is applied before the rename (a temporary file is private by default). With
+    `durable`, the file and then its folder are fsynced, so the rename survives a power cut.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
-            os.fsync(fh.fileno())
+            os.fchmod(fh.fileno(), mode)
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make renames and new names in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

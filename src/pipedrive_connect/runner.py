@@ -1,79 +1,84 @@
 """The hot-folder runner: jobs dropped in a folder come out in success/, error/ and log/.
 
-Delivery guarantees, and how they are kept:
-- A job file is claimed by an atomic rename into `<in>/.processing/`, so one runner (or one
-  of several) owns it.
-- Before each step a line is appended (and fsynced) to the job's journal; after it, the step's
-  result. A restarted runner resumes claimed jobs from their journal: finished steps are not
-  run again; a step that was in flight is re-run only if repeating it is safe (reads, and
-  updates/deletes by id). An in-flight *create* is never repeated: the job goes to `error`
-  as `outcome_unknown` with the journal's evidence.
-- Outputs are written atomically (temporary file + rename): no reader sees half a job, and
-  the input is removed only after its output exists.
+What it promises, and where each promise is kept:
+- Exactly one route per job, nothing lost, nothing done twice: claims, journals, outputs and
+  recovery live in the job store (`jobstore.FolderStore`); this module decides what to do.
+- A step in flight when the process died is re-run only if repeating it is safe (reads, and
+  updates/deletes by id); an in-flight *create* is never repeated: `outcome_unknown`.
+- Outages do not empty the inbox: a job that failed for a reason that passes (network, 5xx after
+  the client's retries, 429) is held and retried with backoff for `retry_for` seconds; a refused
+  connection or a spent token budget pauses the runner until a probe succeeds.
+- A full disk or a read-only output pauses the runner; the write is retried, never the step.
+- People see what happens: one line per routed job on stderr, a periodic summary, and JSON
+  Lines events (`--log-json`) through the standard `logging` module.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
+import logging
 import os
-import shutil
 import signal
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Callable
 
+from .client import RetrySettings
+from .connection import Connection
 from .engine import Runtime
 from .errors import StepError
-from .flows import Flow, FlowOutcome, deliver, run_flow
-from .jobs import Job
+from .files import FileRoots
+from .flows import Flow, FlowOutcome, run_flow, write_debug_records
+from .jobs import (MAX_JOB_BYTES, Attachment, AttachmentError, Job, JobFileError, parse_job_bytes, read_regular_file,
+                   write_atomic)
+from .jobstore import Claim, FolderStore, is_disk_error
 
 SAFE_TO_REPEAT = {"GET", "PUT", "PATCH", "DELETE"}
-SETTLE_SECONDS = 1.0  # a file younger than this may still be being written by its producer
+HOLD_KINDS = {"network", "server", "rate_limited"}  # retryable: nothing was applied, or repeating is safe
+PAUSE_KINDS = {"connection", "budget_exhausted"}  # the account, not the job: stop claiming until it works
+
+log = logging.getLogger("pipedrive_connect.runner")
+log.setLevel(logging.INFO)  # events are INFO; without handlers only warnings reach stderr (logging's default)
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+def emit(event: str, message: str, level: int = logging.INFO, **fields: Any) -> None:
+    """One event: a human line for stderr, the fields for the JSON Lines log."""
+    log.log(level, message, extra={"event": event, "fields": fields})
 
 
-class Journal:
-    """Append-only, fsynced record of one job's steps."""
+class JsonLines(logging.Formatter):
+    """Each record as one JSON object: time, event, message and the event's fields."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+                 "event": getattr(record, "event", "message"), "message": record.getMessage(),
+                 **getattr(record, "fields", {})}
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
-    def _append(self, entry: dict) -> None:
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
 
-    def started(self, step) -> None:
-        self._append({"event": "started", "step": step.id, "action": step.action, "at": _now()})
+@dataclass
+class WatchSettings:
+    """How the runner waits, retries and writes; the command line sets these (see `watch --help`)."""
 
-    def done(self, step, record) -> None:
-        self._append({"event": "done", "step": step.id, "record": record, "at": _now()})
-
-    def read(self) -> tuple[dict[str, dict], dict | None]:
-        """Finished steps (id -> record) and the step that was in flight, if any."""
-        finished: dict[str, dict] = {}
-        in_flight = None
-        if not self.path.exists():
-            return finished, None
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                break  # a torn last line: the step it described did not finish
-            if entry["event"] == "started":
-                in_flight = entry
-            elif entry["event"] == "done":
-                finished[entry["step"]] = entry["record"]
-                in_flight = None
-        return finished, in_flight
+    workers: int = 4
+    settle: float = 1.0  # a file (or attachment) must be unchanged this long before it is taken
+    settle_timeout: float = 300.0  # with --once: stop waiting for a file that keeps changing
+    retry_for: float = 3600.0  # how long a job may be held for failures that pass
+    backoff: tuple[float, float] = (5.0, 300.0)  # first and longest wait between holds
+    probe_every: tuple[float, float] = (2.0, 60.0)  # connection checks while paused
+    summary_every: float = 60.0
+    recover_every: float = 30.0  # take over claims of runners that died
+    file_mode: int = 0o644
+    max_job_bytes: int = MAX_JOB_BYTES
+    max_attachment_bytes: int = 100 * 1024 * 1024
+    allow_files_from: list[Path] = field(default_factory=list)
+    poll: float = 0.2
 
 
 @dataclass
@@ -84,152 +89,405 @@ class RunStats:
     cost: int = 0
     recovered: int = 0
     outcome_unknown: int = 0
+    quarantined: int = 0
+    held: int = 0
+    left_changing: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, outcome: FlowOutcome) -> None:
+    def add(self, route: str, outcome: FlowOutcome | None = None) -> None:
         with self.lock:
-            setattr(self, outcome.route, getattr(self, outcome.route) + 1)
+            setattr(self, route, getattr(self, route) + 1)
+            if outcome is not None:
+                if outcome.error is not None and outcome.error.kind == "outcome_unknown":
+                    self.outcome_unknown += 1
+
+    def count(self, outcome: FlowOutcome) -> None:
+        with self.lock:
             self.calls += outcome.calls
             self.cost += outcome.cost
-            if outcome.error is not None and outcome.error.kind == "outcome_unknown":
-                self.outcome_unknown += 1
+
+    def bump(self, name: str, by: int = 1) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + by)
 
     def summary(self) -> dict:
         return {"success": self.success, "error": self.error, "api_calls": self.calls, "token_cost": self.cost,
-                "recovered_after_crash": self.recovered, "outcome_unknown": self.outcome_unknown}
+                "recovered_after_crash": self.recovered, "outcome_unknown": self.outcome_unknown,
+                "quarantined": self.quarantined, "held_for_retry": self.held,
+                "left_in_inbox_still_changing": self.left_changing}
+
+
+@dataclass(order=True)
+class _Held:
+    due: float
+    seq: int
+    claim: Claim = field(compare=False)
+    job: Job = field(compare=False)
+    attempts: int = field(compare=False, default=0)
+    since: float = field(compare=False, default=0.0)
+
+
+class _Observed:
+    """The journal as `run_flow` sees it: each step also becomes an event. The last step's
+    "done" is not fsynced on its own: the durable delivery that follows covers it."""
+
+    def __init__(self, claim: Claim, flow: Flow):
+        self.claim, self.last = claim, flow.steps[-1].id
+
+    def started(self, step) -> None:
+        self.claim.journal.started(step)
+        emit("step_started", f"{self.claim.run}: {step.id} ({step.action})", job=self.claim.run, step=step.id,
+             action=step.action)
+
+    def done(self, step, record) -> None:
+        self.claim.journal.done(step, record, sync=step.id != self.last)
+        emit("step_finished", f"{self.claim.run}: {step.id} done", job=self.claim.run, step=step.id)
+
+
+class Stopping(Exception):
+    """The runner is stopping while a write waits for the disk: the journal covers the job."""
 
 
 class HotFolder:
-    def __init__(self, runtime: Runtime, flow: Flow, in_dir: Path, out_dir: Path, workers: int = 1):
-        self.runtime, self.flow, self.workers = runtime, flow, max(1, workers)
-        self.in_dir, self.out_dir = Path(in_dir).resolve(), Path(out_dir).resolve()
-        self.processing = self.in_dir / ".processing"
+    def __init__(self, runtime: Runtime, flow: Flow, in_dir: Path, out_dir: Path, workers: int | None = None,
+                 settings: WatchSettings | None = None, reconnect: Callable[[], Connection] | None = None):
+        self.runtime, self.flow = runtime, flow
+        self.settings = settings or WatchSettings()
+        if workers is not None:
+            self.settings.workers = workers
+        self.workers = max(1, self.settings.workers)
+        self.reconnect = reconnect
+        self.store = FolderStore(Path(in_dir), Path(out_dir), self.settings.file_mode, guard=self._durably)
+        self.in_dir, self.out_dir = self.store.in_dir, self.store.out_dir
+        self.roots = FileRoots([self.in_dir, *self.settings.allow_files_from], self.settings.max_attachment_bytes)
+        runtime.file_roots = self.roots
         self.stop = threading.Event()
         self.stats = RunStats()
-        for folder in (self.processing, self.out_dir / "success", self.out_dir / "error", self.out_dir / "log"):
-            folder.mkdir(parents=True, exist_ok=True)
+        self._held: list[_Held] = []
+        self._held_lock = threading.Lock()
+        self._seq = itertools.count()
+        self._pauses: dict[str, str] = {}  # cause -> message; claiming stops while any is set
+        self._pause_lock = threading.Lock()
+        self._probe_due, self._probe_wait = 0.0, self.settings.probe_every[0]
+        self._paused_since: float | None = None
 
-    # ---- claiming ---------------------------------------------------------------------------
-    def pending(self, settle: bool) -> list[Path]:
-        now = time.time()
-        files = []
-        for path in sorted(self.in_dir.glob("*.json")):
+    # ---- pausing ----------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return bool(self._pauses)
+
+    def _pause(self, cause: str, message: str) -> None:
+        with self._pause_lock:
+            fresh = cause not in self._pauses
+            self._pauses[cause] = message
+            if self._paused_since is None:
+                self._paused_since = time.monotonic()
+        if fresh:
+            emit("paused", f"paused: {message}", logging.WARNING, cause=cause)
+
+    def _resume(self, cause: str) -> None:
+        with self._pause_lock:
+            message = self._pauses.pop(cause, None)
+            if not self._pauses:
+                self._paused_since = None
+        if message is not None:
+            emit("resumed", f"resumed: {cause} works again", cause=cause)
+
+    def _durably(self, what: str, write: Callable[[], Any]) -> Any:
+        """Run a write; on a full disk or a read-only folder, pause and retry it until it works.
+
+        The write is retried, never the step before it, so a finished create is not repeated."""
+        wait = 0.5
+        while True:
             try:
-                if settle and now - path.stat().st_mtime < SETTLE_SECONDS:
-                    continue
-            except FileNotFoundError:
+                result = write()
+            except OSError as exc:
+                if not is_disk_error(exc):
+                    raise
+                self._pause("disk", f"cannot write {what}: {exc.strerror}; free space or fix permissions "
+                                    "and the runner goes on by itself")
+                if self.stop.wait(wait):
+                    raise Stopping(what) from None
+                wait = min(wait * 2, 30.0)
                 continue
-            files.append(path)
-        return files
+            if "disk" in self._pauses:
+                self._resume("disk")
+            return result
 
-    def claim(self, path: Path) -> Path | None:
-        target = self.processing / path.name
+    def _write(self, path: Path, data: bytes) -> None:
+        self._durably(f"log {path}", lambda: write_atomic(path, data, self.settings.file_mode))
+
+    def _probe(self) -> bool:
+        """Ask Pipedrive who we are: True when the connection works (a paused runner resumes)."""
+        if self.reconnect is not None:
+            try:
+                fresh = self.reconnect()
+            except (OSError, ValueError) as exc:
+                self._pause("connection", f"cannot read the connection settings: {exc}")
+                return False
+            if fresh is not None and fresh != self.runtime.connection:
+                self.runtime.reconnect(fresh)
         try:
-            os.rename(path, target)  # atomic: exactly one claimer wins
-        except FileNotFoundError:
+            self.runtime.client.send("GET", "v1", "/users/me", cost=2, retry=RetrySettings.none())
+        except StepError as exc:
+            if exc.kind == "rate_limited":
+                return True  # busy, not broken: the jobs' own retries and holds deal with it
+            cause = "connection" if exc.kind in PAUSE_KINDS else "service"
+            self._pause(cause, f"{exc.message} Checking again in {self._probe_wait:.0f} s.")
+            for other in {"connection", "service"} - {cause}:
+                self._resume(other)
+            return False
+        self._resume("connection")
+        self._resume("service")
+        self._probe_wait = self.settings.probe_every[0]
+        return True
+
+    def _probe_if_due(self) -> None:
+        if not ({"connection", "service"} & set(self._pauses)) or time.monotonic() < self._probe_due:
+            return
+        if not self._probe():
+            self._probe_due = time.monotonic() + self._probe_wait
+            self._probe_wait = min(self._probe_wait * 2, self.settings.probe_every[1])
+
+    # ---- one job ----------------------------------------------------------------------------
+    def _open(self, claim: Claim) -> Job | None:
+        """The claimed job, ready to run from where its journal says; None when it is already routed."""
+        if self.store.delivered(claim):
+            self.store.release(claim)
             return None
-        return target
-
-    # ---- one job ------------------------------------------------------------------------------
-    def process(self, claimed: Path, recovering: bool = False) -> None:
-        name = claimed.stem
-        journal = Journal(claimed.with_suffix(".journal"))
-        if self._already_delivered(name):
-            self._cleanup(claimed)
-            return
         try:
-            job = Job.load(claimed)
-            job.files = [self._resolve_attachment(f) for f in job.files]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            outcome = FlowOutcome("error", Job(id=name), StepError("input", f"The job file is not a valid job: {exc}"))
-            self._finish(claimed, name, outcome)
-            return
-        finished, in_flight = journal.read()
-        if recovering:
-            self.stats.recovered += 1
-        if finished:
-            for step_id, record in finished.items():
-                job = job.with_step(step_id, record)
-        if in_flight is not None:
-            action = self.runtime.bundle.actions.get(in_flight["action"])
+            raw = parse_job_bytes(read_regular_file(claim.path, self.settings.max_job_bytes))
+            if not isinstance(raw, dict):
+                raise JobFileError("a job must be a JSON object with data, metadata and files")
+            self._wait_for_attachments(raw)
+            try:
+                job = Job.from_dict(raw, base=self.in_dir, roots=self.roots)
+            except AttachmentError as exc:
+                job = Job.from_dict({k: v for k, v in raw.items() if k != "files"})  # route it, naming the file
+                job.id = str(raw.get("id") or Path(claim.source).stem)
+                job.run_name = claim.run
+                self._finish(claim, FlowOutcome("error", job, StepError("input", str(exc)), "files"), [])
+                return None
+        except JobFileError as exc:
+            self.store.quarantine(claim, str(exc))
+            self.stats.add("error")
+            self.stats.bump("quarantined")
+            emit("quarantined", f"  {claim.run:<16} error    not a valid job ({exc}); the file is in error/ as it came",
+                 logging.WARNING, job=claim.run, source=claim.source, reason=str(exc))
+            self.store.release(claim)
+            return None
+        if not raw.get("id"):
+            job.id = Path(claim.source).stem  # a dropped-in job is known by its file name
+        job.run_name = claim.run
+        state = claim.journal.read()
+        for step_id, record in state.finished.items():
+            job = job.with_step(step_id, record)
+        if state.in_flight is not None:
+            action = self.runtime.bundle.actions.get(state.in_flight["action"])
             if action is None or action.method not in SAFE_TO_REPEAT:
+                step, name = state.in_flight["step"], state.in_flight["action"]
                 error = StepError(
                     "outcome_unknown",
-                    f"The runner stopped while step '{in_flight['step']}' ({in_flight['action']}) was running; "
-                    "Pipedrive may or may not have applied it, so it was not repeated. Check for the record, "
-                    "then re-submit the job if it is missing.",
-                    details={"step": in_flight["step"], "action": in_flight["action"],
-                             "started_at": in_flight["at"], "finished_steps": sorted(finished)})
-                self._finish(claimed, name, FlowOutcome("error", job, error, in_flight["step"]))
+                    f"The runner stopped while step '{step}' ({name}) was running; Pipedrive may or may not have "
+                    "applied it, so it was not repeated. Check for the record, then re-submit the job if it is "
+                    "missing.",
+                    details={"step": step, "action": name, "started_at": state.in_flight["at"],
+                             "finished_steps": sorted(state.finished)})
+                self._finish(claim, FlowOutcome("error", job, error, step), job.files)
+                return None
+        return job
+
+    def _wait_for_attachments(self, raw: dict) -> None:
+        """Attachments named by the job must exist and be unchanged for `settle` seconds (bounded)."""
+        settle = self.settings.settle
+        paths = [self.in_dir / f["path"] for f in raw.get("files") or []
+                 if isinstance(f, dict) and isinstance(f.get("path"), str)]
+        if settle <= 0 or not paths:
+            return
+        deadline = time.monotonic() + max(self.settings.settle_timeout, settle)
+        last: dict[Path, tuple] = {}
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline and not self.stop.is_set():
+            now = time.monotonic()
+            current = {}
+            for path in paths:
+                try:
+                    info = path.stat()
+                    current[path] = (info.st_size, info.st_mtime_ns)
+                except OSError:
+                    current[path] = None
+            if current != last:
+                last, quiet_since = current, now
+            elif None not in current.values() and now - quiet_since >= settle:
                 return
-        outcome = run_flow(self.runtime, self.flow, job, journal)
-        self._finish(claimed, name, outcome)
+            self.stop.wait(min(settle / 4, 0.25))
 
-    def _process_logged(self, claimed: Path) -> None:
+    def _work(self, claim: Claim, job: Job | None = None) -> None:
         try:
-            self.process(claimed)
-        except Exception as exc:  # e.g. a full disk: the job stays claimed and is recovered next start
-            sys.stderr.write(f"job {claimed.name} left for recovery: {type(exc).__name__}: {exc}\n")
+            if job is None:
+                if claim.recovered:
+                    self.stats.bump("recovered")
+                job = self._open(claim)
+                if job is None:
+                    return
+            outcome = run_flow(self.runtime, self.flow, job, _Observed(claim, self.flow))
+            self.stats.count(outcome)
+            self._route(claim, job, outcome)
+        except Stopping:
+            self.store.let_go(claim)
+        except Exception as exc:  # a fault of ours: the claim stays for the next start, no traceback
+            emit("left", f"job {claim.run} left for recovery at the next start: {type(exc).__name__}: {exc}",
+                 logging.ERROR, job=claim.run)
+            self.store.let_go(claim)
 
-    def _resolve_attachment(self, attachment):
-        path = Path(attachment.path)
-        if path.parent == self.processing:  # relative to the job file: it lives beside the job in in/
-            path = self.in_dir / path.name
-        attachment.path = str(path)
-        return attachment
+    def _route(self, claim: Claim, job: Job, outcome: FlowOutcome) -> None:
+        error = outcome.error
+        if error is not None and (error.kind in PAUSE_KINDS or (error.kind in HOLD_KINDS and error.retryable)):
+            if error.kind not in PAUSE_KINDS or not self._probe():
+                if self._hold(claim, outcome):
+                    return
+        self._finish(claim, outcome, outcome.job.files)
 
-    def _already_delivered(self, name: str) -> bool:
-        return any((self.out_dir / route / f"{name}.json").exists() for route in ("success", "error"))
+    def _hold(self, claim: Claim, outcome: FlowOutcome) -> bool:
+        """Keep the job for a later attempt; False once it has been held for `retry_for` seconds."""
+        state = claim.journal.read()
+        attempts, since = state.attempts + 1, state.held_since or time.time()
+        paused = outcome.error.kind in PAUSE_KINDS
+        if not paused and time.time() - since >= self.settings.retry_for:
+            return False
+        first, longest = self.settings.backoff
+        delay = min(longest, first * 2 ** (attempts - 1))
+        claim.journal.failed(outcome.failed_step, outcome.error.to_dict())
+        claim.journal.held(attempts, since, outcome.error.message)
+        with self._held_lock:
+            heapq.heappush(self._held, _Held(time.monotonic() + delay, next(self._seq), claim, outcome.job,
+                                             attempts, since))
+        self.stats.bump("held")
+        emit("retry", f"  {claim.run:<16} held     {outcome.error.kind}: {outcome.error.message} "
+             f"(attempt {attempts}; next in {delay:.0f} s)", job=claim.run, step=outcome.failed_step,
+             kind=outcome.error.kind, attempt=attempts, next_in=delay)
+        return True
 
-    def _finish(self, claimed: Path, name: str, outcome: FlowOutcome) -> None:
-        route_dir = self.out_dir / outcome.route
-        attachments = outcome.job.files
-        if attachments:  # the job travels with its files
-            files_dir = route_dir / f"{name}.files"
-            files_dir.mkdir(parents=True, exist_ok=True)
-            for attachment in attachments:
-                source = Path(attachment.path)
-                target = files_dir / source.name
-                if source.exists() and not target.exists():
-                    tmp = files_dir / f".{source.name}.part"
-                    shutil.copyfile(source, tmp)
-                    os.replace(tmp, target)
-                attachment.path = str(target)
-        deliver(outcome, self.out_dir, name)
-        self.stats.add(outcome)
-        for attachment in attachments:
-            original = self.in_dir / Path(attachment.path).name
-            original.unlink(missing_ok=True)
-        self._cleanup(claimed)
-
-    def _cleanup(self, claimed: Path) -> None:
-        claimed.with_suffix(".journal").unlink(missing_ok=True)
-        claimed.unlink(missing_ok=True)
+    def _finish(self, claim: Claim, outcome: FlowOutcome, attachments: list[Attachment]) -> None:
+        originals = [Path(a.path) for a in attachments]
+        payload: dict[str, Any] = outcome.job.to_dict()
+        payload.pop("files")
+        if outcome.error is not None:
+            payload["error"] = {**outcome.error.to_dict(), "step": outcome.failed_step}
+        payload["log"] = write_debug_records(outcome, self.out_dir, self._write)
+        removable = self.store.removable(claim, originals)
+        target = self.store.deliver(claim, outcome.route, payload, attachments)
+        self.stats.add(outcome.route, outcome)
+        for path in removable:
+            path.unlink(missing_ok=True)
+        self.store.release(claim)
+        detail = (f"{outcome.error.kind} at step '{outcome.failed_step}': {outcome.error.message}"
+                  if outcome.error else f"{len(outcome.job.steps)} step(s)")
+        emit("routed", f"  {claim.run:<16} {outcome.route:<8} {detail}", job=claim.run, source=claim.source,
+             route=outcome.route, output=str(target), api_calls=outcome.calls, token_cost=outcome.cost,
+             error=payload.get("error"))
 
     # ---- the loop -------------------------------------------------------------------------------
-    def recover(self) -> None:
-        """Finish jobs a previous run had claimed but not delivered."""
-        for claimed in sorted(self.processing.glob("*.json")):
-            self.process(claimed, recovering=True)
+    def recover(self) -> list[Claim]:
+        """Claims of runners that are gone (their lock is free), for this runner to finish."""
+        try:
+            return list(self.store.recover())
+        except OSError as exc:
+            emit("recover_failed", f"could not look for unfinished jobs: {exc}", logging.ERROR)
+            return []
 
-    def run(self, once: bool = False, poll: float = 0.5) -> RunStats:
-        self.recover()
+    def _due_held(self) -> list[_Held]:
+        now, due = time.monotonic(), []
+        with self._held_lock:
+            while self._held and self._held[0].due <= now:
+                due.append(heapq.heappop(self._held))
+        return due
+
+    def run(self, once: bool = False, poll: float | None = None) -> RunStats:
+        poll = self.settings.poll if poll is None else poll
+        self._probe()
+        started = last_recover = last_summary = time.monotonic()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="job") as pool:
-            running: set = set()
+            running: set[Future] = set()
+
+            def submit(claim: Claim, job: Job | None = None) -> None:
+                running.add(pool.submit(self._work, claim, job))
+
+            for claim in self.recover():
+                submit(claim)
             while not self.stop.is_set():
-                for path in self.pending(settle=not once):
-                    if self.stop.is_set():
-                        break
-                    while len(running) >= self.workers * 2:
-                        done, running = wait(running, return_when=FIRST_COMPLETED)
-                    claimed = self.claim(path)
-                    if claimed is not None:
-                        running.add(pool.submit(self._process_logged, claimed))
-                if once:
+                self._probe_if_due()
+                changing: list[Path] = []
+                backlog = False  # ready files left for the next round
+                running = {f for f in running if not f.done()}
+                if not self.paused:
+                    for held in self._due_held():
+                        submit(held.claim, held.job)
+                    ready, changing = self.store.ready(self.settings.settle, time.monotonic())
+                    for path in ready:
+                        if self.stop.is_set() or self.paused or len(running) >= self.workers * 2:
+                            backlog = True
+                            break
+                        try:
+                            claim = self.store.claim(path)
+                        except (OSError, Stopping) as exc:
+                            emit("claim_failed", f"could not claim {path.name}: {exc}", logging.ERROR)
+                            continue
+                        if claim is not None:
+                            emit("claimed", f"claimed {claim.source} as {claim.run}", job=claim.run,
+                                 source=claim.source)
+                            submit(claim)
+                running = {f for f in running if not f.done()}
+                now = time.monotonic()
+                if now - last_recover >= self.settings.recover_every and not self.paused:
+                    last_recover = now
+                    for claim in self.recover():
+                        submit(claim)
+                if now - last_summary >= self.settings.summary_every:
+                    last_summary = now
+                    self._summary()
+                if once and not backlog and self._finished(running, changing, now - started):
                     break
-                self.stop.wait(poll)
-            wait(running)  # in-flight jobs finish; unclaimed ones stay in the folder
+                if backlog and running:
+                    wait(running, timeout=poll, return_when=FIRST_COMPLETED)  # claim again as soon as one ends
+                else:
+                    self.stop.wait(poll)
+            for future in running:
+                future.result()
+        with self._held_lock:
+            if self._held:
+                emit("left", f"{len(self._held)} held job(s) stay claimed; the next start takes them over",
+                     logging.WARNING)
+            for held in self._held:
+                self.store.let_go(held.claim)
+            self._held.clear()
         return self.stats
+
+    def _finished(self, running: set, changing: list[Path], elapsed: float) -> bool:
+        """For --once: nothing ready, running or held; files still changing are waited for (bounded)."""
+        if self.paused and self._paused_since is not None and time.monotonic() - self._paused_since > \
+                self.settings.retry_for:
+            emit("stopped", f"stopped: still paused after {self.settings.retry_for:.0f} s "
+                 f"({'; '.join(self._pauses.values())}); unclaimed jobs stay in the inbox", logging.ERROR)
+            return True
+        if running or self._held or self.paused:
+            return False
+        if changing and elapsed < self.settings.settle_timeout:
+            return False
+        if changing:
+            self.stats.left_changing = len(changing)
+            emit("left", f"{len(changing)} file(s) still changing after {self.settings.settle_timeout:.0f} s "
+                 "were left in the inbox", logging.WARNING)
+        return True
+
+    def _summary(self) -> None:
+        s = self.stats
+        with self._held_lock:
+            held = len(self._held)
+        state = f"; paused: {'; '.join(self._pauses.values())}" if self._pauses else ""
+        emit("summary", f"so far: {s.success} success, {s.error} error, {s.quarantined} quarantined, {held} held; "
+             f"{s.calls} API calls, {s.cost} tokens{state}", success=s.success, error=s.error,
+             quarantined=s.quarantined, held=held, api_calls=s.calls, token_cost=s.cost, paused=bool(self._pauses))
 
     def install_signal_handlers(self) -> None:
         def on_signal(signum, frame):
@@ -239,3 +497,22 @@ class HotFolder:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+
+
+def configure_logging(log_json: str | None, quiet: bool = False) -> None:
+    """Routed jobs and pauses as lines on stderr; every event as JSON Lines in `log_json`."""
+    log.propagate = False
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
+    if not quiet:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        console.addFilter(lambda r: getattr(r, "event", "") in
+                          ("routed", "quarantined", "retry", "paused", "resumed", "summary", "left", "stopped",
+                           "claim_failed", "recover_failed"))
+        log.addHandler(console)
+    if log_json:
+        handler = logging.FileHandler(log_json, encoding="utf-8")
+        handler.setFormatter(JsonLines())
+        log.addHandler(handler)

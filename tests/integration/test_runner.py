@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipedrive_connect.flows import Flow
-from pipedrive_connect.runner import HotFolder, Journal
+from pipedrive_connect.jobstore import Journal
+from pipedrive_connect.runner import HotFolder, WatchSettings
 
 FLOW = {
     "name": "two steps",
@@ -26,8 +27,10 @@ def folders(tmp_path):
     return inbox, out
 
 
-def make_folder(live, folders, workers=2) -> HotFolder:
-    return HotFolder(live, Flow.from_dict(FLOW, live), folders[0], folders[1], workers)
+def make_folder(live, folders, workers=2, **settings) -> HotFolder:
+    settings.setdefault("settle", 0)
+    return HotFolder(live, Flow.from_dict(FLOW, live), folders[0], folders[1],
+                     settings=WatchSettings(workers=workers, **settings))
 
 
 def drop(inbox: Path, name: str, title: str) -> Path:
@@ -37,7 +40,9 @@ def drop(inbox: Path, name: str, title: str) -> Path:
 
 
 def routed(out: Path) -> dict[str, str]:
-    return {p.stem: route for route in ("success", "error") for p in (out / route).glob("*.json")}
+    """Run name -> route, for every routed job (a quarantined file's reason is not a job)."""
+    return {p.stem: route for route in ("success", "error") for p in (out / route).glob("*.json")
+            if not p.name.endswith(".reason.json")}
 
 
 def deal_titles(sandbox) -> list[str]:
@@ -57,8 +62,9 @@ def test_every_job_routes_once_and_no_input_remains(live, sandbox, folders):
     assert all(titles.count(f"Runner deal {i}") == 1 for i in range(30))
     job = json.loads((out / "success" / "job-07.json").read_text())
     assert job["steps"]["read"]["result"]["title"] == "Runner deal 7"
-    broken = json.loads((out / "error" / "broken.json").read_text())
-    assert broken["error"]["type"] == "input" and "not a valid job" in broken["error"]["message"]
+    assert (out / "error" / "broken.json").read_text() == "{ not json"  # the original, as it came
+    reason = json.loads((out / "error" / "broken.reason.json").read_text())
+    assert reason["error"]["type"] == "input" and "not a valid job" in reason["error"]["message"]
 
 
 def claim_with_journal(folders, name: str, entries: list[dict]) -> Path:
@@ -101,8 +107,22 @@ def test_torn_journal_line_counts_as_not_finished(folders):
     claimed = claim_with_journal(folders, "torn", [{"event": "started", "step": "deal", "action": "addDeal", "at": "t"}])
     with claimed.with_suffix(".journal").open("a") as fh:
         fh.write('{"event": "done", "step": "deal", "rec')
-    finished, in_flight = Journal(claimed.with_suffix(".journal")).read()
-    assert finished == {} and in_flight["step"] == "deal"
+    state = Journal(claimed.with_suffix(".journal")).read()
+    assert state.finished == {} and state.in_flight["step"] == "deal"
+
+
+def test_torn_line_never_spoils_the_entries_written_after_it(folders):
+    """Item 7: a crash mid-line, then a restart that goes on writing: every later entry still counts."""
+    claimed = claim_with_journal(folders, "torn-then-more", [])
+    path = claimed.with_suffix(".journal")
+    path.write_text('{"event": "started", "step": "deal", "action": "addDeal", "at": "t"}\n{"event": "do')
+    journal = Journal(path)
+    step = type("Step", (), {"id": "read", "action": "getDeal"})()
+    journal.started(step)
+    journal.done(step, {"action": "getDeal", "result": {"id": 7}})
+    state = Journal(path).read()
+    assert state.finished == {"read": {"action": "getDeal", "result": {"id": 7}}}
+    assert state.in_flight is None
 
 
 def test_crash_after_delivery_only_cleans_up(live, sandbox, folders):
@@ -122,7 +142,7 @@ def test_attachments_travel_with_the_job(live, folders):
     flow = Flow.from_dict({"steps": [{"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}"}},
                                      {"id": "file", "action": "addFile",
                                       "inputs": {"entityType": "deal", "entityId": "{{ steps.deal.result.id }}"}}]}, live)
-    HotFolder(live, flow, inbox, out).run(once=True)
+    HotFolder(live, flow, inbox, out, settings=WatchSettings(settle=0)).run(once=True)
     job = json.loads((out / "success" / "with-file.json").read_text())
     assert job["files"][0]["path"] == "with-file.files/scan.pdf"
     assert (out / "success" / "with-file.files" / "scan.pdf").read_bytes() == b"%PDF-1.4"
