@@ -83,6 +83,4 @@ def raw_request(call):
         size = stream_to_file(raw, target, 100 * 1024 * 1024)
         call.log_file(name, target, content_type, size)
         return {"status": response.status, "name": name, "content_type": content_type, "size": size, "path": str(target)}
-    if response_type == "text":
-        return response.body if isinstance(response.body, str) else response.raw.text
-    return response.body
+    return response.body  # text for responseType text, else the parsed JSON

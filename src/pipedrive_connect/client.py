@@ -18,13 +18,17 @@ from typing import Any, Iterator
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+from urllib3.exceptions import DecodeError, HTTPError
 
 from .connection import Connection
 from .errors import StepError
+from .limits import seconds_from_header
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 SECRET_HEADERS = {"x-api-token", "authorization", "cookie", "set-cookie", "proxy-authorization"}
 MAX_DEBUG_BODY = 4000
+EXCERPT = 200  # characters of an unreadable answer shown in its error
+CHUNK = 64 * 1024
 
 
 class Redactor:
@@ -56,6 +60,7 @@ class RetrySettings:
     max_wait: float = 60.0  # total seconds spent waiting across attempts
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
+    max_hint: float = 60.0  # longest wait asked for by the server (Retry-After, x-ratelimit-reset) we sit out
     retry_all_errors: bool = False  # rawRequest's opt-in: also retry 4xx on safe requests
 
     @classmethod
@@ -97,12 +102,9 @@ class Usage:
 
 def _retry_after(response: requests.Response) -> float | None:
     for header in ("Retry-After", "x-ratelimit-reset"):
-        value = response.headers.get(header)
-        if value:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                continue
+        seconds = seconds_from_header(response.headers.get(header))
+        if seconds is not None:
+            return round(seconds, 3)
     return None
 
 
@@ -113,11 +115,47 @@ def _error_text(body: Any) -> str | None:
     return " - ".join(parts) or None
 
 
+def _already_applied(method: str, path: str, json_body: Any) -> ApiResponse | None:
+    """A delete or merge whose retry finds the record gone: the attempt whose answer was lost did it.
+
+    The result has the shape the action returns on success, marked `already_applied`.
+    """
+    segments = path.rstrip("/").split("/")
+
+    def as_id(segment: str) -> int | str:
+        return int(segment) if segment.isdigit() else segment
+
+    if method == "DELETE":
+        data = {"id": as_id(segments[-1])}
+    elif segments[-1] == "merge" and isinstance(json_body, dict):
+        data = {"id": json_body.get("merge_with_id"), "merge_what_id": as_id(segments[-2])}
+    else:
+        return None
+    note = "An earlier attempt was applied but its answer was lost; the retry found the work already done (HTTP 404)."
+    return ApiResponse(404, {}, {"success": True, "data": {**data, "already_applied": True},
+                                 "additional_data": {"note": note}})
+
+
+def _answer_lost(exc: StepError) -> bool:
+    """The request reached Pipedrive (so may have been applied) but its answer did not reach us."""
+    if exc.kind == "network":
+        return not exc.details.get("not_sent")
+    return exc.kind == "server" and exc.status is not None and 200 <= exc.status < 300
+
+
 class PipedriveClient:
+    """The HTTP client. Besides the retry settings it bounds every answer, so a broken or hostile
+    server cannot hang a job: `deadline` seconds per request from connecting to the last byte of the
+    body (each wait for the headers is bounded by it too), `max_body` bytes of an answer read into
+    memory, counted after decompression (downloads stream to disk under their own limit), and
+    `max_pages` pages of one list walk."""
+
     def __init__(self, connection: Connection, *, timeout: tuple[float, float] = (5.0, 60.0),
-                 retry: RetrySettings | None = None, limiter=None, pool_size: int = 16):
+                 retry: RetrySettings | None = None, limiter=None, pool_size: int = 16, deadline: float = 120.0,
+                 max_body: int = 64 * 1024 * 1024, max_pages: int = 10_000):
         self.connection = connection
         self.timeout = timeout
+        self.deadline, self.max_body, self.max_pages = deadline, max_body, max_pages
         self.retry = retry or RetrySettings()
         self.limiter = limiter
         self.usage = Usage()
@@ -150,7 +188,8 @@ class PipedriveClient:
 
         Reads, and PUT/PATCH/DELETE (they address one record by id) may be repeated; a POST is
         repeated only when Pipedrive cannot have processed it (429, or a connection that failed
-        before anything was sent).
+        before anything was sent). A wait the server asks for beyond `max_hint` or the time left
+        is not taken: the error goes back with the hint in `details.retry_after`.
         """
         method = method.upper()
         idempotent = method != "POST"
@@ -160,7 +199,7 @@ class PipedriveClient:
             auth.ensure_fresh()
         started = time.monotonic()
 
-        def attempt() -> ApiResponse:
+        def once() -> ApiResponse:
             args = (params, json_body, data, files, headers, stream, timeout, cost, search, idempotent,
                     expect, trace, usage)
             try:
@@ -171,12 +210,28 @@ class PipedriveClient:
                     return self._once(method, self.url(api, path), *args)
                 raise
 
+        lost = False  # an earlier attempt reached Pipedrive but its answer was lost
+
+        def attempt() -> ApiResponse:
+            nonlocal lost
+            try:
+                return once()
+            except StepError as exc:
+                done = _already_applied(method, path, json_body) if lost and exc.kind == "not_found" else None
+                if done is not None:
+                    return done
+                lost = lost or _answer_lost(exc)
+                raise
+
         def may_retry(exc: BaseException) -> bool:
             if not isinstance(exc, StepError) or settings.max_attempts <= 1:
                 return False
+            hinted = exc.details.get("retry_after")
+            if hinted is not None and hinted > min(settings.max_hint, settings.max_wait - (time.monotonic() - started)):
+                return False  # a wait we will not sit out: the job routes with the hint instead
             if exc.kind == "rate_limited" or exc.details.get("not_sent"):
                 return True
-            if exc.kind in ("server", "network") and idempotent:
+            if exc.kind in ("server", "network") and exc.retryable and idempotent:
                 return True
             return settings.retry_all_errors and idempotent and exc.kind in ("rejected", "not_found")
 
@@ -207,11 +262,18 @@ class PipedriveClient:
         if self.limiter is not None:
             self.limiter.acquire(search=search)
         record = {"request": self._describe_request(method, url, params, json_body, data, files, headers)} if trace is not None else None
+        if timeout is None:
+            (connect, read), limit = self.timeout, self.deadline
+        else:  # a caller's own timeout (rawRequest's input) may ask to wait longer than the deadline
+            connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+            limit = max(self.deadline, connect + read)
+        deadline = time.monotonic() + limit
         try:
+            # always streamed: the body is read here in chunks, against the deadline and the size cap
             response = self.session.request(
                 method, url, params=params, json=json_body, data=data,
-                files=files.parts() if hasattr(files, "parts") else files,
-                headers=headers, stream=stream, timeout=timeout or self.timeout, allow_redirects=False,
+                files=files.parts() if hasattr(files, "parts") else files, headers=headers, stream=True,
+                timeout=(min(connect, limit), min(read, limit)), allow_redirects=False,
             )
         except requests.RequestException as exc:
             error = self._network_error(exc, method, idempotent)
@@ -224,7 +286,16 @@ class PipedriveClient:
         if self.limiter is not None:
             self.limiter.observe(response.headers, search=search)
         success = 200 <= response.status_code < 300  # a 3xx is not followed, so it is an error too
-        parsed = self._parse(response, stream and success, expect)
+        try:
+            parsed = self._parse(response, method, expect, deadline, streaming=stream and success)
+        except StepError as error:
+            response.close()
+            if success:
+                if record is not None:
+                    record["response"] = {"status": response.status_code, "error": error.to_dict()}
+                    trace.append(record)
+                raise
+            parsed = ApiResponse(response.status_code, dict(response.headers), None, response)  # the status says enough
         if record is not None:
             record["response"] = {
                 "status": response.status_code,
@@ -241,22 +312,61 @@ class PipedriveClient:
         if usage is not None:
             usage.add(cost)
 
-    def _parse(self, response: requests.Response, streaming: bool, expect: str) -> ApiResponse:
-        headers = dict(response.headers)
+    def _parse(self, response: requests.Response, method: str, expect: str, deadline: float,
+               streaming: bool) -> ApiResponse:
+        """Read the body. A 2xx must hold what was asked for: JSON (unless `expect` is text or
+        binary) that does not say `success: false`; otherwise the call did not do what it says."""
+        status, headers = response.status_code, dict(response.headers)
         if streaming:
-            return ApiResponse(response.status_code, headers, None, response)
-        content_type = response.headers.get("Content-Type", "")
-        body: Any
-        if expect == "binary" and 200 <= response.status_code < 300:
-            body = response.content
-        elif "json" in content_type or (expect == "json" and response.content[:1] in (b"{", b"[")):
-            try:
-                body = response.json()
-            except ValueError:
-                body = response.text
-        else:
-            body = response.text
-        return ApiResponse(response.status_code, headers, body, response)
+            return ApiResponse(status, headers, None, response)
+        content = self._read_body(response, method, deadline)
+        success = 200 <= status < 300
+        if success and expect == "binary":
+            return ApiResponse(status, headers, content, response)
+        text = content.decode(response.encoding or "utf-8", errors="replace")
+        if success and expect == "text":
+            return ApiResponse(status, headers, text, response)
+        if success and not content and (status == 204 or method == "HEAD"):
+            return ApiResponse(status, headers, None, response)
+        try:
+            body = json.loads(content)
+        except ValueError:
+            if success:
+                excerpt = self._excerpt(content)
+                raise self._unreadable(status, method, f"is not JSON: {excerpt}", excerpt, retryable=True) from None
+            body = text
+        if success and isinstance(body, dict) and body.get("success") is False:
+            reason = self.redactor.text(_error_text(body) or self._excerpt(content))
+            raise StepError("rejected", f"Pipedrive answered HTTP {status} but refused the request: {reason}",
+                            status, reason)
+        return ApiResponse(status, headers, body, response)
+
+    def _read_body(self, response: requests.Response, method: str, deadline: float) -> bytes:
+        """The whole body, read in chunks so that a trickle ends at the deadline and an answer that
+        inflates past `max_body` (a gzip bomb) is dropped before it fills memory."""
+        chunks, size = [], 0
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    raise self._cut_off("the whole answer did not arrive within the request deadline", method)
+                chunk = response.raw.read1(CHUNK, decode_content=True)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > self.max_body:
+                    raise self._unreadable(response.status_code, method, f"is larger than {self.max_body} bytes "
+                                           "once decompressed; it was not read further", None, retryable=False)
+                chunks.append(chunk)
+        except DecodeError:
+            raise self._unreadable(response.status_code, method, "could not be decompressed", None,
+                                   retryable=True) from None
+        except (HTTPError, OSError) as exc:
+            raise self._cut_off(f"the answer was cut off ({type(exc).__name__})", method) from None
+
+    def _excerpt(self, content: bytes) -> str:
+        """The start of an answer, whitespace folded and secrets removed, to show what came back."""
+        text = self.redactor.text(" ".join(content[:EXCERPT * 4].decode("utf-8", "replace").split()))
+        return text[:EXCERPT] + ("..." if len(text) > EXCERPT else "")
 
     # ---- errors -------------------------------------------------------------------------
     def _http_error(self, response: requests.Response, body: Any, method: str) -> StepError:
@@ -296,6 +406,22 @@ class PipedriveClient:
         return StepError("rejected", f"Pipedrive rejected the request (HTTP {status})" +
                          (f": {safe_text}" if safe_text else "."), status, safe_text)
 
+    def _unreadable(self, status: int, method: str, why: str, excerpt: str | None, retryable: bool) -> StepError:
+        """An answer whose body cannot be used. After a create that Pipedrive accepted (2xx) the record
+        most likely exists but its id is unknown, so that is `outcome_unknown`, never repeated."""
+        if method == "POST" and 200 <= status < 300:
+            return StepError("outcome_unknown", f"Pipedrive accepted the create (HTTP {status}) but its answer {why}; "
+                             "the record probably exists. Check for it before re-running.", status, excerpt,
+                             details={"method": method})
+        return StepError("server", f"Pipedrive's answer (HTTP {status}) {why}.", status, excerpt, retryable=retryable)
+
+    def _cut_off(self, why: str, method: str) -> StepError:
+        """The request was sent but its answer did not arrive whole."""
+        if method == "POST":
+            return StepError("outcome_unknown", f"The request was sent but {why}; Pipedrive may or may not have "
+                             "applied it. Check for the record before re-running.", details={"method": method})
+        return StepError("network", f"The request to Pipedrive was sent but {why}.", retryable=True)
+
     def _network_error(self, exc: requests.RequestException, method: str, idempotent: bool) -> StepError:
         not_sent = isinstance(exc, requests.ConnectTimeout) or (
             isinstance(exc, requests.ConnectionError) and _failed_before_sending(exc))
@@ -315,38 +441,47 @@ class PipedriveClient:
                  usage: Usage | None = None, items_at: str | None = None) -> Iterator[Any]:
         """Yield every item of a list, page by page with the largest page, stopping on the last.
 
-        Loop protection: a cursor or offset that does not move forward ends the walk with an error
-        rather than fetching forever.
+        Loop protection: a cursor that comes back, an offset that does not move forward, an empty
+        page that says more follow, or more than `max_pages` pages end the walk with a `server`
+        error rather than fetching forever.
         """
         params = dict(params or {})
         params["limit"] = page_size
+        key = "cursor" if paging == "cursor" else "start"
         seen: set = set()
-        while True:
+
+        def broken(problem: str) -> StepError:
+            return StepError("server", f"Pipedrive's paging of {path} {problem}; stopped to avoid a loop.")
+
+        for _ in range(self.max_pages):
             response = self.send("GET", api, path, params=params, cost=cost, search=search, trace=trace, usage=usage)
             items = response.data
             if items_at:
                 for part in items_at.split("."):
                     items = (items or {}).get(part)
-            yield from items or []  # a consumer that stops early stops the walk: no further page is fetched
-            extra = response.additional_data
+            items = items or []
+            yield from items  # a consumer that stops early stops the walk: no further page is fetched
+            extra, at = response.additional_data, params.get(key)
             if paging == "cursor":
                 nxt = extra.get("next_cursor")
-                if not nxt:
-                    return
-                marker = ("cursor", nxt)
-                params["cursor"] = nxt
+                more = bool(nxt)
             else:
                 pagination = extra.get("pagination") or {}
-                if not pagination.get("more_items_in_collection"):
-                    return
+                more = pagination.get("more_items_in_collection")
                 nxt = pagination.get("next_start")
-                if nxt is None or nxt <= params.get("start", 0):
-                    raise StepError("unexpected", f"Pipedrive's paging did not move forward at start={params.get('start', 0)}.")
-                marker = ("start", nxt)
-                params["start"] = nxt
-            if marker in seen or not items:
-                raise StepError("unexpected", "Pipedrive returned the same page twice; stopped to avoid a loop.")
-            seen.add(marker)
+                if nxt is None:  # the spec's own examples omit next_start: go on after this page's items
+                    nxt = (at or 0) + len(items)
+            if not more:
+                return
+            if not items:
+                raise broken(f"gave a page with no items that says more follow (at {key}={at!r})")
+            if key == "start" and (not isinstance(nxt, int) or nxt <= (at or 0)):
+                raise broken(f"did not move forward at start={at or 0} (next_start={nxt!r})")
+            if nxt in seen:
+                raise broken(f"came back to the {key} {nxt!r} it gave before")
+            seen.add(nxt)
+            params[key] = nxt
+        raise broken(f"did not end within {self.max_pages} pages (the max_pages setting)")
 
     # ---- debug records ------------------------------------------------------------------
     def _describe_request(self, method, url, params, json_body, data, files, headers) -> dict[str, Any]:

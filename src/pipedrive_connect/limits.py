@@ -8,13 +8,37 @@ collecting 429s. The limit itself is learnt from the `x-ratelimit-*` headers.
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
+import math
 import threading
 import time
 from collections import deque
+from datetime import datetime, timezone
 
 WINDOW = 2.0
 SEARCH_LIMIT = 10  # search endpoints allow 10 requests per 2 s on every plan
+MAX_PAUSE = 10.0  # the window is 2 s: a longer pause learnt from a header is not credible
+
+
+def seconds_from_header(value) -> float | None:
+    """A wait announced in a header (seconds, or an HTTP date as Retry-After allows), never negative.
+
+    None when it cannot be used (garbage, NaN, infinite), so a broken header falls back to the defaults.
+    """
+    if value is None or not str(value).strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(str(value))
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class _Window:
@@ -28,11 +52,13 @@ class RateLimiter:
     _shared: dict[str, "RateLimiter"] = {}
     _shared_lock = threading.Lock()
 
-    def __init__(self, limit: int = 20, margin: float = 0.05, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, limit: int = 20, margin: float = 0.05, clock=time.monotonic, sleep=time.sleep,
+                 max_pause: float = MAX_PAUSE):
         self._general = _Window(limit)
         self._search = _Window(SEARCH_LIMIT)
         self._lock = threading.Lock()
         self.margin, self._clock, self._sleep = margin, clock, sleep
+        self.max_pause = max_pause  # one bad header must not stall every worker for long
         self.waited = 0.0
 
     @classmethod
@@ -68,20 +94,20 @@ class RateLimiter:
         window = self._search if search else self._general
         try:
             limit = int(headers.get("x-ratelimit-limit", 0))
-            remaining = headers.get("x-ratelimit-remaining")
-            reset = float(headers.get("x-ratelimit-reset", 0) or 0)
         except (TypeError, ValueError):
-            return
+            limit = 0
+        used_up = str(headers.get("x-ratelimit-remaining", "")).strip() in ("0", "-1")
+        reset = seconds_from_header(headers.get("x-ratelimit-reset"))
         with self._lock:
             if limit > 0:
                 window.limit = limit
-            if remaining is not None and str(remaining).strip() in ("0", "-1") and reset > 0:
+            if used_up and reset:
                 now = self._clock()
                 self._prune(window, now)
                 # Our own log already keeps us to the limit; a used-up window we did not fill means
                 # another client shares the token, so the server's (whole-second) reset is the guide.
                 if len(window.sent) < window.limit:
-                    window.blocked_until = max(window.blocked_until, now + reset)
+                    window.blocked_until = max(window.blocked_until, now + min(reset, self.max_pause))
 
     def _prune(self, window: _Window, now: float) -> None:
         while window.sent and window.sent[0] <= now - WINDOW - self.margin:

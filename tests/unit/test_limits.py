@@ -64,3 +64,14 @@ def test_one_limiter_per_token_and_never_keyed_by_the_token():
     a = RateLimiter.for_token("token-one-123")
     assert RateLimiter.for_token("token-one-123") is a and RateLimiter.for_token("token-two-456") is not a
     assert "token-one-123" not in repr(RateLimiter._shared)
+
+
+def test_an_absurd_reset_pauses_everyone_at_most_the_cap():
+    for reset in ("1e9", "inf", "86400", "nan", "-5", "soon"):
+        clock = FakeClock()
+        limiter = RateLimiter(limit=40, clock=clock, sleep=clock.sleep)  # max_pause: 10 s by default
+        limiter.acquire()
+        limiter.observe({"x-ratelimit-limit": "40", "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset})
+        before = clock.now
+        limiter.acquire()
+        assert clock.now - before <= 10.0, reset
