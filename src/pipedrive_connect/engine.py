@@ -24,7 +24,7 @@ from .client import ApiResponse, PipedriveClient, Redactor, RetrySettings, Usage
 from .connection import Connection
 from .errors import StepError
 from .files import unique_path
-from .inputs import coerce, render, validation_error
+from .inputs import check_path_value, coerce, render, validation_error
 from .jobs import Job, LogItem, Outcome
 
 TRANSFORMS = {
@@ -83,7 +83,9 @@ class Call:
             if param.location == "path":
                 request.path = request.path.replace("{" + param.wire + "}", quote(str(value), safe=""))
             elif param.location == "query":
-                request.query[param.wire] = _query_value(value)
+                value = _query_value(value)
+                if value != "":  # an empty list means "not set", never `name=`
+                    request.query[param.wire] = value
             else:
                 request.body[param.wire] = value
         return request
@@ -264,6 +266,9 @@ class Runtime:
         problem = validation_error(action.validator, inputs)
         if problem is not None:
             raise problem
+        for param in action.params:
+            if param.location == "path" and param.name in inputs:
+                check_path_value(param.name, inputs[param.name])
         return inputs
 
     def run(self, key: str, job: Job | None = None, inputs: dict[str, Any] | None = None,

@@ -8,8 +8,10 @@ here, naming the input, and never reaches Pipedrive.
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -108,6 +110,29 @@ def coerce(value: Any, schema: dict[str, Any]) -> Any:
     return value
 
 
+def check_path_value(name: str, value: Any) -> None:
+    """A value that goes into the URL path must stay one segment, however often it is decoded:
+    '.', '..', separators and control characters would change which endpoint is called."""
+    text = str(value)
+    for _ in range(4):
+        if text in (".", "..") or "/" in text or "\\" in text or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+            raise StepError("input", f"Input '{name}': {value!r} cannot be used in the request path "
+                            "('.', '..', '/', '\\' and control characters are refused, encoded or not)", input_path=name)
+        text = unquote(text)
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The path of a NaN or an infinity in the inputs: JSON has neither, so they cannot be sent."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _non_finite(child, _join(path, str(key)))
+        if found is not None:
+            return found
+    return None
+
+
 def error_path(error) -> str:
     parts = [str(p) for p in error.absolute_path]
     if error.validator == "required":
@@ -120,6 +145,10 @@ def validation_error(validator, inputs: dict[str, Any]) -> StepError | None:
     """The first, most relevant validation error as a StepError naming the input."""
     from jsonschema.exceptions import best_match
 
+    bad_number = _non_finite(inputs)
+    if bad_number is not None:
+        return StepError("input", f"Input '{bad_number}': NaN and infinities are not numbers Pipedrive accepts",
+                         input_path=bad_number)
     if validator.is_valid(inputs):  # the common case: no need to rank errors
         return None
     error = best_match(validator.iter_errors(inputs))
@@ -132,6 +161,8 @@ def validation_error(validator, inputs: dict[str, Any]) -> StepError | None:
         message = f"Input '{path}': {error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}"
     elif error.validator == "not" and "x-dropped" in error.schema:
         message = f"Input '{path}': {error.schema.get('description') or error.schema['x-dropped']}"
+    elif error.validator == "pattern" and error.schema.get("description"):
+        message = f"Input '{path}': {error.instance!r} does not fit: {error.schema['description']}"
     elif error.validator == "additionalProperties":
         message = f"Unknown input: {error.message}"
     else:

@@ -1,0 +1,104 @@
+"""Bad input is refused before anything is sent, naming the input; what is sent is never garbage."""
+
+from __future__ import annotations
+
+import math
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+
+from pipedrive_connect.jobs import Job
+
+from ..conftest import BASE, TOKEN
+
+
+def refused(runtime, key, inputs, job=None):
+    """Run a step that must fail on its input without a single request; return the error."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        outcome = runtime.run(key, job or Job(), inputs)
+        assert len(rsps.calls) == 0, "a request was sent"
+    assert outcome.route == "error", outcome.result
+    assert outcome.error.kind == "input", outcome.error.to_dict()
+    return outcome.error
+
+
+def sent(runtime, key, inputs, method, path, job=None, json=None):
+    """Run a step against a mocked endpoint; return the one request it sent and the outcome."""
+    with responses.RequestsMock() as rsps:
+        rsps.add(method, BASE + path, json=json or {"success": True, "data": {"id": 1}})
+        outcome = runtime.run(key, job or Job(), inputs)
+        assert outcome.route == "success", outcome.error and outcome.error.to_dict()
+        assert len(rsps.calls) == 1
+        return rsps.calls[0].request, outcome
+
+
+def query_of(request) -> dict:
+    return parse_qs(urlsplit(request.url).query, keep_blank_values=True)
+
+
+# ---- 1. path values cannot change the request path -------------------------------------
+@pytest.mark.parametrize("key,name,value", [
+    ("getCallLog", "id", ".."),
+    ("getCallLog", "id", "."),
+    ("deleteCallLog", "id", "../../deals/1"),
+    ("getCallLog", "id", "a/b"),
+    ("getCallLog", "id", "a\\b"),
+    ("getCallLog", "id", "%2e%2e"),
+    ("getCallLog", "id", "%2E%2e%2Fdeals"),
+    ("getCallLog", "id", "%252e%252e"),
+    ("getCallLog", "id", "abc\x00"),
+    ("getDealField", "id", ".."),
+    ("deleteDealField", "id", "%2e"),
+    ("getPermissionSet", "id", "../users"),
+    ("getPersonFieldDetails", "fieldId", ".."),
+])
+def test_path_values_that_would_change_the_path_are_refused(runtime, key, name, value):
+    error = refused(runtime, key, {name: value})
+    assert error.input_path == name and name in error.message
+
+
+def test_ordinary_path_values_are_sent_encoded(runtime):
+    request, _ = sent(runtime, "getCallLog", {"id": "8a1f.c3 x"}, "GET", "/api/v1/callLogs/8a1f.c3%20x")
+    assert urlsplit(request.url).path == "/api/v1/callLogs/8a1f.c3%20x"
+
+
+# ---- 2. an empty list means "not set" ---------------------------------------------------
+@pytest.mark.parametrize("key,inputs,path,absent", [
+    ("getProducts", {"ids": ","}, "/api/v2/products", "ids"),
+    ("getProducts", {"ids": []}, "/api/v2/products", "ids"),
+    ("getProducts", {"ids": "[]"}, "/api/v2/products", "ids"),
+    ("getDeal", {"id": 1, "includeFields": []}, "/api/v2/deals/1", "include_fields"),
+    ("getPersons", {"customFields": " , "}, "/api/v2/persons", "custom_fields"),
+])
+def test_empty_list_is_not_sent_as_an_empty_query_value(runtime, key, inputs, path, absent):
+    request, _ = sent(runtime, key, inputs, "GET", path, json={"success": True, "data": []})
+    assert absent not in query_of(request)
+
+
+# ---- 7. NaN, infinities and header injection ---------------------------------------------
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-Infinity", float("nan"), float("inf"), -math.inf])
+def test_nan_and_infinities_are_input_errors(runtime, value):
+    error = refused(runtime, "addDeal", {"title": "x", "value": value})
+    assert error.input_path == "value" and "value" in error.message
+
+
+def test_nan_inside_a_free_form_body_is_an_input_error(runtime):
+    error = refused(runtime, "rawRequest", {"method": "POST", "url": "/api/v2/deals",
+                                            "data": {"title": "x", "value": float("nan")}})
+    assert error.input_path == "data.value"
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Evil: 1", "a\nb", "a\rb", "a\x00b"])
+def test_header_values_with_line_breaks_are_input_errors(runtime, value):
+    error = refused(runtime, "rawRequest", {"method": "GET", "url": "/api/v1/users/me", "headers": {"X-Note": value}})
+    assert error.input_path == "headers.X-Note"
+
+
+@pytest.mark.parametrize("name", [" x-api-token", "X-API-TOKEN ", "\tAuthorization", " Cookie "])
+def test_protected_header_names_are_trimmed_and_case_folded(runtime, name):
+    request, _ = sent(runtime, "rawRequest", {"method": "GET", "url": "/api/v1/users/me",
+                                              "headers": {name: "evil", " X-Trace ": "7"}}, "GET", "/api/v1/users/me")
+    assert request.headers["x-api-token"] == TOKEN
+    assert "evil" not in request.headers.values()
+    assert request.headers["X-Trace"] == "7"
