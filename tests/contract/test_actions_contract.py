@@ -6,6 +6,7 @@ against the operation in Pipedrive's OpenAPI spec: path, method, parameters and 
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pytest
@@ -69,3 +70,49 @@ def test_example_request_matches_the_official_operation(key, index, example, run
     assert calls, "the example sent no request"
     for call in calls:
         validate("v2" if "/api/v2/" in call.request.url else "v1", call.request)
+
+
+def _spec_enum(version, action, wire):
+    """The enum the official operation declares for a query parameter, if any."""
+    spec = _raw_spec(version)
+    for path_item in spec["paths"].values():
+        for op in path_item.values():
+            if isinstance(op, dict) and op.get("operationId") == action.operation:
+                for param in op.get("parameters", []):
+                    if "$ref" in param:
+                        param = spec["components"]["parameters"][param["$ref"].rsplit("/", 1)[1]]
+                    if param["name"] == wire and param["in"] == "query":
+                        return param.get("schema", {}).get("enum")
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _raw_spec(version):
+    import yaml
+
+    from ..support.openapi import spec_dir
+
+    with open(spec_dir() / f"{version}.yaml", encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+QUERY_PARAMS = [
+    pytest.param(key, param.name, id=f"{key}.{param.name}")
+    for key, action in sorted(BUNDLE.actions.items()) if not action.removed and action.operation
+    for param in action.params if param.location == "query"
+]
+
+
+@requires_spec
+@pytest.mark.parametrize("key,name", QUERY_PARAMS)
+def test_query_inputs_take_only_the_values_the_spec_lists(key, name):
+    """Where Pipedrive enumerates a query parameter's values, the input is an enum (or a list of enum values)."""
+    action = BUNDLE.action(key)
+    param = next(p for p in action.params if p.name == name)
+    allowed = _spec_enum(action.api, action, param.wire)
+    prop = action.schema["properties"][name]
+    if not allowed or prop.get("type") == "boolean":  # booleans become the spec's 0/1 or true/false
+        return
+    ours = prop.get("enum") or (prop.get("items") or {}).get("enum")
+    assert ours, f"{key}.{name} accepts any value; the spec allows only {allowed}"
+    assert {str(v) for v in ours} <= {str(v) for v in allowed}

@@ -102,3 +102,20 @@ def test_protected_header_names_are_trimmed_and_case_folded(runtime, name):
     assert request.headers["x-api-token"] == TOKEN
     assert "evil" not in request.headers.values()
     assert request.headers["X-Trace"] == "7"
+
+
+# ---- 3. enumerated comma-separated parameters take only the spec's values ----------------
+@pytest.mark.parametrize("key,inputs", [
+    ("getDeal", {"id": 1, "includeFields": "products_count,bogus_count"}),
+    ("getPerson", {"id": 1, "includeFields": "open_deals_count, nope"}),
+    ("getPersons", {"includeFields": "nope"}),
+])
+def test_unknown_values_of_enumerated_lists_are_refused(runtime, key, inputs):
+    error = refused(runtime, key, inputs)
+    assert error.input_path.startswith("includeFields") and "includeFields" in error.message
+
+
+def test_enumerated_list_values_are_sent_comma_separated(runtime):
+    request, _ = sent(runtime, "getPerson", {"id": 8, "includeFields": ["open_deals_count", "notes_count"]},
+                      "GET", "/api/v2/persons/8")
+    assert query_of(request) == {"include_fields": ["open_deals_count,notes_count"]}
