@@ -19,6 +19,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from .errors import StepError
 
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_FORMATS = {"date": "write it as YYYY-MM-DD", "date-time": "write it as YYYY-MM-DDTHH:MM:SSZ (RFC 3339)",
+            "uuid": "write it as 8-4-4-4-12 hex digits"}
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
 
@@ -161,6 +163,8 @@ def validation_error(validator, inputs: dict[str, Any]) -> StepError | None:
         message = f"Input '{path}': {error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}"
     elif error.validator == "not" and "x-dropped" in error.schema:
         message = f"Input '{path}': {error.schema.get('description') or error.schema['x-dropped']}"
+    elif error.validator == "format" and error.validator_value in _FORMATS:
+        message = f"Input '{path}': {error.instance!r} is not a valid {error.validator_value}: {_FORMATS[error.validator_value]}"
     elif error.validator == "pattern" and error.schema.get("description"):
         message = f"Input '{path}': {error.instance!r} does not fit: {error.schema['description']}"
     elif error.validator == "additionalProperties":

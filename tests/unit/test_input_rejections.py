@@ -119,3 +119,44 @@ def test_enumerated_list_values_are_sent_comma_separated(runtime):
     request, _ = sent(runtime, "getPerson", {"id": 8, "includeFields": ["open_deals_count", "notes_count"]},
                       "GET", "/api/v2/persons/8")
     assert query_of(request) == {"include_fields": ["open_deals_count,notes_count"]}
+
+
+# ---- 4. dates and moments are checked -----------------------------------------------------
+@pytest.mark.parametrize("key,name,value", [
+    ("getDeals", "updatedSince", "yesterday"),
+    ("getDeals", "updatedSince", "2026-13-45T10:00:00Z"),
+    ("getPersons", "updatedUntil", "2026-01-01 10:00"),
+    ("getLeads", "updatedSince", "2026-02-30T10:00:00Z"),
+    ("getNotes", "updatedSince", "soon"),
+    ("getNotes", "startDate", "2026-13-45"),
+    ("addOrganization", "addTime", "now"),
+    ("addNote", "addTime", "2026-13-45 10:00:00"),
+    ("addCallLog", "startTime", "2026-01-01 24:61:00"),
+])
+def test_invalid_dates_and_moments_are_input_errors(runtime, key, name, value):
+    inputs = {"name": "Acme", "content": "x", "dealId": 1, "toPhoneNumber": "+1", "outcome": "connected",
+              "endTime": "2026-01-01 10:05:00", name: value}
+    schema_names = runtime.bundle.action(key).schema["properties"]
+    error = refused(runtime, key, {k: v for k, v in inputs.items() if k in schema_names})
+    assert error.input_path == name and name in error.message
+
+
+@pytest.mark.parametrize("key,name,value,wire", [
+    ("getDeals", "updatedSince", "2026-01-01T10:20:00Z", "updated_since"),
+    ("getDeals", "updatedSince", "2026-01-01T10:20:00+02:00", "updated_since"),
+    ("getNotes", "startDate", "2026-02-28", "start_date"),
+])
+def test_valid_dates_and_moments_are_sent_as_given(runtime, key, name, value, wire):
+    path = "/api/v2/deals" if key == "getDeals" else "/api/v1/notes"
+    request, _ = sent(runtime, key, {name: value}, "GET", path, json={"success": True, "data": []})
+    assert query_of(request)[wire] == [value]
+
+
+def test_date_time_checks_really_run():
+    """jsonschema checks "date-time" only when rfc3339-validator is installed: it is a declared dependency."""
+    from importlib.metadata import requires
+
+    from pipedrive_connect.bundle import Bundle
+
+    assert any(r.startswith("rfc3339-validator") for r in requires("pipedrive-connect"))
+    assert {"date", "date-time", "uuid"} <= set(Bundle.load().action("getDeals").validator.format_checker.checkers)
