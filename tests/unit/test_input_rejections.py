@@ -160,3 +160,21 @@ def test_date_time_checks_really_run():
 
     assert any(r.startswith("rfc3339-validator") for r in requires("pipedrive-connect"))
     assert {"date", "date-time", "uuid"} <= set(Bundle.load().action("getDeals").validator.format_checker.checkers)
+
+
+# ---- 5. addFile: a lead by UUID, every other record by number, said by the schema ----------
+@pytest.mark.parametrize("entity_type,entity_id", [
+    ("lead", "12"), ("lead", 12), ("lead", "adf21080-0e10-11eb-879b"),
+    ("deal", "abc"), ("deal", "adf21080-0e10-11eb-879b-05d71fb426ec"), ("person", "0"), ("organization", "-3"),
+    ("product", 0), ("activity", "1.5"),
+])
+def test_add_file_record_ids_match_the_record_type(runtime, bundle, tmp_path, entity_type, entity_id):
+    from pipedrive_connect.inputs import validation_error
+    from pipedrive_connect.jobs import Attachment
+
+    inputs = {"entityType": entity_type, "entityId": entity_id}
+    assert validation_error(bundle.action("addFile").validator, inputs) is not None  # the schema says so
+    pdf = tmp_path / "a.pdf"
+    pdf.write_bytes(b"%PDF")
+    error = refused(runtime, "addFile", inputs, Job(files=[Attachment("a.pdf", str(pdf))]))
+    assert error.input_path == "entityId" and "entityId" in error.message
