@@ -77,3 +77,24 @@ def test_generated_reference_is_current():
     if not doc.exists():
         pytest.skip("docs/ is not shipped with an installed package")
     assert doc.read_text(encoding="utf-8") == render(BUNDLE), "run `pipedrive-connect docs` and commit docs/actions.md"
+
+
+def _objects(schema, where):
+    """Every object-typed schema inside an input's schema, with where it is."""
+    if not isinstance(schema, dict):
+        return
+    types = schema.get("type", [])
+    if "object" in ([types] if isinstance(types, str) else types):
+        yield where, schema
+    for name, sub in (schema.get("properties") or {}).items():
+        yield from _objects(sub, f"{where}.{name}")
+    for keyword in ("items", "additionalProperties"):
+        yield from _objects(schema.get(keyword), f"{where}[]")
+
+
+@pytest.mark.parametrize("key", WORKING)
+def test_nested_objects_say_which_keys_they_take(key):
+    """An object input lists its parts and refuses others, or says explicitly that it is open."""
+    for name, prop in BUNDLE.action(key).schema["properties"].items():
+        for where, schema in _objects(prop, name):
+            assert "additionalProperties" in schema, f"{key}: {where} takes any key; declare its parts"

@@ -178,3 +178,28 @@ def test_add_file_record_ids_match_the_record_type(runtime, bundle, tmp_path, en
     pdf.write_bytes(b"%PDF")
     error = refused(runtime, "addFile", inputs, Job(files=[Attachment("a.pdf", str(pdf))]))
     assert error.input_path == "entityId" and "entityId" in error.message
+
+
+# ---- 6. nested objects have the spec's parts and nothing else ------------------------------
+@pytest.mark.parametrize("key,inputs,where", [
+    ("addOrganization", {"name": "Acme", "address": {"value": "1 Main St", "stret": "Main St"}}, "address"),
+    ("updateOrganization", {"id": 7, "address": '{"city": "Springfield"}'}, "address"),
+    ("addActivity", {"subject": "Visit", "location": {"town": "Springfield"}}, "location"),
+    ("updateFilter", {"id": 4, "conditions": {"glue": "and", "conditions": [], "extra": 1}}, "conditions"),
+    ("updateFilter", {"id": 4, "conditions": {"glue": "and", "conditions": [{"glue": "or", "conditions": [], "x": 1}]}},
+     "conditions.conditions.0"),
+    ("updateFilter", {"id": 4, "conditions": {"glue": "and", "conditions": [{"glue": "or", "conditions": [
+        {"object": "deal", "field_id": "12", "operater": "=", "value": "open"}]}]}}, "conditions.conditions.0.conditions.0"),
+])
+def test_nested_objects_refuse_unknown_parts(runtime, key, inputs, where):
+    error = refused(runtime, key, inputs)
+    assert error.input_path.startswith(where), error.input_path
+
+
+def test_organization_address_parts_are_sent(runtime):
+    address = {"value": "Domkloster 4, 50667 Köln", "route": "Domkloster", "street_number": "4",
+               "postal_code": "50667", "locality": "Köln", "country": "Germany"}
+    request, _ = sent(runtime, "updateOrganization", {"id": 7, "address": address}, "PATCH", "/api/v2/organizations/7")
+    import json
+
+    assert json.loads(request.body) == {"address": address}
