@@ -18,7 +18,14 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import StepError
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+def _finalize(value: Any) -> Any:
+    """A JSON null renders as nothing, never as the text 'None': an input that renders empty is not set."""
+    return "" if value is None else value
+
+
+_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                                     finalize=_finalize)
 _FORMATS = {"date": "write it as YYYY-MM-DD", "date-time": "write it as YYYY-MM-DDTHH:MM:SSZ (RFC 3339)",
             "uuid": "write it as 8-4-4-4-12 hex digits"}
 _TRUE = {"true", "yes", "y", "1", "on"}

@@ -203,3 +203,30 @@ def test_organization_address_parts_are_sent(runtime):
     import json
 
     assert json.loads(request.body) == {"address": address}
+
+
+# ---- 8. a null from a template means "not set" ------------------------------------------
+NULLS = Job(data={"org": None, "reason": None, "title": None, "zip": "0478", "customer": {"name": None}})
+
+
+def test_a_null_rendered_into_an_optional_input_leaves_it_out(runtime):
+    import json
+
+    request, _ = sent(runtime, "addDeal", {"title": "Order {{ job.data.reason }}", "orgId": "{{ job.data.org }}",
+                                           "lostReason": "{{ job.data.reason }}",
+                                           "personId": "{{ job.data.customer.name }}"}, "POST", "/api/v2/deals", NULLS)
+    assert json.loads(request.body) == {"title": "Order "}
+
+
+def test_a_null_rendered_into_a_required_input_is_missing(runtime):
+    error = refused(runtime, "addDeal", {"title": "{{ job.data.title }}"}, NULLS)
+    assert error.input_path == "title" and error.message == "Input 'title' is required"
+
+
+def test_template_values_stay_text(runtime):
+    from pipedrive_connect.inputs import render
+
+    context = NULLS.template_context()
+    assert render("{{ job.data.zip }}", context) == "0478"
+    assert render("{{ job.data.title }}-{{ job.data.zip }}", context) == "-0478"
+    assert render(["{{ job.data.org }}", "a"], context) == ["", "a"]
