@@ -68,9 +68,23 @@ def _types(schema: dict[str, Any]) -> list[str]:
     return [t] if isinstance(t, str) else list(t)
 
 
+def _enum_option(text: str, schema: dict[str, Any]) -> Any:
+    """The enum value a designer means by its value or its label, in any case; None if none fits."""
+    wanted = text.strip().casefold()
+    labels = schema.get("x-enum-labels", {})
+    for option in schema["enum"]:
+        if wanted in (str(option).casefold(), str(labels.get(str(option), option)).casefold()):
+            return option
+    return None
+
+
 def coerce(value: Any, schema: dict[str, Any]) -> Any:
     """Turn designer strings into the schema's type; leave what cannot be coerced for the validator."""
     types = _types(schema)
+    if isinstance(value, str) and "enum" in schema and value not in schema["enum"]:
+        option = _enum_option(value, schema)
+        if option is not None:
+            return option
     if isinstance(value, str):
         text = value.strip()
         if "string" in types:

@@ -230,3 +230,37 @@ def test_template_values_stay_text(runtime):
     assert render("{{ job.data.zip }}", context) == "0478"
     assert render("{{ job.data.title }}-{{ job.data.zip }}", context) == "-0478"
     assert render(["{{ job.data.org }}", "a"], context) == ["", "a"]
+
+
+# ---- 9. enum inputs take their value or label, in any case ----------------------------------
+@pytest.mark.parametrize("key,inputs,method,path,field,expected", [
+    ("addDeal", {"title": "x", "status": "Open"}, "POST", "/api/v2/deals", "status", "open"),
+    ("addDeal", {"title": "x", "status": " WON "}, "POST", "/api/v2/deals", "status", "won"),
+    ("addDeal", {"title": "x", "visibleTo": "entire company"}, "POST", "/api/v2/deals", "visible_to", 3),
+    ("addDeal", {"title": "x", "visibleTo": "Owner and followers"}, "POST", "/api/v2/deals", "visible_to", 1),
+    ("addLead", {"title": "x", "personId": 1, "visibleTo": "Entire Company"}, "POST", "/api/v1/leads", "visible_to", "3"),
+    ("getFiles", {"sort": "last update, newest first"}, "GET", "/api/v1/files", "sort", "update_time DESC"),
+    ("getDeal", {"id": 1, "includeFields": "Products_Count, NOTES_COUNT"}, "GET", "/api/v2/deals/1", "include_fields",
+     "products_count,notes_count"),
+    ("rawRequest", {"method": "get", "url": "/api/v1/users/me"}, "GET", "/api/v1/users/me", None, None),
+])
+def test_enum_inputs_take_value_or_label_in_any_case(runtime, key, inputs, method, path, field, expected):
+    import json
+
+    request, _ = sent(runtime, key, inputs, method, path)
+    if field is None:
+        return
+    sent_value = query_of(request)[field][0] if method == "GET" else json.loads(request.body)[field]
+    assert sent_value == expected
+
+
+def test_unknown_enum_values_are_still_refused(runtime):
+    error = refused(runtime, "addDeal", {"title": "x", "status": "opened"})
+    assert error.input_path == "status" and "'open'" in error.message
+
+
+def test_blank_text_matches_no_enum_value():
+    from pipedrive_connect.inputs import coerce
+
+    schema = {"type": "string", "enum": ["open", "won"], "x-enum-labels": {"open": "Open"}}
+    assert coerce("  ", schema) == "  "
