@@ -7,24 +7,50 @@ here, naming the input, and never reaches Pipedrive.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import unquote
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, TemplateRuntimeError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 
 from .errors import StepError
 
 
+class _Missing(UndefinedError):
+    """A failed lookup, with what was looked in and for, so the error can say what is there instead."""
+
+    def __init__(self, message: str, obj: Any, name: Any):
+        super().__init__(message)
+        self.obj, self.name = obj, name
+
+
+class _Undefined(StrictUndefined):
+    __slots__ = ()
+
+    def __init__(self, hint=None, obj=missing, name=None, exc=UndefinedError):
+        if hint is None and exc is UndefinedError:  # a plain lookup; the sandbox's refusals keep their own
+            exc = partial(_Missing, obj=obj, name=name)
+        super().__init__(hint, obj, name, exc)
+
+
 def _finalize(value: Any) -> Any:
-    """A JSON null renders as nothing, never as the text 'None': an input that renders empty is not set."""
-    return "" if value is None else value
+    """A JSON null renders as nothing, never as the text 'None': an input that renders empty is not set.
+    A list or an object would render as Python text, which no input wants: ask for `| tojson`."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        kind = "an object" if isinstance(value, dict) else "a list"
+        raise TemplateRuntimeError(f"it gives {kind}, which would become Python text; "
+                                   "add | tojson to pass it as JSON, e.g. {{ job.data.items | tojson }}")
+    return value
 
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+_ENV = ImmutableSandboxedEnvironment(undefined=_Undefined, autoescape=False, keep_trailing_newline=True,
                                      finalize=_finalize)
 _FORMATS = {"date": "write it as YYYY-MM-DD", "date-time": "write it as YYYY-MM-DDTHH:MM:SSZ (RFC 3339)",
             "uuid": "write it as 8-4-4-4-12 hex digits"}
@@ -44,6 +70,9 @@ def render(value: Any, context: dict[str, Any], path: str = "") -> Any:
             return value
         try:
             return _compile(value).render(context)
+        except _Missing as exc:
+            raise StepError("input", f"Input '{path}': template failed: {_explain(exc, context)}",
+                            input_path=path) from None
         except TemplateError as exc:
             raise StepError("input", f"Input '{path}': template failed: {exc.message or exc}",
                             input_path=path) from None
@@ -55,6 +84,36 @@ def render(value: Any, context: dict[str, Any], path: str = "") -> Any:
     if isinstance(value, list):
         return [render(v, context, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+def _explain(lookup: _Missing, context: dict[str, Any]) -> str:
+    """Where a lookup failed and what is there: "job.data has no 'compnay'; it has: company, orderId"."""
+    obj, name = lookup.obj, lookup.name
+    if obj is missing:
+        return f"'{name}' is not defined; templates see: {', '.join(context)}"
+    where = _locate(obj, context) or "the value"
+    if isinstance(obj, list):
+        return f"{where} has no item {name!r}; it is a list of {len(obj)}"
+    if not isinstance(obj, dict):
+        return f"{where} ({type(obj).__name__}) has no '{name}'"
+    keys = [str(k) for k in obj]
+    listed = ", ".join(keys[:20]) + (", ..." if len(keys) > 20 else "") if keys else "nothing"
+    close = difflib.get_close_matches(str(name), keys, n=1)
+    return f"{where} has no '{name}'; it has: {listed}" + (f" (did you mean '{close[0]}'?)" if close else "")
+
+
+def _locate(target: Any, context: dict[str, Any]) -> str | None:
+    """The path of `target` in the template context, found by identity (only when a lookup failed)."""
+    queue = list(context.items())
+    while queue:
+        path, value = queue.pop(0)
+        if value is target:
+            return path
+        if isinstance(value, dict):
+            queue.extend((f"{path}.{k}", v) for k, v in value.items())
+        elif isinstance(value, list):
+            queue.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+    return None
 
 
 def _join(path: str, key: str) -> str:
@@ -189,7 +248,13 @@ def validation_error(validator, inputs: dict[str, Any]) -> StepError | None:
     elif error.validator == "pattern" and error.schema.get("description"):
         message = f"Input '{path}': {error.instance!r} does not fit: {error.schema['description']}"
     elif error.validator == "additionalProperties":
-        message = f"Unknown input: {error.message}"
+        known = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in known]
+        path = _join(path, unknown[0])
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        message = f"Unknown input '{path}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+        if len(unknown) > 1:
+            message += f"; also unknown: {', '.join(map(repr, unknown[1:]))}"
     else:
         shown = error.message if len(error.message) < 300 else error.message[:300] + "..."
         message = f"Input '{path}': {shown}" if path else shown

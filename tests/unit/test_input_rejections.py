@@ -264,3 +264,45 @@ def test_blank_text_matches_no_enum_value():
 
     schema = {"type": "string", "enum": ["open", "won"], "x-enum-labels": {"open": "Open"}}
     assert coerce("  ", schema) == "  "
+
+
+# ---- 10. errors that say what to do -----------------------------------------------------------
+def test_unknown_input_names_get_a_suggestion(runtime):
+    error = refused(runtime, "addDeal", {"title": "x", "orgID": 1})
+    assert error.input_path == "orgID"
+    assert error.message == "Unknown input 'orgID' (did you mean 'orgId'?)"
+
+
+def test_unknown_nested_keys_get_a_suggestion(runtime):
+    error = refused(runtime, "addOrganization", {"name": "Acme", "address": {"postal code": "50667"}})
+    assert error.input_path == "address.postal code"
+    assert "did you mean 'postal_code'?" in error.message
+
+
+def test_undefined_template_variables_name_the_path_and_what_is_there(runtime):
+    job = Job(data={"company": "Acme", "orderId": "1042"})
+    error = refused(runtime, "addOrganization", {"name": "{{ job.data.compnay }}"}, job)
+    assert error.input_path == "name"
+    assert error.message == ("Input 'name': template failed: job.data has no 'compnay'; it has: company, orderId "
+                             "(did you mean 'company'?)")
+    error = refused(runtime, "addOrganization", {"name": "{{ job.data.customer.name }}"}, job)
+    assert "job.data has no 'customer'; it has: company, orderId" in error.message
+    error = refused(runtime, "addOrganization", {"name": "{{ job.files[0].name }}"}, job)
+    assert "job.files has no item 0; it is a list of 0" in error.message
+    error = refused(runtime, "addOrganization", {"name": "{{ jobs.data }}"}, job)
+    assert "'jobs' is not defined; templates see: job, steps" in error.message
+
+
+@pytest.mark.parametrize("template", ["{{ job.data.labels }}", "{{ job.data.customer }}", "Items: {{ job.data.labels }}"])
+def test_lists_and_objects_in_templates_need_tojson(runtime, template):
+    job = Job(data={"labels": [1, 2], "customer": {"name": "Jane"}})
+    error = refused(runtime, "addDeal", {"title": "x", "labelIds": template}, job)
+    assert error.input_path == "labelIds" and "| tojson" in error.message
+
+
+def test_lists_pass_through_tojson(runtime):
+    import json
+
+    request, _ = sent(runtime, "addDeal", {"title": "x", "labelIds": "{{ job.data.labels | tojson }}"},
+                      "POST", "/api/v2/deals", Job(data={"labels": [1, 2]}))
+    assert json.loads(request.body)["label_ids"] == [1, 2]
