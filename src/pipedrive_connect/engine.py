@@ -24,7 +24,7 @@ from .client import ApiResponse, PipedriveClient, Redactor, RetrySettings, Usage
 from .connection import Connection
 from .errors import StepError
 from .files import unique_path
-from .inputs import check_path_value, coerce, render, validation_error
+from .inputs import check_path_value, coerce, render, resolve_aliases, validation_error
 from .jobs import Job, LogItem, Outcome
 
 TRANSFORMS = {
@@ -257,9 +257,11 @@ class Runtime:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def prepare(self, action: Action, raw_inputs: dict[str, Any], job: Job) -> dict[str, Any]:
-        """Render templates, coerce designer strings, validate: bad input stops here."""
-        rendered = render(raw_inputs or {}, job.template_context())
+    def prepare(self, action: Action, raw_inputs: dict[str, Any], job: Job) -> tuple[dict[str, Any], list[str]]:
+        """Resolve old input names, render templates, coerce designer strings, validate: bad input stops
+        here. Returns the inputs and the deprecation notes for the log."""
+        named, notes = resolve_aliases(raw_inputs or {}, action.schema)
+        rendered = render(named, job.template_context())
         inputs = coerce(rendered, action.schema)
         if not isinstance(inputs, dict):
             raise StepError("input", "inputs must be a mapping of input names to values")
@@ -269,7 +271,7 @@ class Runtime:
         for param in action.params:
             if param.location == "path" and param.name in inputs:
                 check_path_value(param.name, inputs[param.name])
-        return inputs
+        return inputs, notes
 
     def run(self, key: str, job: Job | None = None, inputs: dict[str, Any] | None = None,
             step_id: str | None = None) -> Outcome:
@@ -285,8 +287,9 @@ class Runtime:
             if action.removed:
                 raise StepError("input", f"Action {key} is no longer available: {action.removed['reason']} "
                                 f"(removed {action.removed['date']}). Use instead: {action.removed['instead']}.")
-            prepared = self.prepare(action, inputs or {}, job)
+            prepared, notes = self.prepare(action, inputs or {}, job)
             call = Call(self, action, prepared, job)
+            call.logs.extend(LogItem("warning", note, "text/plain") for note in notes)
             result = action.handler(call)
             record = {"action": key, "result": result}
             if call.additional_data:

@@ -120,6 +120,27 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+def resolve_aliases(raw: Any, schema: dict[str, Any]) -> tuple[Any, list[str]]:
+    """Old input names (a property's x-deprecated-alias) still work for one release: the value moves to
+    the current name, and a note says so."""
+    aliases = {prop["x-deprecated-alias"]: name for name, prop in schema.get("properties", {}).items()
+               if "x-deprecated-alias" in prop}
+    if not isinstance(raw, dict) or not aliases.keys() & raw.keys():
+        return raw, []
+    inputs, notes = {}, []
+    for key, value in raw.items():
+        current = aliases.get(key)
+        if current is None:
+            inputs[key] = value
+        elif current in raw:
+            raise StepError("input", f"Input '{key}' is the old name of '{current}'; give only '{current}'",
+                            input_path=key)
+        else:
+            inputs[current] = value
+            notes.append(f"Input '{key}' is deprecated; use '{current}' (the old name is accepted until the next release)")
+    return inputs, notes
+
+
 def _types(schema: dict[str, Any]) -> list[str]:
     t = schema.get("type")
     if t is None:

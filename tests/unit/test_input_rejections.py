@@ -306,3 +306,31 @@ def test_lists_pass_through_tojson(runtime):
     request, _ = sent(runtime, "addDeal", {"title": "x", "labelIds": "{{ job.data.labels | tojson }}"},
                       "POST", "/api/v2/deals", Job(data={"labels": [1, 2]}))
     assert json.loads(request.body)["label_ids"] == [1, 2]
+
+
+# ---- 11. one name per concept; old names still work for a release ----------------------------
+def test_old_input_names_still_work_with_a_deprecation_warning(runtime):
+    import json
+
+    request, outcome = sent(runtime, "addPerson", {"name": "Jane", "email": "jane@acme.example", "phone": "+1 555",
+                                                   "ownerId": 3}, "POST", "/api/v2/persons")
+    assert json.loads(request.body) == {"name": "Jane", "emails": [{"value": "jane@acme.example", "primary": True}],
+                                        "phones": [{"value": "+1 555", "primary": True}], "owner_id": 3}
+    warnings = sorted(item.name for item in outcome.logs if item.kind == "warning")
+    assert warnings == ["Input 'email' is deprecated; use 'emails' (the old name is accepted until the next release)",
+                        "Input 'phone' is deprecated; use 'phones' (the old name is accepted until the next release)"]
+    request, outcome = sent(runtime, "addDeal", {"title": "x", "userId": "3"}, "POST", "/api/v2/deals")
+    assert json.loads(request.body) == {"title": "x", "owner_id": 3}
+    assert [item.name for item in outcome.logs if item.kind == "warning"] == [
+        "Input 'userId' is deprecated; use 'ownerId' (the old name is accepted until the next release)"]
+
+
+def test_an_input_given_under_both_names_is_refused(runtime):
+    error = refused(runtime, "addDeal", {"title": "x", "userId": 3, "ownerId": 4})
+    assert error.input_path == "userId" and "ownerId" in error.message
+
+
+def test_current_names_leave_no_warning(runtime):
+    _, outcome = sent(runtime, "addPerson", {"name": "Jane", "emails": "jane@acme.example", "orgId": 7},
+                      "POST", "/api/v2/persons")
+    assert not [item for item in outcome.logs if item.kind == "warning"]
