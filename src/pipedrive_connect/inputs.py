@@ -46,7 +46,7 @@ def _finalize(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         kind = "an object" if isinstance(value, dict) else "a list"
         raise TemplateRuntimeError(f"it gives {kind}, which would become Python text; "
-                                   "add | tojson to pass it as JSON, e.g. {{ job.data.items | tojson }}")
+                                   "add | tojson to pass it as JSON, e.g. {{ job.data.lines | tojson }}")
     return value
 
 
@@ -262,6 +262,8 @@ def validation_error(validator, inputs: dict[str, Any]) -> StepError | None:
         message = f"Input '{path}' is required"
     elif error.validator == "enum":
         message = f"Input '{path}': {error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}"
+        close = difflib.get_close_matches(str(error.instance), [str(v) for v in error.validator_value], n=1)
+        message += f" (did you mean '{close[0]}'?)" if close else ""
     elif error.validator == "not" and "x-dropped" in error.schema:
         message = f"Input '{path}': {error.schema.get('description') or error.schema['x-dropped']}"
     elif error.validator == "format" and error.validator_value in _FORMATS:
