@@ -334,3 +334,14 @@ def test_current_names_leave_no_warning(runtime):
     _, outcome = sent(runtime, "addPerson", {"name": "Jane", "emails": "jane@acme.example", "orgId": 7},
                       "POST", "/api/v2/persons")
     assert not [item for item in outcome.logs if item.kind == "warning"]
+
+
+@pytest.mark.parametrize("field_type,value", [("double", "nan"), ("double", "inf"), ("monetary", "NaN EUR"),
+                                              ("monetary", "-infinity")])
+def test_nan_in_a_custom_field_is_an_input_error(runtime, field_type, value):
+    fields = [{"field_code": "abc123", "field_name": "Budget", "field_type": field_type, "is_custom_field": True}]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.add("GET", BASE + "/api/v2/dealFields", json={"success": True, "data": fields, "additional_data": {}})
+        outcome = runtime.run("addDeal", Job(), {"title": "x", "customFields": {"Budget": value}})
+        assert [call.request.method for call in rsps.calls] == ["GET"]  # the field list, never the deal
+    assert outcome.error.kind == "input" and outcome.error.input_path == "customFields.Budget"
