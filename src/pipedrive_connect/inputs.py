@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+from collections import deque
 from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import unquote
@@ -30,6 +31,8 @@ class _Missing(UndefinedError):
 
 
 class _Undefined(StrictUndefined):
+    """Strict, and raising _Missing so the error can name the path and list what exists there."""
+
     __slots__ = ()
 
     def __init__(self, hint=None, obj=missing, name=None, exc=UndefinedError):
@@ -104,9 +107,9 @@ def _explain(lookup: _Missing, context: dict[str, Any]) -> str:
 
 def _locate(target: Any, context: dict[str, Any]) -> str | None:
     """The path of `target` in the template context, found by identity (only when a lookup failed)."""
-    queue = list(context.items())
+    queue = deque(context.items())
     while queue:
-        path, value = queue.pop(0)
+        path, value = queue.popleft()
         if value is target:
             return path
         if isinstance(value, dict):
@@ -137,7 +140,8 @@ def resolve_aliases(raw: Any, schema: dict[str, Any]) -> tuple[Any, list[str]]:
                             input_path=key)
         else:
             inputs[current] = value
-            notes.append(f"Input '{key}' is deprecated; use '{current}' (the old name is accepted until the next release)")
+            notes.append(f"Input '{key}' is deprecated; use '{current}' "
+                         "(the old name is accepted until the next release)")
     return inputs, notes
 
 
@@ -220,7 +224,8 @@ def check_path_value(name: str, value: Any) -> None:
     for _ in range(4):
         if text in (".", "..") or "/" in text or "\\" in text or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
             raise StepError("input", f"Input '{name}': {value!r} cannot be used in the request path "
-                            "('.', '..', '/', '\\' and control characters are refused, encoded or not)", input_path=name)
+                            "('.', '..', '/', '\\' and control characters are refused, encoded or not)",
+                            input_path=name)
         text = unquote(text)
 
 
@@ -267,7 +272,8 @@ def validation_error(validator, inputs: dict[str, Any]) -> StepError | None:
     elif error.validator == "not" and "x-dropped" in error.schema:
         message = f"Input '{path}': {error.schema.get('description') or error.schema['x-dropped']}"
     elif error.validator == "format" and error.validator_value in _FORMATS:
-        message = f"Input '{path}': {error.instance!r} is not a valid {error.validator_value}: {_FORMATS[error.validator_value]}"
+        message = (f"Input '{path}': {error.instance!r} is not a valid {error.validator_value}: "
+                   f"{_FORMATS[error.validator_value]}")
     elif error.validator == "pattern" and error.schema.get("description"):
         message = f"Input '{path}': {error.instance!r} does not fit: {error.schema['description']}"
     elif error.validator == "additionalProperties":

@@ -46,7 +46,8 @@ def _input_rows(schema: dict[str, Any]) -> list[str]:
         if "default" in prop:
             notes.append(f"Default `{json.dumps(prop['default'])}`.")
         if prop.get("x-deprecated-alias"):
-            notes.append(f"Formerly `{prop['x-deprecated-alias']}`: still accepted until the next release, with a warning.")
+            notes.append(f"Formerly `{prop['x-deprecated-alias']}`: "
+                         "still accepted until the next release, with a warning.")
         if prop.get("x-datasource"):
             notes.append(f"Picklist: `{prop['x-datasource']}`.")
         rows.append(f"| `{name}` | {_type(prop)} | {'yes' if name in required else ''} | "
