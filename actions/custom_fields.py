@@ -5,6 +5,8 @@ where API v2 wants the option id 12. The field list of the entity is read once p
 (one list call, cached) and used to turn names into keys and values into the right types.
 """
 
+import math
+
 from pipedrive_connect.errors import StepError
 
 FIELD_LISTS = {"deals": "/dealFields", "persons": "/personFields", "organizations": "/organizationFields",
@@ -53,7 +55,7 @@ def shape(field, value, where):
         if kind in _ID_TYPES:
             return int(value)
         if kind == "double":
-            return float(value)
+            return _finite(value)
         if kind == "boolean" and isinstance(value, str):
             if value.strip().lower() in _TRUE | _FALSE:
                 return value.strip().lower() in _TRUE
@@ -65,13 +67,21 @@ def shape(field, value, where):
             return [_option(field, item, where) for item in items]
         if kind == "monetary" and not isinstance(value, dict):
             amount, _, currency = str(value).strip().partition(" ")
-            return {"value": float(amount), **({"currency": currency.strip().upper()} if currency else {})}
+            return {"value": _finite(amount), **({"currency": currency.strip().upper()} if currency else {})}
         if kind == "address" and isinstance(value, str):
             return {"value": value}
     except (TypeError, ValueError):
         raise StepError("input", f"Input '{where}': {value!r} does not fit the {kind} field {field['field_name']}",
                         input_path=where) from None
     return value
+
+
+def _finite(value):
+    """A number JSON can carry: NaN and infinities are refused like any other non-number."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
 
 
 def _option(field, value, where):

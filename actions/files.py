@@ -20,13 +20,8 @@ def add_file(call):
         path, default_name = readable_file(attachment.path, "file", call.runtime.file_roots), attachment.name
     else:
         raise StepError("input", "Input 'file' is required when the job has no attachment", input_path="file")
-    entity_type, entity_id = inputs["entityType"], inputs["entityId"]
-    if entity_type != "lead":
-        try:
-            entity_id = int(entity_id)
-        except (TypeError, ValueError):
-            raise StepError("input", f"Input 'entityId': a {entity_type} ID is a number, got {entity_id!r}",
-                            input_path="entityId") from None
+    entity_type = inputs["entityType"]
+    entity_id = inputs["entityId"] if entity_type == "lead" else int(inputs["entityId"])  # the schema checked it
     name = inputs.get("fileName") or default_name
     response = call.send(data={ENTITY_FIELDS[entity_type]: entity_id}, files=Upload({"file": (name, path)}))
     return response.data

@@ -50,7 +50,8 @@ def raw_request(call):
     method = inputs["method"]
     api, path, query = resolve_path(inputs["url"], inputs.get("apiVersion", "v1"))
     query.update({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in (inputs.get("queryParams") or {}).items()})
-    headers = {k: v for k, v in (inputs.get("headers") or {}).items() if k.lower() not in PROTECTED_HEADERS}
+    headers = {k.strip(): v.strip() for k, v in (inputs.get("headers") or {}).items()
+               if k.strip().casefold() not in PROTECTED_HEADERS}
     kwargs = {}
     if inputs.get("fileData"):
         names = inputs.get("fileDataFileNames") or {}

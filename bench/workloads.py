@@ -394,7 +394,7 @@ def token_budget(quick: bool) -> dict[str, Any]:
             deals = [run("create deal", "addDeal", {"title": f"Bench deal {i}", "value": str(i)})["id"]
                      for i in range(100)]
             for i in range(100):
-                run("create person", "addPerson", {"name": f"Bench Person{i}", "email": f"p{i}@example.com"})
+                run("create person", "addPerson", {"name": f"Bench Person{i}", "emails": f"p{i}@example.com"})
             for i in range(100):
                 run("create note", "addNote", {"content": f"Note {i}", "dealId": str(deals[i])})
             for i, deal in enumerate(deals):

@@ -24,7 +24,7 @@ from .client import ApiResponse, PipedriveClient, Redactor, RetrySettings, Usage
 from .connection import Connection
 from .errors import StepError
 from .files import FileRoots, unique_path
-from .inputs import coerce, render, validation_error
+from .inputs import check_path_value, coerce, render, resolve_aliases, validation_error
 from .jobs import Job, LogItem, Outcome
 
 TRANSFORMS = {
@@ -83,7 +83,9 @@ class Call:
             if param.location == "path":
                 request.path = request.path.replace("{" + param.wire + "}", quote(str(value), safe=""))
             elif param.location == "query":
-                request.query[param.wire] = _query_value(value)
+                value = _query_value(value)
+                if value != "":  # an empty list means "not set", never `name=`
+                    request.query[param.wire] = value
             else:
                 request.body[param.wire] = value
         return request
@@ -265,16 +267,21 @@ class Runtime:
         if old is not None:
             old.close()
 
-    def prepare(self, action: Action, raw_inputs: dict[str, Any], job: Job) -> dict[str, Any]:
-        """Render templates, coerce designer strings, validate: bad input stops here."""
-        rendered = render(raw_inputs or {}, job.template_context())
+    def prepare(self, action: Action, raw_inputs: dict[str, Any], job: Job) -> tuple[dict[str, Any], list[str]]:
+        """Resolve old input names, render templates, coerce designer strings, validate: bad input stops
+        here. Returns the inputs and the deprecation notes for the log."""
+        named, notes = resolve_aliases(raw_inputs or {}, action.schema)
+        rendered = render(named, job.template_context())
         inputs = coerce(rendered, action.schema)
         if not isinstance(inputs, dict):
             raise StepError("input", "inputs must be a mapping of input names to values")
         problem = validation_error(action.validator, inputs)
         if problem is not None:
             raise problem
-        return inputs
+        for param in action.params:
+            if param.location == "path" and param.name in inputs:
+                check_path_value(param.name, inputs[param.name])
+        return inputs, notes
 
     def run(self, key: str, job: Job | None = None, inputs: dict[str, Any] | None = None,
             step_id: str | None = None) -> Outcome:
@@ -290,8 +297,9 @@ class Runtime:
             if action.removed:
                 raise StepError("input", f"Action {key} is no longer available: {action.removed['reason']} "
                                 f"(removed {action.removed['date']}). Use instead: {action.removed['instead']}.")
-            prepared = self.prepare(action, inputs or {}, job)
+            prepared, notes = self.prepare(action, inputs or {}, job)
             call = Call(self, action, prepared, job)
+            call.logs.extend(LogItem("warning", note, "text/plain") for note in notes)
             result = action.handler(call)
             record = {"action": key, "result": result}
             if call.additional_data:

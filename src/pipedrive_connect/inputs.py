@@ -7,16 +7,56 @@ here, naming the input, and never reaches Pipedrive.
 
 from __future__ import annotations
 
+import difflib
 import json
-from functools import lru_cache
+import math
+from collections import deque
+from functools import lru_cache, partial
 from typing import Any
+from urllib.parse import unquote
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, TemplateRuntimeError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 
 from .errors import StepError
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+class _Missing(UndefinedError):
+    """A failed lookup, with what was looked in and for, so the error can say what is there instead."""
+
+    def __init__(self, message: str, obj: Any, name: Any):
+        super().__init__(message)
+        self.obj, self.name = obj, name
+
+
+class _Undefined(StrictUndefined):
+    """Strict, and raising _Missing so the error can name the path and list what exists there."""
+
+    __slots__ = ()
+
+    def __init__(self, hint=None, obj=missing, name=None, exc=UndefinedError):
+        if hint is None and exc is UndefinedError:  # a plain lookup; the sandbox's refusals keep their own
+            exc = partial(_Missing, obj=obj, name=name)
+        super().__init__(hint, obj, name, exc)
+
+
+def _finalize(value: Any) -> Any:
+    """A JSON null renders as nothing, never as the text 'None': an input that renders empty is not set.
+    A list or an object would render as Python text, which no input wants: ask for `| tojson`."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        kind = "an object" if isinstance(value, dict) else "a list"
+        raise TemplateRuntimeError(f"it gives {kind}, which would become Python text; "
+                                   "add | tojson to pass it as JSON, e.g. {{ job.data.lines | tojson }}")
+    return value
+
+
+_ENV = ImmutableSandboxedEnvironment(undefined=_Undefined, autoescape=False, keep_trailing_newline=True,
+                                     finalize=_finalize)
+_FORMATS = {"date": "write it as YYYY-MM-DD", "date-time": "write it as YYYY-MM-DDTHH:MM:SSZ (RFC 3339)",
+            "uuid": "write it as 8-4-4-4-12 hex digits"}
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
 
@@ -33,6 +73,9 @@ def render(value: Any, context: dict[str, Any], path: str = "") -> Any:
             return value
         try:
             return _compile(value).render(context)
+        except _Missing as exc:
+            raise StepError("input", f"Input '{path}': template failed: {_explain(exc, context)}",
+                            input_path=path) from None
         except TemplateError as exc:
             raise StepError("input", f"Input '{path}': template failed: {exc.message or exc}",
                             input_path=path) from None
@@ -46,8 +89,60 @@ def render(value: Any, context: dict[str, Any], path: str = "") -> Any:
     return value
 
 
+def _explain(lookup: _Missing, context: dict[str, Any]) -> str:
+    """Where a lookup failed and what is there: "job.data has no 'compnay'; it has: company, orderId"."""
+    obj, name = lookup.obj, lookup.name
+    if obj is missing:
+        return f"'{name}' is not defined; templates see: {', '.join(context)}"
+    where = _locate(obj, context) or "the value"
+    if isinstance(obj, list):
+        return f"{where} has no item {name!r}; it is a list of {len(obj)}"
+    if not isinstance(obj, dict):
+        return f"{where} ({type(obj).__name__}) has no '{name}'"
+    keys = [str(k) for k in obj]
+    listed = ", ".join(keys[:20]) + (", ..." if len(keys) > 20 else "") if keys else "nothing"
+    close = difflib.get_close_matches(str(name), keys, n=1)
+    return f"{where} has no '{name}'; it has: {listed}" + (f" (did you mean '{close[0]}'?)" if close else "")
+
+
+def _locate(target: Any, context: dict[str, Any]) -> str | None:
+    """The path of `target` in the template context, found by identity (only when a lookup failed)."""
+    queue = deque(context.items())
+    while queue:
+        path, value = queue.popleft()
+        if value is target:
+            return path
+        if isinstance(value, dict):
+            queue.extend((f"{path}.{k}", v) for k, v in value.items())
+        elif isinstance(value, list):
+            queue.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+    return None
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else str(key)
+
+
+def resolve_aliases(raw: Any, schema: dict[str, Any]) -> tuple[Any, list[str]]:
+    """Old input names (a property's x-deprecated-alias) still work for one release: the value moves to
+    the current name, and a note says so."""
+    aliases = {prop["x-deprecated-alias"]: name for name, prop in schema.get("properties", {}).items()
+               if "x-deprecated-alias" in prop}
+    if not isinstance(raw, dict) or not aliases.keys() & raw.keys():
+        return raw, []
+    inputs, notes = {}, []
+    for key, value in raw.items():
+        current = aliases.get(key)
+        if current is None:
+            inputs[key] = value
+        elif current in raw:
+            raise StepError("input", f"Input '{key}' is the old name of '{current}'; give only '{current}'",
+                            input_path=key)
+        else:
+            inputs[current] = value
+            notes.append(f"Input '{key}' is deprecated; use '{current}' "
+                         "(the old name is accepted until the next release)")
+    return inputs, notes
 
 
 def _types(schema: dict[str, Any]) -> list[str]:
@@ -57,9 +152,23 @@ def _types(schema: dict[str, Any]) -> list[str]:
     return [t] if isinstance(t, str) else list(t)
 
 
+def _enum_option(text: str, schema: dict[str, Any]) -> Any:
+    """The enum value a designer means by its value or its label, in any case; None if none fits."""
+    wanted = text.strip().casefold()
+    labels = schema.get("x-enum-labels", {})
+    for option in schema["enum"]:
+        if wanted in (str(option).casefold(), str(labels.get(str(option), option)).casefold()):
+            return option
+    return None
+
+
 def coerce(value: Any, schema: dict[str, Any]) -> Any:
     """Turn designer strings into the schema's type; leave what cannot be coerced for the validator."""
     types = _types(schema)
+    if isinstance(value, str) and "enum" in schema and value not in schema["enum"]:
+        option = _enum_option(value, schema)
+        if option is not None:
+            return option
     if isinstance(value, str):
         text = value.strip()
         if "string" in types:
@@ -108,6 +217,30 @@ def coerce(value: Any, schema: dict[str, Any]) -> Any:
     return value
 
 
+def check_path_value(name: str, value: Any) -> None:
+    """A value that goes into the URL path must stay one segment, however often it is decoded:
+    '.', '..', separators and control characters would change which endpoint is called."""
+    text = str(value)
+    for _ in range(4):
+        if text in (".", "..") or "/" in text or "\\" in text or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+            raise StepError("input", f"Input '{name}': {value!r} cannot be used in the request path "
+                            "('.', '..', '/', '\\' and control characters are refused, encoded or not)",
+                            input_path=name)
+        text = unquote(text)
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The path of a NaN or an infinity in the inputs: JSON has neither, so they cannot be sent."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _non_finite(child, _join(path, str(key)))
+        if found is not None:
+            return found
+    return None
+
+
 def error_path(error) -> str:
     parts = [str(p) for p in error.absolute_path]
     if error.validator == "required":
@@ -120,6 +253,10 @@ def validation_error(validator, inputs: dict[str, Any]) -> StepError | None:
     """The first, most relevant validation error as a StepError naming the input."""
     from jsonschema.exceptions import best_match
 
+    bad_number = _non_finite(inputs)
+    if bad_number is not None:
+        return StepError("input", f"Input '{bad_number}': NaN and infinities are not numbers Pipedrive accepts",
+                         input_path=bad_number)
     if validator.is_valid(inputs):  # the common case: no need to rank errors
         return None
     error = best_match(validator.iter_errors(inputs))
@@ -130,10 +267,23 @@ def validation_error(validator, inputs: dict[str, Any]) -> StepError | None:
         message = f"Input '{path}' is required"
     elif error.validator == "enum":
         message = f"Input '{path}': {error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}"
+        close = difflib.get_close_matches(str(error.instance), [str(v) for v in error.validator_value], n=1)
+        message += f" (did you mean '{close[0]}'?)" if close else ""
     elif error.validator == "not" and "x-dropped" in error.schema:
         message = f"Input '{path}': {error.schema.get('description') or error.schema['x-dropped']}"
+    elif error.validator == "format" and error.validator_value in _FORMATS:
+        message = (f"Input '{path}': {error.instance!r} is not a valid {error.validator_value}: "
+                   f"{_FORMATS[error.validator_value]}")
+    elif error.validator == "pattern" and error.schema.get("description"):
+        message = f"Input '{path}': {error.instance!r} does not fit: {error.schema['description']}"
     elif error.validator == "additionalProperties":
-        message = f"Unknown input: {error.message}"
+        known = list(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in known]
+        path = _join(path, unknown[0])
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        message = f"Unknown input '{path}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+        if len(unknown) > 1:
+            message += f"; also unknown: {', '.join(map(repr, unknown[1:]))}"
     else:
         shown = error.message if len(error.message) < 300 else error.message[:300] + "..."
         message = f"Input '{path}': {shown}" if path else shown

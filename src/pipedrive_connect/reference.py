@@ -38,12 +38,16 @@ def _input_rows(schema: dict[str, Any]) -> list[str]:
     rows = []
     for name, prop in schema.get("properties", {}).items():
         notes = [prop.get("description", "")]
-        if "enum" in prop:
-            labels = prop.get("x-enum-labels", {})
-            notes.append("One of: " + ", ".join(f"`{v}`" + (f" ({labels[str(v)]})" if str(v) in labels else "")
-                                                 for v in prop["enum"]) + ".")
+        for lead, holder in (("One of", prop), ("Each item one of", prop.get("items") or {})):
+            if "enum" in holder:
+                labels = holder.get("x-enum-labels", {})
+                notes.append(f"{lead}: " + ", ".join(f"`{v}`" + (f" ({labels[str(v)]})" if str(v) in labels else "")
+                                                     for v in holder["enum"]) + ".")
         if "default" in prop:
             notes.append(f"Default `{json.dumps(prop['default'])}`.")
+        if prop.get("x-deprecated-alias"):
+            notes.append(f"Formerly `{prop['x-deprecated-alias']}`: "
+                         "still accepted until the next release, with a warning.")
         if prop.get("x-datasource"):
             notes.append(f"Picklist: `{prop['x-datasource']}`.")
         rows.append(f"| `{name}` | {_type(prop)} | {'yes' if name in required else ''} | "

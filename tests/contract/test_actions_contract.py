@@ -6,6 +6,7 @@ against the operation in Pipedrive's OpenAPI spec: path, method, parameters and 
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pytest
@@ -69,3 +70,80 @@ def test_example_request_matches_the_official_operation(key, index, example, run
     assert calls, "the example sent no request"
     for call in calls:
         validate("v2" if "/api/v2/" in call.request.url else "v1", call.request)
+
+
+@functools.lru_cache(maxsize=None)
+def _raw_spec(version):
+    import yaml
+
+    from ..support.openapi import spec_dir
+
+    with open(spec_dir() / f"{version}.yaml", encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def _resolve(spec, node):
+    while isinstance(node, dict) and "$ref" in node:
+        node = functools.reduce(lambda n, part: n[part], node["$ref"][2:].split("/"), spec)
+    return node
+
+
+def _spec_input(action, param):
+    """The official schema of the query parameter or top-level body property an input becomes,
+    with the parameter's description; {} when the spec has none."""
+    spec = _raw_spec(action.api)
+    op = next(op for item in spec["paths"].values() for op in item.values()
+              if isinstance(op, dict) and op.get("operationId") == action.operation)
+    if param.location == "query":
+        for prm in map(lambda p: _resolve(spec, p), op.get("parameters", [])):
+            if prm["name"] == param.wire and prm["in"] == "query":
+                return {**_resolve(spec, prm.get("schema", {})), "description": prm.get("description", "")}
+        return {}
+    found = {}
+    def collect(node):
+        node = _resolve(spec, node)
+        for sub in node.get("allOf", []) + node.get("anyOf", []) + node.get("oneOf", []):
+            collect(sub)
+        found.update({k: _resolve(spec, v) for k, v in (node.get("properties") or {}).items()})
+    for content in (_resolve(spec, op.get("requestBody", {})).get("content") or {}).values():
+        collect(content.get("schema", {}))
+    return found.get(param.wire, {})
+
+
+SENT_INPUTS = [
+    pytest.param(key, param.name, id=f"{key}.{param.name}")
+    for key, action in sorted(BUNDLE.actions.items()) if not action.removed and action.operation
+    for param in action.params if param.location in ("query", "body")
+]
+
+
+@requires_spec
+@pytest.mark.parametrize("key,name", SENT_INPUTS)
+def test_enumerated_query_inputs_take_only_the_values_the_spec_lists(key, name):
+    """Where Pipedrive enumerates a query parameter's values, the input is an enum (or a list of enum values)."""
+    action = BUNDLE.action(key)
+    param = next(p for p in action.params if p.name == name)
+    allowed = _spec_input(action, param).get("enum")
+    prop = action.schema["properties"][name]
+    if param.location != "query" or not allowed or prop.get("type") == "boolean":  # booleans become 0/1
+        return
+    ours = prop.get("enum") or (prop.get("items") or {}).get("enum")
+    assert ours, f"{key}.{name} accepts any value; the spec allows only {allowed}"
+    assert {str(v) for v in ours} <= {str(v) for v in allowed}
+
+
+_DATE_WORDS = re.compile(r"RFC ?3339|ISO 8601|YYYY-MM-DD")
+
+
+@requires_spec
+@pytest.mark.parametrize("key,name", SENT_INPUTS)
+def test_date_inputs_are_checked_before_sending(key, name):
+    """An input the spec says is a date or a moment has a format (date, date-time) or a pattern."""
+    action = BUNDLE.action(key)
+    official = _spec_input(action, next(p for p in action.params if p.name == name))
+    if official.get("type") != "string" or (official.get("format") not in ("date", "date-time")
+                                            and not _DATE_WORDS.search(official.get("description", ""))):
+        return
+    prop = action.schema["properties"][name]
+    assert prop.get("format") in ("date", "date-time") or prop.get("pattern") or "x-dropped" in prop, \
+        f"{key}.{name} carries a date but nothing checks it"

@@ -253,7 +253,7 @@ def test_deals_crud_list_and_search(live, sandbox):
 
     found = ok(run(live, "searchDeals", {"term": "Quasar"}))
     assert [h["item"]["id"] for h in found["items"]] == [deal["id"]]
-    by_org = ok(run(live, "searchDeals", {"term": "Quasar", "organizationId": str(org["id"] + 1000)}))
+    by_org = ok(run(live, "searchDeals", {"term": "Quasar", "orgId": str(org["id"] + 1000)}))
     assert by_org["items"] == []
     exact = ok(run(live, "searchDeals", {"term": "quasar upgrade v2", "exactMatch": "true", "fields": "title"}))
     assert [h["result_score"] for h in exact["items"]] == [1.0]
@@ -447,13 +447,13 @@ def test_leads(live):
                                     "visibleTo": "3", "wasSeen": "false"}))
     assert lead["person_id"] == 1 and lead["label_ids"] == [label["id"]]
     assert lead["value"] == {"amount": 500, "currency": "EUR"}
-    org_lead = ok(run(live, "addLead", {"title": "Gadget inquiry", "organizationId": "2"}))
+    org_lead = ok(run(live, "addLead", {"title": "Gadget inquiry", "orgId": "2"}))
 
     got = ok(run(live, "getLead", {"id": lead["id"]}))
     assert got["title"] == "Widget inquiry" and got["expected_close_date"] == "2026-07-01"
 
     ok(run(live, "updateLead", {"id": lead["id"], "title": "Widget inquiry (qualified)", "wasSeen": "true",
-                                "organizationId": "1"}))
+                                "orgId": "1"}))
     got = ok(run(live, "getLead", {"id": lead["id"]}))
     assert (got["title"], got["was_seen"], got["organization_id"], got["person_id"]) == (
         "Widget inquiry (qualified)", True, 1, 1)
@@ -544,7 +544,7 @@ def test_organizations_crud_list_and_search(live, sandbox):
 
     everything = ok(run(live, "getOrganizations", {"fetchAll": "true"}))
     assert ids(everything) == [1, 2, org["id"]]
-    assert ids(ok(run(live, "getOrganizations", {"fetchAll": True, "userId": 2}))) == [org["id"]]
+    assert ids(ok(run(live, "getOrganizations", {"fetchAll": True, "ownerId": 2}))) == [org["id"]]
 
     found = ok(run(live, "searchOrganization", {"term": "Globex"}))
     assert [h["item"]["id"] for h in found["items"]] == [org["id"]]
@@ -629,8 +629,8 @@ def test_permission_sets_by_app(live, sandbox):
 
 
 def test_persons_crud_list_and_search(live, sandbox):
-    person = ok(run(live, "addPerson", {"name": "Harriet Quimby", "email": "harriet@air.example, hq@home.example",
-                                        "phone": "+1 555 0199", "orgId": "1", "marketingStatus": "subscribed"}))
+    person = ok(run(live, "addPerson", {"name": "Harriet Quimby", "emails": "harriet@air.example, hq@home.example",
+                                        "phones": "+1 555 0199", "orgId": "1", "marketingStatus": "subscribed"}))
     assert [e["value"] for e in person["emails"]] == ["harriet@air.example", "hq@home.example"]
     assert [e["primary"] for e in person["emails"]] == [True, False]
     assert person["phones"][0]["value"] == "+1 555 0199" and person["org_id"] == 1
@@ -659,7 +659,7 @@ def test_persons_crud_list_and_search(live, sandbox):
 
     found = ok(run(live, "searchPersons", {"term": "new@air.example"}))
     assert [h["item"]["id"] for h in found["items"]] == [person["id"]]
-    found = ok(run(live, "searchPersons", {"term": "Harriet", "organizationId": "1"}))
+    found = ok(run(live, "searchPersons", {"term": "Harriet", "orgId": "1"}))
     assert found["items"] == []
 
     ok(run(live, "deletePersonPicture", {"id": person["id"]}))
@@ -706,8 +706,8 @@ def test_person_related(live, sandbox, tmp_path):
 
 
 def test_merge_persons_keeps_the_merge_with_person(live):
-    keep = ok(run(live, "addPerson", {"name": "Keep Person", "email": "keep@x.example"}))
-    drop = ok(run(live, "addPerson", {"name": "Drop Person", "phone": "+1 555 0000", "orgId": "1"}))
+    keep = ok(run(live, "addPerson", {"name": "Keep Person", "emails": "keep@x.example"}))
+    drop = ok(run(live, "addPerson", {"name": "Drop Person", "phones": "+1 555 0000", "orgId": "1"}))
     deal = ok(run(live, "addDeal", {"title": "Drop's deal", "personId": drop["id"]}))
     act = ok(run(live, "addActivity", {"subject": "Drop's call", "personId": drop["id"]}))
     merged = ok(run(live, "mergePersons", {"id": drop["id"], "mergeWithId": keep["id"]}))
@@ -725,7 +725,7 @@ def test_merge_persons_keeps_the_merge_with_person(live):
 
 def test_pipelines(live):
     assert ids(ok(run(live, "getPipelines", {"fetchAll": "true"}))) == [1]
-    pipeline = ok(run(live, "addPipeline", {"name": "Renewals", "dealProbability": "true"}))
+    pipeline = ok(run(live, "addPipeline", {"name": "Renewals", "isDealProbabilityEnabled": "true"}))
     assert pipeline["is_deal_probability_enabled"] is True
     assert ok(run(live, "getPipeline", {"id": str(pipeline["id"])}))["name"] == "Renewals"
     ok(run(live, "updatePipeline", {"id": pipeline["id"], "name": "Renewals 2026", "isDealProbabilityEnabled": "false"}))

@@ -20,7 +20,7 @@ def ok(outcome):
 
 def test_create_read_update_delete_a_deal(live):
     org = ok(live.run("addOrganization", Job(), {"name": "Acme Corp"}))
-    person = ok(live.run("addPerson", Job(), {"name": "Jane Roe", "email": "jane@acme.example", "orgId": str(org["id"])}))
+    person = ok(live.run("addPerson", Job(), {"name": "Jane Roe", "emails": "jane@acme.example", "orgId": str(org["id"])}))
     assert person["emails"][0] == {"value": "jane@acme.example", "primary": True, "label": person["emails"][0].get("label")}
     deal = ok(live.run("addDeal", Job(), {"title": "Order 1", "value": "120.5", "currency": "EUR",
                                           "orgId": str(org["id"]), "personId": str(person["id"])}))
@@ -66,8 +66,8 @@ def test_search_deals(live):
 
 
 def test_merge_persons_keeps_the_merge_with_record(live):
-    keep = ok(live.run("addPerson", Job(), {"name": "Kept Person", "email": "kept@x.example"}))
-    drop = ok(live.run("addPerson", Job(), {"name": "Dropped Person", "phone": "+1 555"}))
+    keep = ok(live.run("addPerson", Job(), {"name": "Kept Person", "emails": "kept@x.example"}))
+    drop = ok(live.run("addPerson", Job(), {"name": "Dropped Person", "phones": "+1 555"}))
     ok(live.run("addNote", Job(), {"content": "note on the dropped one", "personId": drop["id"]}))
     merged = ok(live.run("mergePersons", Job(), {"id": str(drop["id"]), "mergeWithId": str(keep["id"])}))
     assert merged["id"] == keep["id"] and merged["name"] == "Kept Person"

@@ -109,6 +109,7 @@ def test_sends_exact_request_and_routes_success(key, case, runtime, tmp_path):
         else:
             assert outcome.result == expected
     assert outcome.job.steps[key]["result"] == outcome.result
+    assert not [item.name for item in outcome.logs if item.kind == "warning"], "cases use the current input names"
     if "log_file" in case:
         files = [item for item in outcome.logs if item.kind == "file"]
         assert [f.name for f in files] == [case["log_file"]["name"]]

@@ -62,7 +62,9 @@ def test_every_catalog_action_exists_with_its_official_operation():
             assert (action.method, action.api, action.path, action.operation, action.cost) == (
                 row["method"], row["api_version"], row["path"], row["operation_id"], int(row["token_cost"])), row["key"]
         seed_inputs = filter(None, (row["required_inputs"] + ";" + row["optional_inputs"]).split(";"))
-        missing += [f"{row['key']}.{name}" for name in seed_inputs if name not in action.schema["properties"]]
+        props = action.schema["properties"]
+        offered = set(props) | {prop.get("x-deprecated-alias") for prop in props.values()}
+        missing += [f"{row['key']}.{name}" for name in seed_inputs if name not in offered]
     assert not missing, f"seed inputs neither offered nor explained as dropped: {missing}"
 
 
@@ -77,3 +79,44 @@ def test_generated_reference_is_current():
     if not doc.exists():
         pytest.skip("docs/ is not shipped with an installed package")
     assert doc.read_text(encoding="utf-8") == render(BUNDLE), "run `pipedrive-connect docs` and commit docs/actions.md"
+
+
+def _objects(schema, where):
+    """Every object-typed schema inside an input's schema, with where it is."""
+    if not isinstance(schema, dict):
+        return
+    types = schema.get("type", [])
+    if "object" in ([types] if isinstance(types, str) else types):
+        yield where, schema
+    for name, sub in (schema.get("properties") or {}).items():
+        yield from _objects(sub, f"{where}.{name}")
+    for keyword in ("items", "additionalProperties"):
+        yield from _objects(schema.get(keyword), f"{where}[]")
+
+
+@pytest.mark.parametrize("key", WORKING)
+def test_nested_objects_say_which_keys_they_take(key):
+    """An object input lists its parts and refuses others, or says explicitly that it is open."""
+    for name, prop in BUNDLE.action(key).schema["properties"].items():
+        for where, schema in _objects(prop, name):
+            assert "additionalProperties" in schema, f"{key}: {where} takes any key; declare its parts"
+
+
+# One name per concept across actions (old names live on as x-deprecated-alias for a release).
+CONCEPTS = {
+    "ownerId": lambda param, prop: prop.get("title") == "Owner",
+    "orgId": lambda param, prop: param.wire in ("org_id", "organization_id") and param.name != "id",
+    "emails": lambda param, prop: param.wire == "emails",
+    "phones": lambda param, prop: param.wire == "phones",
+    "isDealProbabilityEnabled": lambda param, prop: param.wire == "is_deal_probability_enabled",
+}
+
+
+@pytest.mark.parametrize("key", WORKING)
+def test_inputs_that_mean_the_same_have_the_same_name(key):
+    action = BUNDLE.action(key)
+    for param in action.params:
+        prop = action.schema["properties"][param.name]
+        for name, means in CONCEPTS.items():
+            if means(param, prop):
+                assert param.name == name, f"{key}.{param.name} should be called {name}"
