@@ -1,14 +1,18 @@
 """The `pipedrive-connect` command line.
 
 Exit status: 0 success, 1 the job went to the error route (or a check failed),
-2 usage errors (unknown action, malformed option, unreadable file).
+2 usage errors (unknown action, malformed option, unreadable file), 3 a fault in the
+connector itself (one line; PIPEDRIVE_CONNECT_DEBUG=1 adds the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,9 @@ EPILOG = """examples:
 
 connection: PIPEDRIVE_API_TOKEN and PIPEDRIVE_BASE_URL (https://COMPANY.pipedrive.com, or the
 sandbox's http://127.0.0.1:PORT), or --connection FILE with {type: apiToken, api_token, base_url}."""
+
+
+CHECK_TIMEOUT = (3.0, 5.0)  # check-connection: seconds to connect, then to get the answer
 
 
 class UsageError(Exception):
@@ -58,21 +65,26 @@ def _bundle(args):
 
 
 def _runtime(args, out_dir: str | None = None):
-    from .connection import Connection
+    """A runtime on the configured connection; none configured is left to each command to explain,
+    wrong settings are a usage error that says what is wrong."""
+    from .connection import Connection, NoConnection
     from .engine import Runtime
 
     try:
         connection = Connection.from_file(args.connection) if args.connection else Connection.from_env()
-    except (ValueError, OSError) as exc:
+    except NoConnection:
         connection = None
-        if args.connection:
-            raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return Runtime(_bundle(args), connection, out_dir=out_dir)
 
 
 # ---- commands ---------------------------------------------------------------------------
 def cmd_actions(args) -> int:
     bundle = _bundle(args)
+    resources = sorted({a.resource for a in bundle.actions.values() if not a.removed})
+    if args.resource and args.resource not in resources:
+        raise UsageError(f"unknown resource {args.resource!r}; choose from {', '.join(resources)}")
     rows = [a.summary() for a in bundle.actions.values()
             if not a.removed and (not args.resource or a.resource == args.resource)]
     if args.json:
@@ -156,6 +168,8 @@ def cmd_picklist(args) -> int:
 
 
 def cmd_check_connection(args) -> int:
+    """One quick request, never retried: a person is waiting for the answer."""
+    from .client import RetrySettings
     from .errors import StepError
 
     runtime = _runtime(args)
@@ -163,9 +177,14 @@ def cmd_check_connection(args) -> int:
         _print({"ok": False, "error": "No connection configured: set PIPEDRIVE_API_TOKEN (and PIPEDRIVE_BASE_URL) "
                                       "or pass --connection FILE."})
         return 1
+    started = time.monotonic()
     try:
-        me = runtime.client.send("GET", "v1", "/users/me", cost=2, retry=None).data or {}
+        me = runtime.client.send("GET", "v1", "/users/me", cost=2, retry=RetrySettings.none(),
+                                 timeout=CHECK_TIMEOUT).data or {}
     except StepError as exc:
+        waited = time.monotonic() - started
+        if exc.kind == "network" and waited >= CHECK_TIMEOUT[0]:  # refused is instant; this is silence
+            exc.message = f"no answer from {runtime.connection.host} within {waited:.0f} s"
         _print({"ok": False, "base_url": runtime.connection.base_url, "error": exc.to_dict()})
         return 1
     _print({"ok": True, "base_url": runtime.connection.base_url, "user": me.get("name"), "email": me.get("email"),
@@ -319,13 +338,28 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"pipedrive-connect {args.command}: {exc}\n")
         return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"pipedrive-connect {args.command}: interrupted\n")
+        return 130
     except Exception as exc:
         from .errors import BundleError
 
         if isinstance(exc, BundleError):
             sys.stderr.write(f"pipedrive-connect: the connector bundle is broken: {exc}\n")
             return 2
-        raise
+        return _internal_error(args.command, exc)
+
+
+def _internal_error(command: str, exc: Exception) -> int:
+    """A connector fault: one line naming the exception type and where it was raised, never its message
+    (which may quote a secret); the traceback only when PIPEDRIVE_CONNECT_DEBUG asks for it."""
+    if os.environ.get("PIPEDRIVE_CONNECT_DEBUG"):
+        traceback.print_exception(exc)
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    sys.stderr.write(f"pipedrive-connect {command}: internal error: {type(exc).__name__} at "
+                     f"{Path(frame.filename).name}:{frame.lineno}; please report (PIPEDRIVE_CONNECT_DEBUG=1 "
+                     "shows the traceback)\n")
+    return 3
 
 
 if __name__ == "__main__":

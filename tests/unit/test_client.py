@@ -197,3 +197,16 @@ def test_redirects_are_not_followed(client):
 def test_one_session_per_client(client):
     assert client.session is client.session
     assert client.session.adapters["https://"]._pool_maxsize >= 8
+
+
+@responses.activate
+@pytest.mark.parametrize("where", ["request", "response"])
+def test_a_secret_cut_by_the_debug_clip_leaves_no_fragment(client, where):
+    from pipedrive_connect.client import MAX_DEBUG_BODY
+
+    filler = "x" * (MAX_DEBUG_BODY - 14)  # the token starts a few characters before the cut
+    responses.post(f"{BASE}/api/v2/deals", json={"d": filler + TOKEN if where == "response" else "ok"})
+    trace: list = []
+    client.send("POST", "v2", "/deals", json_body={"d": filler + TOKEN} if where == "request" else {}, trace=trace)
+    text = repr(trace)
+    assert TOKEN[:5] not in text and "***" in text
