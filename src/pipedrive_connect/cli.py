@@ -64,7 +64,7 @@ def _bundle(args):
     return Bundle.load(args.bundle)
 
 
-def _runtime(args, out_dir: str | None = None):
+def _runtime(args, out_dir: str | None = None, progress=None):
     """A runtime on the configured connection; none configured is left to each command to explain,
     wrong settings are a usage error that says what is wrong."""
     from .connection import Connection, NoConnection
@@ -76,7 +76,31 @@ def _runtime(args, out_dir: str | None = None):
         connection = None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return Runtime(_bundle(args), connection, out_dir=out_dir)
+    return Runtime(_bundle(args), connection, out_dir=out_dir, progress=progress)
+
+
+def _progress(items, usage, label: str):
+    """A fetch-all's headway on the terminal: records so far and pages fetched."""
+    from tqdm import tqdm
+
+    first = usage.calls
+    with tqdm(desc=label, unit=" records", file=sys.stderr) as bar:
+        for item in items:
+            bar.set_postfix(pages=usage.calls - first, refresh=False)
+            bar.update()
+            yield item
+
+
+def _paging_hints(additional_data: dict[str, Any] | None) -> dict[str, Any]:
+    """Where the next page starts, to pass back as --input cursor=... or start=..."""
+    extra = additional_data or {}
+    pagination = extra.get("pagination") or {}
+    hints = {}
+    if extra.get("next_cursor"):
+        hints["next_cursor"] = extra["next_cursor"]
+    if pagination.get("more_items_in_collection") and pagination.get("next_start") is not None:
+        hints["next_start"] = pagination["next_start"]
+    return hints
 
 
 # ---- commands ---------------------------------------------------------------------------
@@ -130,13 +154,16 @@ def cmd_run(args) -> int:
         job = Job.load(args.job) if args.job else Job()
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read job {args.job}: {exc}") from None
-    runtime = _runtime(args, args.out)
+    show_progress = not args.quiet and sys.stderr.isatty()
+    runtime = _runtime(args, args.out, _progress if show_progress else None)
     try:
         runtime.bundle.action(args.key)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
     outcome = runtime.run(args.key, job, inputs)
     report = outcome.to_dict()
+    if outcome.route == "success":
+        report.update(_paging_hints(outcome.job.steps[args.key].get("additional_data")))
     if args.out:
         from .flows import FlowOutcome, deliver
 
@@ -161,9 +188,7 @@ def cmd_picklist(args) -> int:
     except StepError as exc:
         _print({"error": exc.to_dict()})
         return 1
-    _print(page.options)
-    if page.next_cursor:
-        sys.stderr.write(f"more options: --cursor {page.next_cursor}\n")
+    _print({"options": page.options, "next_cursor": page.next_cursor})
     return 0
 
 
@@ -293,8 +318,9 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--inputs", metavar="FILE.json", help="a JSON object of inputs (--input values win)")
     p.add_argument("--job", metavar="JOB.json", help="the job: {data, metadata, files} that templates can read")
     p.add_argument("--out", metavar="DIR", help="write the routed job to DIR/success or DIR/error and by-products to DIR/log")
+    p.add_argument("--quiet", action="store_true", help="no progress display while fetching pages")
 
-    p = add("picklist", cmd_picklist, "print a data source's options as [{key, label}] JSON")
+    p = add("picklist", cmd_picklist, "print a data source's options as {options: [{key, label}], next_cursor} JSON")
     p.add_argument("key", metavar="KEY", help="data source key, e.g. selectPerson")
     p.add_argument("--search", metavar="TERM", help="narrow the options")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a value another input chose (e.g. pipelineId=1)")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 
 import pytest
 
@@ -74,9 +76,52 @@ def test_run_with_job_inputs_file_and_out(capsys, env, tmp_path):
 
 def test_picklist(capsys, env):
     code, out, _ = run(capsys, "picklist", "selectPerson", "--search", "Maria")
-    assert code == 0 and {"key": 1, "label": "Maria Anders"} in json.loads(out)
+    assert code == 0 and {"key": 1, "label": "Maria Anders"} in json.loads(out)["options"]
     code, out, _ = run(capsys, "picklist", "selectStage", "--param", "pipelineId=1")
-    assert code == 0 and [o["label"] for o in json.loads(out)] == ["Lead in", "Demo booked", "Contract sent"]
+    page = json.loads(out)
+    assert code == 0 and [o["label"] for o in page["options"]] == ["Lead in", "Demo booked", "Contract sent"]
+    assert page["next_cursor"] is None
+
+
+def test_picklist_next_cursor_is_in_the_json(capsys, env):
+    code, out, err = run(capsys, "picklist", "selectPerson", "--limit", "1")
+    first = json.loads(out)
+    assert code == 0 and len(first["options"]) == 1 and first["next_cursor"] and not err
+    code, out, _ = run(capsys, "picklist", "selectPerson", "--limit", "1", "--cursor", first["next_cursor"])
+    assert code == 0 and json.loads(out)["options"] != first["options"]
+
+
+def test_run_reports_paging_hints(capsys, env):
+    code, out, _ = run(capsys, "run", "getDeals", "--input", "limit=1")
+    report = json.loads(out)
+    assert code == 0 and len(report["result"]) == 1 and report["next_cursor"]
+    code, out, _ = run(capsys, "run", "getDeals", "--input", "limit=1", "--input", f"cursor={report['next_cursor']}")
+    assert code == 0 and json.loads(out)["result"] != report["result"]
+    for text in ("first", "second"):
+        assert run(capsys, "run", "addNote", "--input", f"content={text}", "--input", "dealId=1")[0] == 0
+    code, out, _ = run(capsys, "run", "getNotes", "--input", "limit=1")
+    report = json.loads(out)
+    assert code == 0 and report["next_start"] == 1 and "next_cursor" not in report
+    code, out, _ = run(capsys, "run", "getDeals", "--input", "limit=500")
+    assert code == 0 and "next_cursor" not in json.loads(out)
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_fetch_all_shows_progress_on_a_terminal_only(capsys, env, monkeypatch):
+    argv = ["run", "getDeals", "--input", "fetchAll=yes"]
+    code, out, err = run(capsys, *argv)  # captured stderr is not a terminal: silent
+    assert code == 0 and json.loads(out)["result"] and err == ""
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(argv) == 0
+    shown = terminal.getvalue()
+    assert "records" in shown and "pages=1" in shown
+    terminal.truncate(0)
+    assert main([*argv, "--quiet"]) == 0 and terminal.getvalue() == ""
 
 
 def test_check_connection(capsys, env, monkeypatch):
