@@ -228,6 +228,17 @@ def cmd_validate(args) -> int:
         return 1
     sys.stdout.write(f"bundle OK: {len(bundle.actions)} actions, {len(bundle.datasources)} data sources, "
                      f"{len(bundle.connections)} connection types ({bundle.root})\n")
+    if not args.flow:
+        return 0
+    from .engine import Runtime
+    from .flows import Flow, FlowError
+
+    try:
+        flow = Flow.load(args.flow, Runtime(bundle))
+    except FlowError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    sys.stdout.write(f"flow OK: {len(flow.steps)} steps ({args.flow})\n")
     return 0
 
 
@@ -328,7 +339,9 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100, help="options per page (default 100)")
 
     add("check-connection", cmd_check_connection, "verify the credentials: current user and company")
-    add("validate", cmd_validate, "load and check the whole bundle (schemas, handlers, data sources)")
+    p = add("validate", cmd_validate, "load and check the whole bundle (schemas, handlers, data sources), and a flow")
+    p.add_argument("--flow", metavar="FILE", help="also check this flow: structure, actions, input names, templates, "
+                   "constants and step references (exit 1 listing every problem)")
 
     p = add("docs", cmd_docs, "generate the action reference (docs/actions.md) from the bundle")
     p.add_argument("--out", default="docs/actions.md", metavar="FILE", help="where to write it (default docs/actions.md)")
@@ -369,7 +382,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         from .errors import BundleError
+        from .flows import FlowError
 
+        if isinstance(exc, FlowError):  # each line names the flow file, the step and the input
+            sys.stderr.write(f"{exc}\n")
+            return 2
         if isinstance(exc, BundleError):
             sys.stderr.write(f"pipedrive-connect: the connector bundle is broken: {exc}\n")
             return 2
