@@ -47,7 +47,8 @@ def check_url(url: Any, what: str, path_allowed: bool = False) -> str:
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"{what} must start with https:// (for example https://COMPANY.pipedrive.com)")
     if "@" in parts.netloc:
-        raise ValueError(f"{what} must not hold a user name or password; the token goes in PIPEDRIVE_API_TOKEN or api_token")
+        raise ValueError(f"{what} must not hold a user name or password; "
+                         "the token goes in PIPEDRIVE_API_TOKEN or api_token")
     if parts.query:
         raise ValueError(f"{what} must not have a query string; the token goes in PIPEDRIVE_API_TOKEN or api_token")
     if parts.fragment:

@@ -213,7 +213,8 @@ def _template_problems(text: str, earlier: list[str], later: list[str]) -> list[
             if isinstance(key, str):
                 refs[node.node.name].add(key)
     for key in sorted(refs["job"] - set(_JOB_FIELDS)):
-        problems.append(f"unknown job field {key!r} (a job has {', '.join(_JOB_FIELDS)}){_did_you_mean(key, _JOB_FIELDS)}")
+        problems.append(f"unknown job field {key!r} (a job has {', '.join(_JOB_FIELDS)})"
+                        f"{_did_you_mean(key, _JOB_FIELDS)}")
     for key in sorted(refs["steps"] - set(earlier)):
         if key in later:
             problems.append(f"refers to steps.{key}, which has not run yet at this point (steps run in order)")
