@@ -52,7 +52,14 @@ def read_yaml(path: Path) -> Any:
     except FileNotFoundError:
         raise BundleError(str(path), None, "file not found") from None
     except yaml.YAMLError as exc:
-        raise BundleError(str(path), None, f"not valid YAML: {exc}") from None
+        raise BundleError(str(path), None, f"not valid YAML: {yaml_problem(exc)}") from None
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's complaint on one line, without the snippet of the file it quotes (a secret may be there)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
 @dataclass(frozen=True)

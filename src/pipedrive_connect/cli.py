@@ -1,14 +1,18 @@
 """The `pipedrive-connect` command line.
 
 Exit status: 0 success, 1 the job went to the error route (or a check failed),
-2 usage errors (unknown action, malformed option, unreadable file).
+2 usage errors (unknown action, malformed option, unreadable file), 3 a fault in the
+connector itself (one line; PIPEDRIVE_CONNECT_DEBUG=1 adds the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,9 @@ bad files: a file that is not a valid job goes to error/ unchanged, with <name>.
 outages: network errors, 5xx and 429 hold the job and retry it (--retry-for); a refused token or a
 spent budget pauses the runner until the connection works again (the connection file is re-read).
 See docs/flows.md for the whole story."""
+
+
+CHECK_TIMEOUT = (3.0, 5.0)  # check-connection: seconds to connect, then to get the answer
 
 
 class UsageError(Exception):
@@ -65,22 +72,51 @@ def _bundle(args):
     return Bundle.load(args.bundle)
 
 
-def _runtime(args, out_dir: str | None = None):
-    from .connection import Connection
+def _runtime(args, out_dir: str | None = None, progress=None):
+    """A runtime on the configured connection; none configured is left to each command to explain,
+    wrong settings are a usage error that says what is wrong."""
+    from .connection import Connection, NoConnection
     from .engine import Runtime
 
     try:
         connection = Connection.from_file(args.connection) if args.connection else Connection.from_env()
-    except (ValueError, OSError) as exc:
+    except NoConnection:
         connection = None
-        if args.connection:
-            raise UsageError(str(exc)) from None
-    return Runtime(_bundle(args), connection, out_dir=out_dir)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return Runtime(_bundle(args), connection, out_dir=out_dir, progress=progress)
+
+
+def _progress(items, usage, label: str):
+    """A fetch-all's headway on the terminal: records so far and pages fetched."""
+    from tqdm import tqdm
+
+    first = usage.calls
+    with tqdm(desc=label, unit=" records", file=sys.stderr) as bar:
+        for item in items:
+            bar.set_postfix(pages=usage.calls - first, refresh=False)
+            bar.update()
+            yield item
+
+
+def _paging_hints(additional_data: dict[str, Any] | None) -> dict[str, Any]:
+    """Where the next page starts, to pass back as --input cursor=... or start=..."""
+    extra = additional_data or {}
+    pagination = extra.get("pagination") or {}
+    hints = {}
+    if extra.get("next_cursor"):
+        hints["next_cursor"] = extra["next_cursor"]
+    if pagination.get("more_items_in_collection") and pagination.get("next_start") is not None:
+        hints["next_start"] = pagination["next_start"]
+    return hints
 
 
 # ---- commands ---------------------------------------------------------------------------
 def cmd_actions(args) -> int:
     bundle = _bundle(args)
+    resources = sorted({a.resource for a in bundle.actions.values() if not a.removed})
+    if args.resource and args.resource not in resources:
+        raise UsageError(f"unknown resource {args.resource!r}; choose from {', '.join(resources)}")
     rows = [a.summary() for a in bundle.actions.values()
             if not a.removed and (not args.resource or a.resource == args.resource)]
     if args.json:
@@ -131,7 +167,8 @@ def cmd_run(args) -> int:
         job = Job.load(args.job, roots=roots) if args.job else Job()
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read job {args.job}: {exc}") from None
-    runtime = _runtime(args, args.out)
+    show_progress = not args.quiet and sys.stderr.isatty()
+    runtime = _runtime(args, args.out, _progress if show_progress else None)
     runtime.file_roots = roots
     try:
         runtime.bundle.action(args.key)
@@ -139,6 +176,8 @@ def cmd_run(args) -> int:
         raise UsageError(exc.args[0]) from None
     outcome = runtime.run(args.key, job, inputs)
     report = outcome.to_dict()
+    if outcome.route == "success":
+        report.update(_paging_hints(outcome.job.steps[args.key].get("additional_data")))
     if args.out:
         from .flows import FlowOutcome, deliver
 
@@ -163,13 +202,13 @@ def cmd_picklist(args) -> int:
     except StepError as exc:
         _print({"error": exc.to_dict()})
         return 1
-    _print(page.options)
-    if page.next_cursor:
-        sys.stderr.write(f"more options: --cursor {page.next_cursor}\n")
+    _print({"options": page.options, "next_cursor": page.next_cursor})
     return 0
 
 
 def cmd_check_connection(args) -> int:
+    """One quick request, never retried: a person is waiting for the answer."""
+    from .client import RetrySettings
     from .errors import StepError
 
     runtime = _runtime(args)
@@ -177,9 +216,14 @@ def cmd_check_connection(args) -> int:
         _print({"ok": False, "error": "No connection configured: set PIPEDRIVE_API_TOKEN (and PIPEDRIVE_BASE_URL) "
                                       "or pass --connection FILE."})
         return 1
+    started = time.monotonic()
     try:
-        me = runtime.client.send("GET", "v1", "/users/me", cost=2, retry=None).data or {}
+        me = runtime.client.send("GET", "v1", "/users/me", cost=2, retry=RetrySettings.none(),
+                                 timeout=CHECK_TIMEOUT).data or {}
     except StepError as exc:
+        waited = time.monotonic() - started
+        if exc.kind == "network" and waited >= CHECK_TIMEOUT[0]:  # refused is instant; this is silence
+            exc.message = f"no answer from {runtime.connection.host} within {waited:.0f} s"
         _print({"ok": False, "base_url": runtime.connection.base_url, "error": exc.to_dict()})
         return 1
     _print({"ok": True, "base_url": runtime.connection.base_url, "user": me.get("name"), "email": me.get("email"),
@@ -198,6 +242,17 @@ def cmd_validate(args) -> int:
         return 1
     sys.stdout.write(f"bundle OK: {len(bundle.actions)} actions, {len(bundle.datasources)} data sources, "
                      f"{len(bundle.connections)} connection types ({bundle.root})\n")
+    if not args.flow:
+        return 0
+    from .engine import Runtime
+    from .flows import Flow, FlowError
+
+    try:
+        flow = Flow.load(args.flow, Runtime(bundle))
+    except FlowError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    sys.stdout.write(f"flow OK: {len(flow.steps)} steps ({args.flow})\n")
     return 0
 
 
@@ -328,8 +383,9 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="write the routed job to DIR/success or DIR/error and by-products to DIR/log")
     p.add_argument("--allow-files-from", action="append", metavar="DIR",
                    help="with --job: a folder besides the job's own that its files may come from (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress display while fetching pages")
 
-    p = add("picklist", cmd_picklist, "print a data source's options as [{key, label}] JSON")
+    p = add("picklist", cmd_picklist, "print a data source's options as {options: [{key, label}], next_cursor} JSON")
     p.add_argument("key", metavar="KEY", help="data source key, e.g. selectPerson")
     p.add_argument("--search", metavar="TERM", help="narrow the options")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a value another input chose (e.g. pipelineId=1)")
@@ -337,7 +393,9 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=100, help="options per page (default 100)")
 
     add("check-connection", cmd_check_connection, "verify the credentials: current user and company")
-    add("validate", cmd_validate, "load and check the whole bundle (schemas, handlers, data sources)")
+    p = add("validate", cmd_validate, "load and check the whole bundle (schemas, handlers, data sources), and a flow")
+    p.add_argument("--flow", metavar="FILE", help="also check this flow: structure, actions, input names, templates, "
+                   "constants and step references (exit 1 listing every problem)")
 
     p = add("docs", cmd_docs, "generate the action reference (docs/actions.md) from the bundle")
     p.add_argument("--out", default="docs/actions.md", metavar="FILE", help="where to write it (default docs/actions.md)")
@@ -395,13 +453,32 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"pipedrive-connect {args.command}: {exc}\n")
         return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"pipedrive-connect {args.command}: interrupted\n")
+        return 130
     except Exception as exc:
         from .errors import BundleError
+        from .flows import FlowError
 
+        if isinstance(exc, FlowError):  # each line names the flow file, the step and the input
+            sys.stderr.write(f"{exc}\n")
+            return 2
         if isinstance(exc, BundleError):
             sys.stderr.write(f"pipedrive-connect: the connector bundle is broken: {exc}\n")
             return 2
-        raise
+        return _internal_error(args.command, exc)
+
+
+def _internal_error(command: str, exc: Exception) -> int:
+    """A connector fault: one line naming the exception type and where it was raised, never its message
+    (which may quote a secret); the traceback only when PIPEDRIVE_CONNECT_DEBUG asks for it."""
+    if os.environ.get("PIPEDRIVE_CONNECT_DEBUG"):
+        traceback.print_exception(exc)
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    sys.stderr.write(f"pipedrive-connect {command}: internal error: {type(exc).__name__} at "
+                     f"{Path(frame.filename).name}:{frame.lineno}; please report (PIPEDRIVE_CONNECT_DEBUG=1 "
+                     "shows the traceback)\n")
+    return 3
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -32,10 +32,17 @@ CHUNK = 64 * 1024
 
 
 class Redactor:
-    """Scrubs known secret values out of any text before it is shown or stored."""
+    """Scrubs known secret values out of any text before it is shown or stored.
 
-    def __init__(self, secrets: list[str] | None = None):
-        self.secrets = sorted({s for s in (secrets or []) if s and len(s) >= 4}, key=len, reverse=True)
+    `secrets` may be a callable, asked at each use, so tokens an OAuth refresh brings are scrubbed at once.
+    """
+
+    def __init__(self, secrets: list[str] | Callable[[], list[str]] | None = None):
+        self._source = secrets if callable(secrets) else (lambda fixed=list(secrets or []): fixed)
+
+    @property
+    def secrets(self) -> list[str]:
+        return sorted({s for s in self._source() if s and len(s) >= 4}, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         for secret in self.secrets:
@@ -159,7 +166,7 @@ class PipedriveClient:
         self.retry = retry or RetrySettings()
         self.limiter = limiter
         self.usage = Usage()
-        self.redactor = Redactor(connection.secrets())
+        self.redactor = Redactor(connection.secrets)
         self.session = requests.Session()
         self.session.auth = connection.auth
         self.session.headers["User-Agent"] = "pipedrive-connect/0.1"
@@ -500,11 +507,13 @@ class PipedriveClient:
         return desc
 
     def _clip(self, value: Any) -> Any:
+        """Redact, then cut: cut first, a secret straddling the cut would leave its prefix behind."""
         if isinstance(value, bytes):
             return f"<{len(value)} bytes>"
         text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else value
         if len(text) > MAX_DEBUG_BODY:
-            return self.redactor.text(text[:MAX_DEBUG_BODY]) + f"... <{len(text)} chars>"
+            text = self.redactor.text(text)
+            return text[:MAX_DEBUG_BODY] + f"... <{len(text)} chars>"
         return self.redactor.value(value)
 
     def close(self) -> None:

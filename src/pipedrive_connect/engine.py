@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import quote
 
 from .bundle import Action, Bundle, DataSource
@@ -107,9 +107,11 @@ class Call:
 
     def paginate(self, path: str, query: dict[str, Any], **kwargs):
         action = self.action
-        return self.client.paginate(action.api, path, query, paging=action.paging, page_size=action.page_size,
-                                    cost=action.cost, search=action.decl.get("search", False), trace=self.trace,
-                                    usage=self.usage, **kwargs)
+        items = self.client.paginate(action.api, path, query, paging=action.paging, page_size=action.page_size,
+                                     cost=action.cost, search=action.decl.get("search", False), trace=self.trace,
+                                     usage=self.usage, **kwargs)
+        progress = self.runtime.progress
+        return progress(items, self.usage, action.key) if progress else items
 
     def collect(self, items: Iterable[Any]) -> Any:
         """A fetch-all's items (up to maxItems): a list, or with saveToFile streamed to a JSON Lines
@@ -219,9 +221,11 @@ class Runtime:
     def __init__(self, bundle: Bundle | None = None, connection: Connection | None = None, *,
                  client: PipedriveClient | None = None, out_dir: str | Path | None = None,
                  retry: RetrySettings | None = None, limiter=None, picklist_ttl: float = 60.0,
-                 file_roots: FileRoots | None = None):
+                 file_roots: FileRoots | None = None,
+                 progress: Callable[[Iterator, Usage, str], Iterator] | None = None):
         self.bundle = bundle or Bundle.load()
         self.file_roots = file_roots  # where job-driven file inputs may read from (None: anywhere)
+        self.progress = progress  # wraps the items of a walk over pages to show headway (items, usage, label)
         self.connection = connection or (client.connection if client else None)
         self._client = client
         self._retry, self._limiter = retry, limiter

@@ -18,16 +18,21 @@ at the first failing step (named in the error); log items of all steps go to `lo
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from .bundle import read_yaml
+import yaml
+from jinja2 import TemplateSyntaxError, meta, nodes
+
+from .bundle import Action, Bundle, yaml_problem
 from .engine import Runtime
 from .errors import StepError
 from .files import safe_filename
-from .inputs import render
+from .inputs import _ENV as TEMPLATES  # the runtime's environment: same syntax, filters and tests
+from .inputs import coerce, render
 from .jobs import Job, LogItem, write_atomic
 
 FLOW_SCHEMA = {
@@ -55,6 +60,15 @@ FLOW_SCHEMA = {
     },
 }
 _FALSY = {"", "false", "0", "no", "none", "null"}
+_JOB_FIELDS = ("id", "data", "metadata", "files")
+
+
+class FlowError(Exception):
+    """A flow that cannot run, with every problem found: one line each, naming the flow file and the step."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
 
 
 @dataclass
@@ -73,31 +87,162 @@ class Flow:
     @classmethod
     def load(cls, path: str | Path, runtime: Runtime | None = None) -> "Flow":
         path = Path(path)
-        raw = json.loads(path.read_text(encoding="utf-8")) if path.suffix == ".json" else read_yaml(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, ValueError) as exc:
+            raise FlowError([f"{path}: cannot read the flow file: {getattr(exc, 'strerror', None) or exc}"]) from None
+        try:
+            raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise FlowError([f"{path}: not valid YAML: {yaml_problem(exc)}"]) from None
+        except ValueError as exc:
+            raise FlowError([f"{path}: not valid JSON: {exc}"]) from None
         return cls.from_dict(raw, runtime, str(path))
 
     @classmethod
     def from_dict(cls, raw: Any, runtime: Runtime | None = None, source: str = "flow") -> "Flow":
-        from jsonschema import Draft202012Validator
-        from jsonschema.exceptions import best_match
-
-        error = best_match(Draft202012Validator(FLOW_SCHEMA).iter_errors(raw))
-        if error is not None:
-            where = ".".join(str(p) for p in error.absolute_path)
-            raise ValueError(f"{source}: {where + ': ' if where else ''}{error.message}")
-        steps, seen = [], set()
-        for i, s in enumerate(raw["steps"]):
-            step_id = s.get("id") or s["action"]
-            if step_id in seen:
-                raise ValueError(f"{source}: steps.{i}: step id {step_id!r} is used twice; give each step an id")
-            seen.add(step_id)
-            if runtime is not None:  # unknown actions fail at load, not per job
-                try:
-                    runtime.bundle.action(s["action"])
-                except KeyError as exc:
-                    raise ValueError(f"{source}: steps.{i}: {exc.args[0]}") from None
-            steps.append(Step(step_id, s["action"], s.get("inputs") or {}, s.get("when")))
+        """The flow, or a FlowError listing every problem `check` finds: a broken flow fails once,
+        when it loads, rather than on every job. A bare list of steps is a flow too."""
+        if isinstance(raw, list):
+            raw = {"steps": raw}
+        problems = check(raw, runtime.bundle if runtime is not None else None)
+        if problems:
+            raise FlowError([f"{source}: {problem}" for problem in problems])
+        steps = [Step(_step_id(s), s["action"], s.get("inputs") or {}, s.get("when")) for s in raw["steps"]]
         return cls(raw.get("name") or Path(source).stem, steps)
+
+
+# ---- checking a flow before it runs ------------------------------------------------------
+def check(raw: Any, bundle: Bundle | None = None) -> list[str]:
+    """Every problem that would fail each job, found without running one: the flow's structure, template
+    syntax, names templates use, references to steps, and (with a bundle) actions, input names and constants."""
+    from jsonschema import Draft202012Validator
+
+    if not isinstance(raw, dict):
+        return ["a flow is a mapping with a `steps:` list (or a bare list of steps)"]
+    problems, broken, malformed = [], set(), False
+    for error in Draft202012Validator(FLOW_SCHEMA).iter_errors(raw):
+        path = list(error.absolute_path)
+        if len(path) > 1 and path[0] == "steps":
+            step_id = _step_id(raw["steps"][path[1]])
+            label = f"step {path[1] + 1}" + (f" ({step_id!r})" if step_id else "")
+            where = ".".join(str(p) for p in path[2:])
+            problems.append(f"{label}: {where + ': ' if where else ''}{error.message}")
+            broken.add(path[1])
+        else:
+            where = ".".join(str(p) for p in path)
+            problems.append(f"{where + ': ' if where else ''}{error.message}")
+            malformed = True
+    if malformed:
+        return problems  # no usable list of steps: nothing more to look at
+    ids = [_step_id(step) for step in raw["steps"]]
+    for i, step in enumerate(raw["steps"]):
+        if i in broken:
+            continue
+        if ids[i] in ids[:i]:
+            problems.append(f"step {ids[i]!r}: the id is used twice; give each step its own id")
+        problems += [f"step {ids[i]!r}{problem}" for problem in _check_step(step, ids[:i], ids[i:], bundle)]
+    return problems
+
+
+def _step_id(step: Any) -> str | None:
+    """A step's id: its `id`, else its action key (None for a step too malformed to have one)."""
+    step_id = (step.get("id") or step.get("action")) if isinstance(step, dict) else None
+    return step_id if isinstance(step_id, str) else None
+
+
+def _check_step(step: dict[str, Any], earlier: list[str], later: list[str], bundle: Bundle | None) -> Iterator[str]:
+    """This step's problems, each starting with what it is about (` input 'x': ...`)."""
+    action = None
+    if bundle is not None:
+        try:
+            action = bundle.action(step["action"])
+        except KeyError as exc:
+            yield f": {exc.args[0]}"
+        else:
+            if action.removed:
+                yield (f": action {action.key} is no longer available: {action.removed['reason']} "
+                       f"(removed {action.removed['date']}); use instead: {action.removed['instead']}")
+                action = None
+    if step.get("when") is not None:
+        yield from (f" when: {p}" for p in _template_problems(step["when"], earlier, later))
+    inputs = step.get("inputs") or {}
+    known = action.schema.get("properties", {}) if action else None
+    for name, value in inputs.items():
+        if known is not None and name not in known:
+            hint = _did_you_mean(name, known) or f" (`pipedrive-connect describe {action.key}` lists the inputs)"
+            yield f" input {name!r}: unknown input{hint}"
+            continue
+        templates = [text for text in _strings(value) if "{{" in text or "{%" in text]
+        for text in templates:
+            yield from (f" input {name!r}: {p}" for p in _template_problems(text, earlier, later))
+        if known is not None and not templates and value != "":
+            problem = _constant_problem(action, name, value)
+            if problem:
+                yield f" input {name!r}: {problem}"
+    for name in action.schema.get("required", []) if action else []:
+        if inputs.get(name) in (None, ""):
+            yield f" input {name!r}: required, but the step does not set it"
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _template_problems(text: str, earlier: list[str], later: list[str]) -> list[str]:
+    """Syntax, unknown filters, names other than job and steps, unknown job fields and step references
+    that are not (yet) there: all things that fail every job."""
+    try:
+        tree = TEMPLATES.parse(text)
+        TEMPLATES.compile(tree)  # unknown filters and tests surface here
+    except TemplateSyntaxError as exc:
+        return [f"template error: {exc.message} (line {exc.lineno})"]
+    problems = [f"unknown name {name!r} (templates see job and steps){_did_you_mean(name, ['job', 'steps'])}"
+                for name in sorted(meta.find_undeclared_variables(tree) - {"job", "steps"} - set(TEMPLATES.globals))]
+    refs: dict[str, set[str]] = {"job": set(), "steps": set()}
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node.node, nodes.Name) and node.node.name in refs:
+            key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+            if isinstance(key, str):
+                refs[node.node.name].add(key)
+    for key in sorted(refs["job"] - set(_JOB_FIELDS)):
+        problems.append(f"unknown job field {key!r} (a job has {', '.join(_JOB_FIELDS)})"
+                        f"{_did_you_mean(key, _JOB_FIELDS)}")
+    for key in sorted(refs["steps"] - set(earlier)):
+        if key in later:
+            problems.append(f"refers to steps.{key}, which has not run yet at this point (steps run in order)")
+        else:
+            problems.append(f"refers to steps.{key}, which is not a step of this flow{_did_you_mean(key, earlier)}")
+    return problems
+
+
+def _constant_problem(action: Action, name: str, value: Any) -> str | None:
+    """What is wrong with a fixed (non-template) input value once coerced as a job's would be."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    schema = action.schema["properties"][name]
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    error = best_match(validator.iter_errors(coerce(value, schema)))
+    if error is None:
+        return None
+    if error.validator == "not" and "x-dropped" in error.schema:
+        return error.schema.get("description") or error.schema["x-dropped"]
+    where = ".".join(str(p) for p in error.absolute_path)
+    message = error.message if len(error.message) < 300 else error.message[:300] + "..."
+    return message + (f" (at {where})" if where else "")
+
+
+def _did_you_mean(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, [c for c in choices if c], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 @dataclass

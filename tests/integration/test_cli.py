@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 
 import pytest
 
@@ -74,9 +76,52 @@ def test_run_with_job_inputs_file_and_out(capsys, env, tmp_path):
 
 def test_picklist(capsys, env):
     code, out, _ = run(capsys, "picklist", "selectPerson", "--search", "Maria")
-    assert code == 0 and {"key": 1, "label": "Maria Anders"} in json.loads(out)
+    assert code == 0 and {"key": 1, "label": "Maria Anders"} in json.loads(out)["options"]
     code, out, _ = run(capsys, "picklist", "selectStage", "--param", "pipelineId=1")
-    assert code == 0 and [o["label"] for o in json.loads(out)] == ["Lead in", "Demo booked", "Contract sent"]
+    page = json.loads(out)
+    assert code == 0 and [o["label"] for o in page["options"]] == ["Lead in", "Demo booked", "Contract sent"]
+    assert page["next_cursor"] is None
+
+
+def test_picklist_next_cursor_is_in_the_json(capsys, env):
+    code, out, err = run(capsys, "picklist", "selectPerson", "--limit", "1")
+    first = json.loads(out)
+    assert code == 0 and len(first["options"]) == 1 and first["next_cursor"] and not err
+    code, out, _ = run(capsys, "picklist", "selectPerson", "--limit", "1", "--cursor", first["next_cursor"])
+    assert code == 0 and json.loads(out)["options"] != first["options"]
+
+
+def test_run_reports_paging_hints(capsys, env):
+    code, out, _ = run(capsys, "run", "getDeals", "--input", "limit=1")
+    report = json.loads(out)
+    assert code == 0 and len(report["result"]) == 1 and report["next_cursor"]
+    code, out, _ = run(capsys, "run", "getDeals", "--input", "limit=1", "--input", f"cursor={report['next_cursor']}")
+    assert code == 0 and json.loads(out)["result"] != report["result"]
+    for text in ("first", "second"):
+        assert run(capsys, "run", "addNote", "--input", f"content={text}", "--input", "dealId=1")[0] == 0
+    code, out, _ = run(capsys, "run", "getNotes", "--input", "limit=1")
+    report = json.loads(out)
+    assert code == 0 and report["next_start"] == 1 and "next_cursor" not in report
+    code, out, _ = run(capsys, "run", "getDeals", "--input", "limit=500")
+    assert code == 0 and "next_cursor" not in json.loads(out)
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_fetch_all_shows_progress_on_a_terminal_only(capsys, env, monkeypatch):
+    argv = ["run", "getDeals", "--input", "fetchAll=yes"]
+    code, out, err = run(capsys, *argv)  # captured stderr is not a terminal: silent
+    assert code == 0 and json.loads(out)["result"] and err == ""
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(argv) == 0
+    shown = terminal.getvalue()
+    assert "records" in shown and "pages=1" in shown
+    terminal.truncate(0)
+    assert main([*argv, "--quiet"]) == 0 and terminal.getvalue() == ""
 
 
 def test_check_connection(capsys, env, monkeypatch):
@@ -116,3 +161,61 @@ def test_help_lists_every_command(capsys):
     assert info.value.code == 0
     for command in ("actions", "describe", "run", "picklist", "check-connection", "sandbox", "demo", "watch", "docs"):
         assert command in out
+
+
+BAD_FLOW = """name: broken
+steps:
+  - id: deal
+    action: addDeal
+    inputs:
+      titel: "Order {{ job.data.orderId }}"
+  - id: note
+    action: addNote
+    inputs:
+      content: "{{ job.data.comment"
+      dealId: "{{ steps.dael.result.id }}"
+"""
+
+
+def test_validate_flow(capsys, tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("- action: addDeal\n  inputs: {title: '{{ job.data.title }}'}\n")
+    code, out, _ = run(capsys, "validate", "--flow", str(good))
+    assert code == 0 and "flow OK: 1 steps" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD_FLOW)
+    code, out, err = run(capsys, "validate", "--flow", str(bad))
+    lines = err.strip().splitlines()
+    assert code == 1 and "flow OK" not in out and len(lines) == 4 and "Traceback" not in err
+    assert lines[0] == f"{bad}: step 'deal' input 'titel': unknown input; did you mean 'title'?"
+    assert lines[1] == f"{bad}: step 'deal' input 'title': required, but the step does not set it"
+    assert lines[2].startswith(f"{bad}: step 'note' input 'content': template error:")
+    assert lines[3].startswith(f"{bad}: step 'note' input 'dealId': refers to steps.dael")
+
+
+def test_watch_refuses_a_broken_flow_before_any_job(capsys, env, tmp_path):
+    flow, inbox, out = tmp_path / "flow.yaml", tmp_path / "in", tmp_path / "out"
+    flow.write_text(BAD_FLOW)
+    inbox.mkdir()
+    (inbox / "job-1.json").write_text(json.dumps({"data": {"orderId": "1"}}))
+    code, _, err = run(capsys, "watch", "--flow", str(flow), "--in", str(inbox), "--out", str(out), "--once")
+    assert code == 2 and "Traceback" not in err and "bundle" not in err
+    assert f"{flow}: step 'deal' input 'titel': unknown input; did you mean 'title'?" in err.splitlines()
+    assert (inbox / "job-1.json").exists() and not list(out.rglob("*.json"))
+
+
+def test_demo_refuses_a_broken_flow_before_any_job(capsys, tmp_path, monkeypatch):
+    import shutil
+
+    from pipedrive_connect import demo
+
+    samples = tmp_path / "samples"
+    shutil.copytree(demo.SAMPLES, samples)
+    (samples / "order-flow.yaml").write_text(BAD_FLOW)
+    (tmp_path / "sandbox").mkdir()
+    shutil.copy(demo.SAMPLES.parent / "sandbox" / "sample_data.json", tmp_path / "sandbox")
+    monkeypatch.setattr(demo, "SAMPLES", samples)
+    out = tmp_path / "demo"
+    code, _, err = run(capsys, "demo", "--out", str(out))
+    assert code == 2 and "Traceback" not in err and "step 'deal' input 'titel'" in err
+    assert not (out / "success").exists() and not (out / "error").exists()

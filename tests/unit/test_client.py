@@ -376,3 +376,16 @@ def test_a_404_without_an_earlier_dropped_send_stays_not_found(client):
     with pytest.raises(StepError) as info:
         client.send("GET", "v2", "/deals/8")  # only deletes and merges: a read that finds nothing found nothing
     assert info.value.kind == "not_found"
+
+
+@responses.activate
+@pytest.mark.parametrize("where", ["request", "response"])
+def test_a_secret_cut_by_the_debug_clip_leaves_no_fragment(client, where):
+    from pipedrive_connect.client import MAX_DEBUG_BODY
+
+    filler = "x" * (MAX_DEBUG_BODY - 14)  # the token starts a few characters before the cut
+    responses.post(f"{BASE}/api/v2/deals", json={"d": filler + TOKEN if where == "response" else "ok"})
+    trace: list = []
+    client.send("POST", "v2", "/deals", json_body={"d": filler + TOKEN} if where == "request" else {}, trace=trace)
+    text = repr(trace)
+    assert TOKEN[:5] not in text and "***" in text

@@ -125,8 +125,17 @@ def load(store: Store, data: dict) -> None:
 
 
 def load_file(store: Store, path: str | Path) -> None:
-    with open(path, encoding="utf-8") as fh:
-        load(store, json.load(fh))
+    """Load a seed file; one that cannot be used is a ValueError saying what to fix."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+    if not (isinstance(data, dict) and all(isinstance(rows, list) and all(isinstance(r, dict) for r in rows)
+                                           for rows in data.values())):
+        raise ValueError(f"{path} must hold a JSON object mapping table names to lists of records")
+    load(store, data)
 
 
 # -- bulk generation ---------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import secrets
 import signal
+import sqlite3
+import sys
 import threading
 from pathlib import Path
 
@@ -112,6 +114,12 @@ def _counts(text: str) -> dict[str, int]:
     return counts
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
+    return int(text)
+
+
 def _kinds(text: str) -> list[str]:
     kinds = [k.strip() for k in text.split(",") if k.strip()]
     unknown = set(kinds) - set(FAULT_KINDS)
@@ -122,7 +130,7 @@ def _kinds(text: str) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pipedrive-connect sandbox``."""
-    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 picks a free one)")
+    parser.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1 (0 picks a free one)")
     parser.add_argument("--token", help="API token clients must send (default: a new random one, printed)")
     parser.add_argument("--data", type=Path, help="JSON seed file, or a .sqlite/.db file to persist the store in")
     parser.add_argument("--burst-limit", type=int, help="requests per 2-second window per token (default: none)")
@@ -137,15 +145,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Serve until SIGTERM or SIGINT; prints the base URL and token first."""
-    sandbox = Sandbox(token=args.token or secrets.token_hex(16), port=args.port, data=args.data, burst_limit=args.burst_limit,
-                      fault_rate=args.fault_rate, seed=args.seed, daily_budget=args.daily_budget,
-                      generate=args.generate, faults=args.fault_kinds, allow_query_token=args.allow_query_token,
-                      search_limit=args.search_limit)
+    """Serve until SIGTERM or SIGINT; prints the base URL and token first. Exit 2 when it cannot start."""
+    try:
+        sandbox = Sandbox(token=args.token or secrets.token_hex(16), port=args.port, data=args.data,
+                          burst_limit=args.burst_limit, fault_rate=args.fault_rate, seed=args.seed,
+                          daily_budget=args.daily_budget, generate=args.generate, faults=args.fault_kinds,
+                          allow_query_token=args.allow_query_token, search_limit=args.search_limit)
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        sys.stderr.write(f"pipedrive-connect sandbox: cannot set up the data (--data/--generate): {exc}\n")
+        return 2
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    sandbox.start()
+    sandbox.start()  # a port in use is reported by werkzeug itself, without a traceback
     print(f"Pipedrive sandbox listening on {sandbox.base_url}", flush=True)
     print(f"API token: {sandbox.token}", flush=True)
     while not stop.wait(0.5):
