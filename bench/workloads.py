@@ -251,7 +251,7 @@ def fetch_all(quick: bool) -> dict[str, Any]:
 def throughput(quick: bool) -> dict[str, Any]:
     """1,000 addDeal jobs, 8 workers, through the hot-folder runner against burst_limit=80 per 2 s."""
     from pipedrive_connect.flows import Flow
-    from pipedrive_connect.runner import HotFolder
+    from pipedrive_connect.runner import HotFolder, WatchSettings
 
     jobs, repeats, workers, limit, window = (200, 1, 8, 80, 2.0) if quick else (1000, 3, 8, 80, 2.0)
     allowed_rate = limit / window
@@ -270,7 +270,7 @@ def throughput(quick: bool) -> dict[str, Any]:
                 rt = make_runtime(sb.base_url, token, out_dir=work / "rt")
                 flow = Flow.from_dict({"name": "bench", "steps": [{"id": "deal", "action": "addDeal", "inputs": {
                     "title": "{{ job.data.title }}", "value": "{{ job.data.value }}"}}]}, rt)
-                folder = HotFolder(rt, flow, in_dir, out_dir, workers=workers)
+                folder = HotFolder(rt, flow, in_dir, out_dir, settings=WatchSettings(workers=workers, settle=0))
                 sb.reset()
                 t0 = time.perf_counter()
                 stats = folder.run(once=True)
@@ -642,6 +642,35 @@ def peer(quick: bool) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# 8. the hot folder: the cost of durability
+# ---------------------------------------------------------------------------------------------
+def hot_folder(quick: bool) -> dict[str, Any]:
+    """1,000 one-step addDeal jobs through `watch --once` (claim, journal, fsyncs, atomic outputs)
+    vs a plain thread-pool loop with tuned Sessions doing the same POSTs and writing one file per job,
+    each in a fresh process, alternated, 1 and 4 workers."""
+    jobs, repeats = (200, 2) if quick else (1000, 3)
+    rows, raw = [], {}
+    with SandboxProcess(TOKEN) as sb:
+        for workers in (1, 4):
+            measured: dict[str, list[float]] = {"runner": [], "loop": []}
+            for rep in range(repeats):
+                for mode in (("runner", "loop") if rep % 2 == 0 else ("loop", "runner")):
+                    done = subprocess.run([PYTHON, str(BENCH_DIR / "hot_folder_child.py"), mode, sb.base_url, TOKEN,
+                                           str(jobs), str(workers)], capture_output=True, text=True, check=True)
+                    result = json.loads(done.stdout.strip().splitlines()[-1])
+                    if result["delivered"] != jobs:
+                        raise RuntimeError(f"{mode} delivered {result['delivered']} of {jobs}")
+                    measured[mode].append(result["jobs_per_s"])
+            runner, loop = summary(measured["runner"]), summary(measured["loop"])
+            raw[f"workers={workers}"] = measured
+            rows.append(row(f"watch --once, {jobs} one-step jobs, {workers} worker(s)", runner, unit="jobs/s",
+                            baseline=loop, baseline_label=f"plain {workers}-thread Session loop",
+                            ratio_value=ratio(runner["median"], loop["median"]),
+                            note=f"{repeats} runs each, alternated; ratio = runner / loop"))
+    return {"rows": rows, "raw": raw}
+
+
 BENCHMARKS = {
     "per_job": per_job,
     "cold_start": cold_start,
@@ -650,4 +679,5 @@ BENCHMARKS = {
     "token_budget": token_budget,
     "picklists": picklists,
     "peer": peer,
+    "hot_folder": hot_folder,
 }

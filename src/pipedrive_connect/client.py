@@ -8,6 +8,7 @@ live), paging, token-cost accounting and redacted debug records.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import threading
@@ -23,6 +24,8 @@ from urllib3.exceptions import DecodeError, HTTPError
 from .connection import Connection
 from .errors import StepError
 from .limits import seconds_from_header
+
+log = logging.getLogger("pipedrive_connect.client")  # retries and 429 waits, as events for the runner's log
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 SECRET_HEADERS = {"x-api-token", "authorization", "cookie", "set-cookie", "proxy-authorization"}
@@ -249,7 +252,13 @@ class PipedriveClient:
             else:
                 pause = min(settings.backoff_cap, settings.backoff_base * 2 ** (attempt_number - 1))
                 pause = random.uniform(pause / 2, pause)  # jitter spreads concurrent workers
-            return max(0.0, min(pause, settings.max_wait - (time.monotonic() - started)))
+            pause = max(0.0, min(pause, settings.max_wait - (time.monotonic() - started)))
+            kind = exc.kind if isinstance(exc, StepError) else type(exc).__name__
+            log.info("retrying %s %s in %.1f s after %s", method, path, pause, kind,
+                     extra={"event": "rate_wait" if kind == "rate_limited" else "request_retry",
+                            "fields": {"method": method, "path": path, "wait": round(pause, 3), "kind": kind,
+                                       "attempt": attempt_number}})
+            return pause
 
         try:
             return attempt()  # the common case pays nothing for the retry machinery

@@ -52,6 +52,10 @@ def emit(event: str, message: str, level: int = logging.INFO, **fields: Any) -> 
     log.log(level, message, extra={"event": event, "fields": fields})
 
 
+CONSOLE_EVENTS = {"routed", "quarantined", "retry", "paused", "resumed", "summary", "left", "stopped",
+                  "claim_failed", "recover_failed"}
+
+
 class JsonLines(logging.Formatter):
     """Each record as one JSON object: time, event, message and the event's fields."""
 
@@ -69,6 +73,7 @@ class WatchSettings:
     workers: int = 4
     settle: float = 1.0  # a file (or attachment) must be unchanged this long before it is taken
     settle_timeout: float = 300.0  # with --once: stop waiting for a file that keeps changing
+    attachment_wait: float = 60.0  # a job waits this long for attachments that are missing or changing
     retry_for: float = 3600.0  # how long a job may be held for failures that pass
     backoff: tuple[float, float] = (5.0, 300.0)  # first and longest wait between holds
     probe_every: tuple[float, float] = (2.0, 60.0)  # connection checks while paused
@@ -304,7 +309,7 @@ class HotFolder:
                  if isinstance(f, dict) and isinstance(f.get("path"), str)]
         if settle <= 0 or not paths:
             return
-        deadline = time.monotonic() + max(self.settings.settle_timeout, settle)
+        deadline = time.monotonic() + max(self.settings.attachment_wait, settle)
         last: dict[Path, tuple] = {}
         quiet_since = time.monotonic()
         while time.monotonic() < deadline and not self.stop.is_set():
@@ -500,19 +505,20 @@ class HotFolder:
 
 
 def configure_logging(log_json: str | None, quiet: bool = False) -> None:
-    """Routed jobs and pauses as lines on stderr; every event as JSON Lines in `log_json`."""
-    log.propagate = False
-    for handler in list(log.handlers):
-        log.removeHandler(handler)
+    """Routed jobs and pauses as lines on stderr; every event (the client's retries and 429 waits
+    included) as JSON Lines in `log_json`."""
+    root = logging.getLogger("pipedrive_connect")
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
         handler.close()
     if not quiet:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(logging.Formatter("%(message)s"))
-        console.addFilter(lambda r: getattr(r, "event", "") in
-                          ("routed", "quarantined", "retry", "paused", "resumed", "summary", "left", "stopped",
-                           "claim_failed", "recover_failed"))
-        log.addHandler(console)
+        console.addFilter(lambda r: getattr(r, "event", "") in CONSOLE_EVENTS)
+        root.addHandler(console)
     if log_json:
         handler = logging.FileHandler(log_json, encoding="utf-8")
         handler.setFormatter(JsonLines())
-        log.addHandler(handler)
+        root.addHandler(handler)

@@ -699,3 +699,27 @@ def test_watch_help_and_bad_options_say_what_to_fix(capsys, tmp_path):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def test_429_waits_and_retries_are_events_in_the_json_log(live, sandbox, inbox, out, tmp_path):
+    events_file = tmp_path / "events.jsonl"
+    configure_logging(str(events_file), quiet=True)
+    sandbox.app.fault_rate, sandbox.app.faults = 1.0, ("429",)
+
+    def service_comes_back():
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "rate_wait" not in events_file.read_text():
+            time.sleep(0.05)
+        sandbox.app.fault_rate = 0.0
+
+    helper = threading.Thread(target=service_comes_back)
+    helper.start()
+    try:
+        drop(inbox, "busy.json", {"data": {"title": "busy"}})
+        folder(live, inbox, out, backoff=(0.1, 0.2)).run(once=True)
+    finally:
+        helper.join()
+        configure_logging(None, quiet=True)
+    waits = [json.loads(line) for line in events_file.read_text().splitlines() if '"rate_wait"' in line]
+    assert waits and waits[0]["kind"] == "rate_limited" and waits[0]["path"] == "/deals"
+    assert "busy" in outputs(out, "success")
