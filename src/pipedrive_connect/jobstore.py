@@ -5,9 +5,9 @@ so a queue-backed store can replace the folder without touching the engine. On d
 (IN is the inbox, OUT the output folder):
 
     IN/<name>.json                  a job waiting; only top-level *.json, dot-files are ignored
-    IN/.processing/<run>.lock       exists before the claim and is locked (flock) by its owner
+    IN/.processing/<run>.lock       exists before the claim, locked (flock) by its owner; names the source
     IN/.processing/<run>.json       the claimed file, renamed from the inbox: one claimer wins
-    IN/.processing/<run>.journal    JSON Lines: claimed, started, done, failed, held
+    IN/.processing/<run>.journal    JSON Lines: started, done, failed, held
     OUT/success|error/<run>.json    the routed job; its attachments in <run>.files/
     OUT/error/<run>.json            a file that is not a valid job, byte for byte, and beside it
     OUT/error/<run>.reason.json     why
@@ -74,7 +74,6 @@ def _unguarded(what: str, write: Callable[[], Any]) -> Any:
 
 @dataclass
 class JournalState:
-    source: str | None = None
     finished: dict[str, dict] = field(default_factory=dict)
     in_flight: dict | None = None
     attempts: int = 0
@@ -86,7 +85,9 @@ class Journal:
 
     def __init__(self, path: Path, guard: Guard = _unguarded):
         self.path, self.guard = path, guard
+        self._file: Any = None  # kept open while the run lasts: one open per run, not per entry
         self._whole_lines = False  # until checked, the file may end in a line torn by a crash
+        self._folder_synced = False
 
     def append(self, entry: dict, sync: bool = True) -> None:
         line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode()
@@ -94,15 +95,21 @@ class Journal:
 
     def _write(self, line: bytes, sync: bool) -> None:
         try:
-            with self.path.open("ab") as fh:
-                if not self._whole_lines and fh.tell() and not self._ends_with_newline():
-                    fh.write(b"\n")  # a torn last line stays alone: it never spoils this entry
-                fh.write(line)
-                fh.flush()
-                if sync:
-                    os.fsync(fh.fileno())
+            if self._file is None:
+                self._file = self.path.open("ab")
+            fh = self._file
+            if not self._whole_lines and fh.tell() and not self._ends_with_newline():
+                fh.write(b"\n")  # a torn last line stays alone: it never spoils this entry
+            fh.write(line)
+            fh.flush()
+            if sync:
+                os.fsync(fh.fileno())
+                if not self._folder_synced:  # the claim's rename and this file's name, durable with it
+                    fsync_dir(self.path.parent)
+                    self._folder_synced = True
         except BaseException:
             self._whole_lines = False  # a failed write may have left part of a line
+            self.close()
             raise
         self._whole_lines = True
 
@@ -111,9 +118,13 @@ class Journal:
             fh.seek(-1, os.SEEK_END)
             return fh.read(1) == b"\n"
 
-    def claimed(self, source: str, run: str) -> None:
-        self.append({"event": "claimed", "source": source, "run": run, "at": now_iso(), "pid": os.getpid(),
-                     "host": socket.gethostname()}, sync=False)  # the first step's entry syncs it
+    def close(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass  # a write that failed to flush: the next attempt reopens and re-checks
+            self._file = None
 
     def started(self, step) -> None:
         self.append({"event": "started", "step": step.id, "action": step.action, "at": now_iso()})
@@ -140,9 +151,7 @@ class Journal:
                 event = entry["event"]
             except (ValueError, KeyError, TypeError):
                 continue  # a torn line: what it described did not finish; later lines still count
-            if event == "claimed":
-                state.source = entry.get("source")
-            elif event == "started":
+            if event == "started":
                 state.in_flight = entry
             elif event == "done":
                 state.finished[entry["step"]] = entry["record"]
@@ -175,6 +184,8 @@ class FolderStore:
         for folder in (self.processing, *(self.out_dir / r for r in (*ROUTES, "log"))):
             folder.mkdir(parents=True, exist_ok=True)
         self._seen: dict[str, tuple[tuple, float]] = {}
+        self._listing: list[os.DirEntry] = []
+        self._listed_at = 0.0
         self._refs: dict[tuple, frozenset[Path]] = {}
         self._refs_lock = threading.Lock()
 
@@ -182,31 +193,52 @@ class FolderStore:
     def waiting(self) -> list[os.DirEntry]:
         """Top-level `*.json` entries of the inbox, oldest name first (dot-files are in the making)."""
         try:
-            entries = [e for e in os.scandir(self.in_dir) if e.name.lower().endswith(".json")
-                       and not e.name.startswith(".")]
+            with os.scandir(self.in_dir) as listing:
+                entries = [e for e in listing if e.name.endswith((".json", ".JSON")) and e.name[0] != "."]
         except OSError:
             return []
-        return sorted(entries, key=lambda e: e.name)
+        entries.sort(key=lambda e: e.name)
+        return entries
 
-    def ready(self, settle: float, now: float) -> tuple[list[Path], list[Path]]:
-        """Entries whose size and modification time have not changed for `settle` seconds,
-        and the ones still changing (a producer may still be writing them)."""
-        ready, changing, names = [], [], set()
-        for entry in self.waiting():
-            names.add(entry.name)
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
+    def ready(self, settle: float, now: float, limit: int) -> tuple[list[Path], list[Path], bool]:
+        """Up to `limit` entries whose size and times have not changed for `settle` seconds (they
+        leave the candidates: the caller takes them), the ones seen still changing (a producer may
+        still be writing them), and whether candidates are left that were not looked at.
+
+        The folder is listed again only when the last listing is used up or `settle` has passed,
+        so a deep backlog is not listed once per job."""
+        if not self._listing or now - self._listed_at >= max(settle, 0.5):
+            self._listing, self._listed_at = self.waiting(), now
+        ready: list[Path] = []
+        changing: list[Path] = []
+        keep: list[os.DirEntry] = []
+        for i, entry in enumerate(self._listing):
+            if len(ready) >= limit:
+                keep.extend(self._listing[i:])
+                break
+            if settle <= 0:
+                ready.append(Path(entry.path))
                 continue
-            signature = (info.st_size, info.st_mtime_ns, info.st_ino, info.st_mode)
+            try:
+                info = os.lstat(entry.path)  # not the cached DirEntry stat: the file may be growing
+            except OSError:
+                continue  # gone: claimed by another runner, or removed
+            signature = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
             seen = self._seen.get(entry.name)
             if seen is None or seen[0] != signature:
                 self._seen[entry.name] = seen = (signature, now)
-            quiet_for = min(now - seen[1], time.time() - info.st_mtime)
-            (ready if settle <= 0 or quiet_for >= settle else changing).append(Path(entry.path))
-        for name in set(self._seen) - names:
-            del self._seen[name]
-        return ready, changing
+            untouched_for = time.time() - max(info.st_mtime, info.st_ctime)
+            if max(now - seen[1], untouched_for) >= settle:
+                ready.append(Path(entry.path))
+            else:
+                changing.append(Path(entry.path))
+                keep.append(entry)
+        more = len(keep) > len(changing)
+        self._listing = keep
+        if len(self._seen) > 2 * len(keep) + 100:  # forget files that are gone
+            names = {e.name for e in keep}
+            self._seen = {k: v for k, v in self._seen.items() if k in names}
+        return ready, changing, more
 
     # ---- locks and claims -----------------------------------------------------------------
     def _lock_path(self, run: str) -> Path:
@@ -257,7 +289,8 @@ class FolderStore:
                 or any((out / r / f"{run}.json").exists() or (out / r / f"{run}.files").exists() for r in ROUTES)
                 or (out / "error" / f"{run}.reason.json").exists())
 
-    def _reserve(self, stem: str) -> tuple[str, int]:
+    def _reserve(self, stem: str, lock: Path) -> str:
+        """A run name nobody uses, taken by hard-linking our (locked) lock file to `<run>.lock`."""
         base = run_base(stem)
         n = 1
         while True:
@@ -265,9 +298,11 @@ class FolderStore:
             n += 1
             if self._taken(run):
                 continue
-            fd = self._new_lock(run)
-            if fd is not None:
-                return run, fd
+            try:
+                os.link(lock, self._lock_path(run))
+            except FileExistsError:
+                continue
+            return run
 
     def claim(self, path: Path) -> Claim | None:
         """Take one waiting file; None when another runner took it first.
@@ -288,15 +323,16 @@ class FolderStore:
             raise
         return self._name(ticket, fd, path.name)
 
-    def _name(self, ticket: str, ticket_lock: int, source: str, recovered: bool = False) -> Claim:
-        run, fd = self._reserve(Path(source).stem)
+    def _name(self, ticket: str, fd: int, source: str, recovered: bool = False) -> Claim:
+        """Give a ticket its run name. The run's lock is the ticket's lock file under a second name
+        (one inode, one flock), so the claim is owned at every instant."""
+        run = self._reserve(Path(source).stem, self._lock_path(ticket))
         target = self.processing / f"{run}.json"
         os.rename(self.processing / f"{ticket}.json", target)
-        self._drop_lock(ticket, ticket_lock)
-        claim = Claim(run, source, target, Journal(self.processing / f"{run}.journal", self.guard), fd, recovered)
-        claim.journal.claimed(source, run)
-        self.guard("claim", lambda: fsync_dir(self.processing))
-        return claim
+        self._lock_path(ticket).unlink(missing_ok=True)
+        # Not synced here: until the first step's journal entry (which syncs this folder) nothing
+        # has happened that a power cut could make us repeat.
+        return Claim(run, source, target, Journal(self.processing / f"{run}.journal", self.guard), fd, recovered)
 
     def recover(self) -> Iterator[Claim]:
         """Claims whose owner is gone (their lock is free): this process takes them over."""
@@ -322,15 +358,12 @@ class FolderStore:
             if not (self.processing / name).exists() and not (self.processing / name).is_symlink():
                 self._drop_lock(run, fd)  # its owner finished it while we looked
                 continue
+            source = _lock_note(fd).get("source") or name
             if run.startswith(CLAIMING):  # taken from the inbox, not yet named: finish the claim
-                try:
-                    source = json.loads(os.pread(fd, 4096, 0)).get("source") or "job.json"
-                except (ValueError, AttributeError):
-                    source = "job.json"
                 yield self._name(run, fd, source, recovered=True)
                 continue
             journal = Journal(self.processing / f"{run}.journal", self.guard)
-            yield Claim(run, journal.read().source or name, self.processing / name, journal, fd, recovered=True)
+            yield Claim(run, source, self.processing / name, journal, fd, recovered=True)
 
     def _remove_stale_tmp(self, tmp: Path) -> None:
         try:
@@ -348,11 +381,13 @@ class FolderStore:
     def release(self, claim: Claim) -> None:
         """The run is over: its claim, journal and lock go (in that order: the lock last)."""
         _remove(claim.path)
+        claim.journal.close()
         claim.journal.path.unlink(missing_ok=True)
         self._drop_lock(claim.run, claim.lock)
 
     def let_go(self, claim: Claim) -> None:
         """Keep the claim on disk but stop owning it: a later recovery takes it over."""
+        claim.journal.close()
         os.close(claim.lock)
 
     # ---- outputs --------------------------------------------------------------------------
@@ -434,6 +469,15 @@ class FolderStore:
                              if isinstance(f, dict) and isinstance(f.get("path"), str))
         except (ValueError, OSError):
             return frozenset()
+
+
+def _lock_note(fd: int) -> dict:
+    """What the claimer wrote in its lock file: host, pid, since and the file's original name."""
+    try:
+        note = json.loads(os.pread(fd, 4096, 0))
+    except ValueError:
+        return {}
+    return note if isinstance(note, dict) else {}
 
 
 def _remove(path: Path) -> None:

@@ -175,6 +175,8 @@ class HotFolder:
         self._pause_lock = threading.Lock()
         self._probe_due, self._probe_wait = 0.0, self.settings.probe_every[0]
         self._paused_since: float | None = None
+        self._taking: set[str] = set()  # inbox names handed to a worker that has not claimed them yet
+        self._taking_lock = threading.Lock()
 
     # ---- pausing ----------------------------------------------------------------------------
     @property
@@ -257,7 +259,7 @@ class HotFolder:
     # ---- one job ----------------------------------------------------------------------------
     def _open(self, claim: Claim) -> Job | None:
         """The claimed job, ready to run from where its journal says; None when it is already routed."""
-        if self.store.delivered(claim):
+        if claim.recovered and self.store.delivered(claim):  # a fresh run's name has no outputs yet
             self.store.release(claim)
             return None
         try:
@@ -326,6 +328,20 @@ class HotFolder:
             elif None not in current.values() and now - quiet_since >= settle:
                 return
             self.stop.wait(min(settle / 4, 0.25))
+
+    def _take(self, path: Path) -> None:
+        """Claim a waiting file and run it (in a worker, so claims of several files overlap)."""
+        try:
+            claim = None if self.stop.is_set() or self.paused else self.store.claim(path)
+        except (OSError, Stopping) as exc:
+            emit("claim_failed", f"could not claim {path.name}: {exc}", logging.ERROR)
+            return
+        finally:
+            with self._taking_lock:
+                self._taking.discard(path.name)
+        if claim is not None:
+            emit("claimed", f"claimed {claim.source} as {claim.run}", job=claim.run, source=claim.source)
+            self._work(claim)
 
     def _work(self, claim: Claim, job: Job | None = None) -> None:
         try:
@@ -428,20 +444,16 @@ class HotFolder:
                 if not self.paused:
                     for held in self._due_held():
                         submit(held.claim, held.job)
-                    ready, changing = self.store.ready(self.settings.settle, time.monotonic())
-                    for path in ready:
-                        if self.stop.is_set() or self.paused or len(running) >= self.workers * 2:
-                            backlog = True
-                            break
-                        try:
-                            claim = self.store.claim(path)
-                        except (OSError, Stopping) as exc:
-                            emit("claim_failed", f"could not claim {path.name}: {exc}", logging.ERROR)
-                            continue
-                        if claim is not None:
-                            emit("claimed", f"claimed {claim.source} as {claim.run}", job=claim.run,
-                                 source=claim.source)
-                            submit(claim)
+                    capacity = self.workers * 2 - len(running)
+                    if capacity > 0:
+                        ready, changing, backlog = self.store.ready(self.settings.settle, time.monotonic(), capacity)
+                        with self._taking_lock:
+                            ready = [p for p in ready if p.name not in self._taking]  # listed again meanwhile
+                            self._taking.update(p.name for p in ready)
+                        for path in ready:
+                            running.add(pool.submit(self._take, path))
+                    else:
+                        backlog = True
                 running = {f for f in running if not f.done()}
                 now = time.monotonic()
                 if now - last_recover >= self.settings.recover_every and not self.paused:
