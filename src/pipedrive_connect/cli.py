@@ -331,6 +331,8 @@ def cmd_requeue(args) -> int:
 
     if not Path(args.in_dir).is_dir():
         raise UsageError(f"input folder not found: {args.in_dir}")
+    if not Path(args.output).is_file():
+        raise UsageError(f"output file not found: {args.output}")
     try:
         target = requeue(Path(args.output), Path(args.in_dir), resume=args.resume)
     except (OSError, ValueError) as exc:

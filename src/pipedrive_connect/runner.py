@@ -307,8 +307,8 @@ class HotFolder:
     def _wait_for_attachments(self, raw: dict) -> None:
         """Attachments named by the job must exist and be unchanged for `settle` seconds (bounded)."""
         settle = self.settings.settle
-        paths = [self.in_dir / f["path"] for f in raw.get("files") or []
-                 if isinstance(f, dict) and isinstance(f.get("path"), str)]
+        files = raw.get("files") if isinstance(raw.get("files"), list) else []  # a bad shape fails when loaded
+        paths = [self.in_dir / f["path"] for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)]
         if settle <= 0 or not paths:
             return
         deadline = time.monotonic() + max(self.settings.attachment_wait, settle)

@@ -6,7 +6,6 @@ Every test runs the real runner against the sandbox over loopback and looks at t
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -138,6 +137,7 @@ def test_a_job_in_flight_shares_nothing_with_a_redrop_of_its_name(live, sandbox,
     ("latin1.json", '{"data": {"title": "Köln"}}'.encode("latin-1"), "not UTF-8"),
     ("array.json", b"[1, 2]", "must be a JSON object"),
     ("bad-id.json", b'{"id": "../../escape", "data": {}}', "job id"),
+    ("bad-files.json", b'{"data": {}, "files": 7}', "'files' must be a JSON array"),
 ])
 def test_a_bad_job_file_goes_to_error_byte_for_byte_with_its_reason(live, inbox, out, name, payload, reason):
     drop(inbox, name, payload)
@@ -204,20 +204,24 @@ def test_requeue_carries_attachments_and_refuses_what_is_not_a_routed_job(live, 
 
 
 # ---- 3. files still being written ------------------------------------------------------------------
-def test_a_file_still_being_written_is_not_taken_even_with_once(live, sandbox, inbox, out):
-    text = json.dumps({"data": {"title": "written slowly"}}).encode()
-    path = inbox / "slow.json"
-
-    def producer():
-        with path.open("wb") as fh:
-            for i in range(0, len(text), 8):
-                fh.write(text[i:i + 8])
-                fh.flush()
-                time.sleep(0.05)
-
-    writer = threading.Thread(target=producer)
+def slow_writer(path: Path, content: bytes, chunk: int, pause: float) -> threading.Thread:
+    """A producer writing `path` a chunk at a time, as a slow upload or a network share would."""
     path.write_bytes(b"")
+
+    def produce() -> None:
+        with path.open("wb") as fh:
+            for i in range(0, len(content), chunk):
+                fh.write(content[i:i + chunk])
+                fh.flush()
+                time.sleep(pause)
+
+    writer = threading.Thread(target=produce)
     writer.start()
+    return writer
+
+
+def test_a_file_still_being_written_is_not_taken_even_with_once(live, sandbox, inbox, out):
+    writer = slow_writer(inbox / "slow.json", json.dumps({"data": {"title": "written slowly"}}).encode(), 8, 0.05)
     stats = folder(live, inbox, out, settle=0.6).run(once=True)
     writer.join()
     assert stats.quarantined == 0 and "slow" in outputs(out, "success")
@@ -226,20 +230,8 @@ def test_a_file_still_being_written_is_not_taken_even_with_once(live, sandbox, i
 
 def test_an_attachment_still_being_written_is_waited_for(live, sandbox, inbox, out):
     content = b"%PDF-1.4\n" + b"x" * 4000
-    attachment = inbox / "big.pdf"
-    attachment.write_bytes(b"")
     drop(inbox, "late-file.json", {"data": {"title": "late file"}, "files": [{"name": "big.pdf", "path": "big.pdf"}]})
-    os.utime(inbox / "late-file.json", (time.time() - 60, time.time() - 60))
-
-    def producer():
-        with attachment.open("wb") as fh:
-            for i in range(0, len(content), 500):
-                fh.write(content[i:i + 500])
-                fh.flush()
-                time.sleep(0.06)
-
-    writer = threading.Thread(target=producer)
-    writer.start()
+    writer = slow_writer(inbox / "big.pdf", content, 500, 0.06)
     folder(live, inbox, out, UPLOAD, settle=0.4).run(once=True)
     writer.join()
     assert (out / "success" / "late-file.files" / "big.pdf").read_bytes() == content
