@@ -335,6 +335,8 @@ class HotFolder:
             claim = None if self.stop.is_set() or self.paused else self.store.claim(path)
         except (OSError, Stopping) as exc:
             emit("claim_failed", f"could not claim {path.name}: {exc}", logging.ERROR)
+            if is_disk_error(exc):
+                self.stop.wait(5.0)  # the inbox's disk is full or read-only: try again later, not in a loop
             return
         finally:
             with self._taking_lock:
