@@ -13,9 +13,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -190,7 +191,7 @@ class Connection:
         return self.auth.secrets()
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any], name: str = "pipedrive") -> "Connection":
+    def from_settings(cls, settings: dict[str, Any], name: str = "pipedrive") -> Connection:
         kind = settings.get("type", "apiToken")
         url_key = "api_domain" if kind == "oauth2" and settings.get("api_domain") else "base_url"
         base_url = check_url(settings.get(url_key) or DEFAULT_BASE_URL, url_key)
@@ -211,7 +212,7 @@ class Connection:
         raise ValueError(f"unknown connection type {kind!r} (apiToken or oauth2)")
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "Connection":
+    def from_file(cls, path: str | os.PathLike) -> Connection:
         """Settings from a YAML or JSON file; every problem is a ValueError that names the file."""
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -233,7 +234,7 @@ class Connection:
             raise ValueError(f"{path}: {exc}") from None
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Connection":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Connection:
         env = os.environ if environ is None else environ
         token = env.get("PIPEDRIVE_API_TOKEN")
         if not token:

@@ -179,7 +179,8 @@ def coerce(value: Any, schema: dict[str, Any]) -> Any:
                     return int(text)
                 if t == "number":
                     number = float(text)
-                    return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+                    integral = number.is_integer() and "." not in text and "e" not in text.lower()
+                    return int(number) if integral else number
                 if t == "boolean":
                     if text.lower() in _TRUE:
                         return True

@@ -36,10 +36,11 @@ import stat
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .files import safe_filename
 from .jobs import MAX_JOB_BYTES, fsync_dir, parse_job_bytes, read_regular_file, write_atomic

@@ -24,10 +24,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .client import RetrySettings
 from .connection import Connection
@@ -35,8 +36,16 @@ from .engine import Runtime
 from .errors import StepError
 from .files import FileRoots
 from .flows import Flow, FlowOutcome, run_flow, write_debug_records
-from .jobs import (MAX_JOB_BYTES, Attachment, AttachmentError, Job, JobFileError, parse_job_bytes, read_regular_file,
-                   write_atomic)
+from .jobs import (
+    MAX_JOB_BYTES,
+    Attachment,
+    AttachmentError,
+    Job,
+    JobFileError,
+    parse_job_bytes,
+    read_regular_file,
+    write_atomic,
+)
 from .jobstore import Claim, FolderStore, is_disk_error
 
 SAFE_TO_REPEAT = {"GET", "PUT", "PATCH", "DELETE"}

@@ -632,7 +632,7 @@ def test_a_forbidden_record_is_the_job_s_error_not_a_pause(live, sandbox, inbox,
     assert not hot.paused
 
 
-# ---- 10. people can see what happens ------------------------------------------------------------------------------------
+# ---- 10. people can see what happens -------------------------------------------------------------------------------
 def test_lines_on_stderr_a_summary_and_json_events(live, sandbox, inbox, out, tmp_path, capsys):
     events_file = tmp_path / "events.jsonl"
     configure_logging(str(events_file))

@@ -343,7 +343,8 @@ def test_deal_related_lists(live, sandbox, tmp_path):
     done = ok(run(live, "addActivity", {"subject": "Done one", "dealId": deal["id"], "done": True}))
     todo = ok(run(live, "addActivity", {"subject": "Open one", "dealId": deal["id"]}))
     ok(run(live, "addActivity", {"subject": "Elsewhere", "dealId": 1}))
-    assert set(ids(ok(run(live, "getDealActivities", {"id": deal["id"], "fetchAll": "true"})))) == {done["id"], todo["id"]}
+    activities = ok(run(live, "getDealActivities", {"id": deal["id"], "fetchAll": "true"}))
+    assert set(ids(activities)) == {done["id"], todo["id"]}
     assert ids(ok(run(live, "getDealActivities", {"id": deal["id"], "done": "false"}))) == [todo["id"]]
     assert ids(ok(run(live, "getDealPersons", {"id": deal["id"], "fetchAll": True}))) == [1]
 
@@ -728,7 +729,8 @@ def test_pipelines(live):
     pipeline = ok(run(live, "addPipeline", {"name": "Renewals", "isDealProbabilityEnabled": "true"}))
     assert pipeline["is_deal_probability_enabled"] is True
     assert ok(run(live, "getPipeline", {"id": str(pipeline["id"])}))["name"] == "Renewals"
-    ok(run(live, "updatePipeline", {"id": pipeline["id"], "name": "Renewals 2026", "isDealProbabilityEnabled": "false"}))
+    ok(run(live, "updatePipeline",
+           {"id": pipeline["id"], "name": "Renewals 2026", "isDealProbabilityEnabled": "false"}))
     got = ok(run(live, "getPipeline", {"id": pipeline["id"]}))
     assert (got["name"], got["is_deal_probability_enabled"]) == ("Renewals 2026", False)
     assert ids(ok(run(live, "getPipelines", {"fetchAll": True}))) == [1, pipeline["id"]]
@@ -831,7 +833,7 @@ def test_product_related(live, tmp_path):
     assert ok(run(live, "getProductUsers", {"id": product["id"]})) == [1, 2]
 
 
-# ---- users ------------------------------------------------------------------------------------------------------------
+# ---- users ---------------------------------------------------------------------------------------------------------
 
 
 def test_users(live):
@@ -857,7 +859,7 @@ def test_users(live):
     assert "deal_default_visibility" in ok(run(live, "getUserRoleSettings", {"id": 2}))
 
 
-# ---- the registry -----------------------------------------------------------------------------------------------------
+# ---- the registry --------------------------------------------------------------------------------------------------
 
 
 def test_every_action_is_exercised(request):
