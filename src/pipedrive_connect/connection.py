@@ -142,7 +142,8 @@ class OAuth2Auth(AuthBase):
         """POST the refresh grant; never follow a redirect, which would carry the refresh token elsewhere."""
         try:
             response = requests.post(
-                self.token_url, auth=(self.client_id, self.client_secret), timeout=(5, 30), allow_redirects=False,
+                self.token_url, auth=(self.client_id or "", self.client_secret or ""),  # refresh() checked both
+                timeout=(5, 30), allow_redirects=False,
                 data={"grant_type": "refresh_token", "refresh_token": self.refresh_token},
             )
         except requests.RequestException as exc:
@@ -170,7 +171,7 @@ class OAuth2Auth(AuthBase):
 @dataclass
 class Connection:
     base_url: str
-    auth: AuthBase
+    auth: ApiTokenAuth | OAuth2Auth
     name: str = "pipedrive"
     prefixes: dict[str, str] = field(default_factory=lambda: {"v1": "/api/v1", "v2": "/api/v2"})
 

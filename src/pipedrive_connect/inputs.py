@@ -189,8 +189,8 @@ def coerce(value: Any, schema: dict[str, Any]) -> Any:
                 if t in ("array", "object") and text[:1] in "[{":
                     return coerce(json.loads(text), schema)
                 if t == "array":
-                    items = [part.strip() for part in text.split(",") if part.strip()]
-                    return coerce(items, schema)
+                    parts = [part.strip() for part in text.split(",") if part.strip()]
+                    return coerce(parts, schema)
                 if t == "null" and text.lower() in ("null", "none"):
                     return None
             except ValueError:

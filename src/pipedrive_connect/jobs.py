@@ -192,7 +192,7 @@ class LogItem:
 
     def to_dict(self, with_record: bool = True) -> dict[str, Any]:
         """Without the record, a debug item is only a pointer to the file `deliver` wrote it to."""
-        out = {"kind": self.kind, "name": self.name, "content_type": self.content_type}
+        out: dict[str, Any] = {"kind": self.kind, "name": self.name, "content_type": self.content_type}
         if self.path is not None:
             out["path"] = self.path
         if self.size is not None:
