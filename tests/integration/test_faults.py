@@ -20,6 +20,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from pipedrive_connect.client import RetrySettings
 from pipedrive_connect.engine import Runtime
 from pipedrive_connect.flows import Flow
@@ -28,6 +30,8 @@ from pipedrive_connect.runner import HotFolder
 from pipedrive_connect.sandbox import Sandbox
 
 from .conftest import SANDBOX_TOKEN, connect
+
+pytestmark = pytest.mark.slow  # minutes, not seconds: run by `pytest` and CI, left out by `pytest -m "not slow"`
 
 FLOW = {"steps": [
     {"id": "deal", "action": "addDeal",
