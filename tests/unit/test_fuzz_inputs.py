@@ -33,6 +33,7 @@ def inputs_for(key: str):
     return st.dictionaries(st.sampled_from(names) | st.text(max_size=6), values, max_size=6)
 
 
+@pytest.mark.slow  # 25 generated inputs for each of the 160-odd actions: about 20 s in all
 @pytest.mark.parametrize("key", KEYS)
 def test_any_input_routes_to_success_or_error(key, runtime, tmp_path):
     attachment = tmp_path / "a.pdf"
