@@ -53,12 +53,12 @@ def print_table(results: dict) -> None:
                 _fmt(r["ratio"]), r["target"] or "-",
                 {True: "yes", False: "NO", None: "-"}[r["met"]],
             ])
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
     widths = [min(w, 70) for w in widths]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for line in lines:
-        print("  ".join(str(x)[:w].ljust(w) for x, w in zip(line, widths)))
+        print("  ".join(str(x)[:w].ljust(w) for x, w in zip(line, widths, strict=True)))
     notes = [(name, r["metric"], r["note"]) for name, res in results.items() for r in res.get("rows", []) if r["note"]]
     if notes:
         print("\nnotes:")
@@ -73,8 +73,9 @@ def profile_per_job(jobs: int = 1000, top: int = 30) -> str:
     import pstats
 
     from common import SandboxProcess, make_runtime
-    from pipedrive_connect.jobs import Job
     from workloads import TOKEN
+
+    from pipedrive_connect.jobs import Job
 
     with SandboxProcess(TOKEN) as sb:
         rt = make_runtime(sb.base_url, TOKEN)

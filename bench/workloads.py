@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import (BENCH_DIR, PYTHON, SandboxProcess, make_runtime, pages, ratio, row, summary)
+from common import BENCH_DIR, PYTHON, SandboxProcess, make_runtime, pages, ratio, row, summary
 
 TOKEN = "bench-token-0123456789"
 
@@ -49,7 +49,8 @@ def per_job(quick: bool) -> dict[str, Any]:
 
         def runtime_job(i: int) -> float:
             c0, t0 = cpu(), perf()
-            outcome = rt.run("addDeal", job=_job({"x": f"Order {i}"}), inputs={"title": "{{ job.data.x }}", "value": "12"})
+            outcome = rt.run("addDeal", job=_job({"x": f"Order {i}"}),
+                             inputs={"title": "{{ job.data.x }}", "value": "12"})
             took = perf() - t0
             cpu_used["runtime"] += cpu() - c0
             if outcome.route != "success":
@@ -89,8 +90,8 @@ def per_job(quick: bool) -> dict[str, Any]:
             bare_cpu.append(cpu_used["bare"] / iters * 1e3)
         session.close()
     rt_s, bare_s, paired_s = summary(rt_med), summary(bare_med), summary(paired)
-    overhead = summary([a - b for a, b in zip(rt_med, bare_med)])
-    mean_ratio = summary([a / b for a, b in zip(rt_mean, bare_mean)])
+    overhead = summary([a - b for a, b in zip(rt_med, bare_med, strict=True)])
+    mean_ratio = summary([a / b for a, b in zip(rt_mean, bare_mean, strict=True)])
     ratio_med = paired_s["median"]
     return {
         "rows": [
@@ -99,10 +100,11 @@ def per_job(quick: bool) -> dict[str, Any]:
                 met=ratio_med <= 1.10, note=f"{repeats} repeats x {iters} jobs per side, interleaved job by job; "
                 "ratio = median over repeats of (median runtime / median bare)"),
             row("runtime overhead per job", overhead, unit="ms", baseline=bare_s, baseline_label="bare request time"),
-            row("per-job ratio using means", mean_ratio, baseline=1.0, baseline_label="bare", ratio_value=mean_ratio["median"],
-                target="<= 1.10", met=mean_ratio["median"] <= 1.10),
+            row("per-job ratio using means", mean_ratio, baseline=1.0, baseline_label="bare",
+                ratio_value=mean_ratio["median"], target="<= 1.10", met=mean_ratio["median"] <= 1.10),
             row("client CPU per job, runtime", summary(rt_cpu), unit="ms", baseline=summary(bare_cpu),
-                baseline_label="bare client CPU", ratio_value=summary([a / b for a, b in zip(rt_cpu, bare_cpu)])["median"],
+                baseline_label="bare client CPU",
+                ratio_value=summary([a / b for a, b in zip(rt_cpu, bare_cpu, strict=True)])["median"],
                 note="process_time of the client process (the sandbox runs in another process)"),
         ],
         "raw": {"iterations": iters, "repeats": repeats, "warmup": warmup, "runtime_median_ms": rt_med,
@@ -156,7 +158,8 @@ def cold_start(quick: bool) -> dict[str, Any]:
         r = ratio(a_s["median"], b_s["median"])
         note = f"{runs} runs each, alternated; {n_actions} actions listed"
         if variant == "environment as is" and os.environ.get("PYTHONDONTWRITEBYTECODE"):
-            note += "; PYTHONDONTWRITEBYTECODE=1 here and src/ has no __pycache__, so the project's own modules are compiled on every start"
+            note += ("; PYTHONDONTWRITEBYTECODE=1 here and src/ has no __pycache__, so the project's own modules"
+                     " are compiled on every start")
         if variant == "warm bytecode cache":
             note += "; PYTHONPYCACHEPREFIX in /tmp, warmed once"
         rows.append(row(f"cold start `actions --json` ({variant})", a_s, unit="ms", baseline=b_s,
@@ -226,11 +229,13 @@ def fetch_all(quick: bool) -> dict[str, Any]:
                             note=f"{res['items']} items; runtime counted {res['calls']['median']:.0f}"))
             rows.append(row(f"{label} N={n}: wall", res["wall"], unit="s", baseline=bare["wall"],
                             baseline_label="bare Session cursor walk",
-                            note=f"{repeats} untraced runs, fresh process each" if n == sizes[0] and mode == "runtime" else ""))
+                            note=(f"{repeats} untraced runs, fresh process each"
+                                  if n == sizes[0] and mode == "runtime" else "")))
             rows.append(row(f"{label} N={n}: peak RSS growth", res["rss"], unit="MB", baseline=bare["rss"],
                             baseline_label="bare walk, pages discarded", target="<= 50 MB, flat in N",
                             met=res["rss"]["max"] <= 50,
-                            note="ru_maxrss after the fetch - RSS at idle" if n == sizes[0] and mode == "runtime" else ""))
+                            note=("ru_maxrss after the fetch - RSS at idle"
+                                  if n == sizes[0] and mode == "runtime" else "")))
             rows.append(row(f"{label} N={n}: tracemalloc peak", res["trace"], unit="MB", baseline=bare["trace"],
                             baseline_label="bare walk", target="<= 50 MB, flat in N", met=res["trace"]["max"] <= 50,
                             note="1 traced run per case" if n == sizes[0] and mode == "runtime" else ""))
@@ -238,7 +243,8 @@ def fetch_all(quick: bool) -> dict[str, Any]:
     for mode in ("runtime", "tofile", "paginate", "bare"):
         small, big = results[(sizes[0], mode)]["trace"]["median"], results[(sizes[1], mode)]["trace"]["median"]
         rows.append(row(f"{mode}: tracemalloc peak 20k / 5k", ratio(big, small), baseline=1.0,
-                        baseline_label="flat", ratio_value=ratio(big, small), target="~1 (flat)" if mode != "runtime" else "",
+                        baseline_label="flat", ratio_value=ratio(big, small),
+                        target="~1 (flat)" if mode != "runtime" else "",
                         met=(ratio(big, small) or 99) < 1.5 if mode != "runtime" else None,
                         note="fetchAll returns a list, so it grows with N" if mode == "runtime" else ""))
     raw["summary"] = {f"{n}:{m}": v for (n, m), v in results.items()}
@@ -333,7 +339,8 @@ V1_COSTS = {"create deal": 10, "create person": 10, "create note": 10, "update d
 FACTS_FLOOR = {"create deal": 5, "create person": 5, "create note": 10, "update deal": 5, "list deals (per page)": 10,
                "list persons (per page)": 10, "list notes (per page)": 20, "search": 20, "merge deals": 40}
 # The official specs beside the checkout (as in CI), or wherever $PIPEDRIVE_OPENAPI_DIR points.
-SPEC_DIR = Path(os.environ.get("PIPEDRIVE_OPENAPI_DIR") or Path(__file__).resolve().parents[2] / "shared" / "pipedrive-openapi")
+SPEC_DIR = Path(os.environ.get("PIPEDRIVE_OPENAPI_DIR")
+                or Path(__file__).resolve().parents[2] / "shared" / "pipedrive-openapi")
 
 
 def spec_costs() -> tuple[dict[tuple[str, str], int], str]:
@@ -380,7 +387,7 @@ def token_budget(quick: bool) -> dict[str, Any]:
             spent: dict[str, int] = {}
             calls: dict[str, int] = {}
 
-            def run(item: str, action: str, inputs: dict[str, Any]):
+            def run(item: str, action: str, inputs: dict[str, Any], rt=rt, spent=spent, calls=calls, counts=counts):
                 outcome = rt.run(action, inputs=inputs)
                 if outcome.route != "success":
                     raise RuntimeError(f"{action} failed: {outcome.error}")
@@ -467,7 +474,7 @@ def picklists(quick: bool) -> dict[str, Any]:
                 fresh = Runtime(rt.bundle, client=rt.client, out_dir=rt.out_dir)  # empty cache, same client
                 sb.reset()
 
-                def bare():
+                def bare(bare_path=bare_path, bare_params=bare_params, bares=bares):
                     t0 = time.perf_counter()
                     response = session.get(sb.base_url + bare_path, params=bare_params)
                     response.raise_for_status()
@@ -522,7 +529,8 @@ def _peer_version() -> str | None:
 
 
 def peer(quick: bool) -> dict[str, Any]:
-    """50 notes + 50 leads created and listed, 20 files uploaded and downloaded: this connector vs pipedrive-python-lib."""
+    """50 notes + 50 leads created and listed, 20 files uploaded and downloaded:
+    this connector vs pipedrive-python-lib."""
     peer_version = _peer_version()
     if peer_version is None:
         msg = "SKIPPED: pipedrive-python-lib is not installed (pip install 'pipedrive-connect[bench]')"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from pipedrive_connect.bundle import Bundle
@@ -21,6 +23,28 @@ def no_secret_in_any_output(tmp_path_factory):
     leaks = [str(p) for p in root.rglob("*") if p.is_file() and "secrets" not in p.parts
              and any(secret.encode() in p.read_bytes() for secret in (TOKEN, SANDBOX_TOKEN))]
     assert not leaks, f"secrets written to outputs: {leaks}"
+
+
+@pytest.fixture(autouse=True)
+def isolated_process_state():
+    """What the package keeps per process starts afresh for each test, whatever ran before it: the
+    rate limiters shared per token (their windows and the limits learned from headers) and the
+    `pipedrive_connect` logger that `watch` configures (handlers, level, propagation)."""
+    from pipedrive_connect.limits import RateLimiter
+
+    logger = logging.getLogger("pipedrive_connect")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    with RateLimiter._shared_lock:
+        RateLimiter._shared.clear()
+    yield
+    with RateLimiter._shared_lock:
+        RateLimiter._shared.clear()
+    for handler in [h for h in logger.handlers if h not in saved[0]]:
+        logger.removeHandler(handler)
+        handler.close()
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 @pytest.fixture(scope="session")

@@ -13,10 +13,11 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -77,7 +78,7 @@ class _Declared:
     kind = "action"
     code_dir = "actions"
 
-    def __init__(self, bundle: "Bundle", key: str, resource: str, decl: dict[str, Any], file: str):
+    def __init__(self, bundle: Bundle, key: str, resource: str, decl: dict[str, Any], file: str):
         self.bundle, self.key, self.resource, self.decl, self.file = bundle, key, resource, decl, file
         self.label: str = decl["label"]
         self.description: str = decl["description"]
@@ -195,7 +196,7 @@ class Bundle:
 
     # ---- loading -------------------------------------------------------------------
     @classmethod
-    def load(cls, root: str | Path | None = None, check: bool = False) -> "Bundle":
+    def load(cls, root: str | Path | None = None, check: bool = False) -> Bundle:
         bundle = cls(Path(root) if root else default_root())
         bundle._read()
         if check:
@@ -244,7 +245,7 @@ class Bundle:
             path = ".".join(str(p) for p in error.absolute_path) or None
             raise BundleError(file, path, error.message)
 
-    def check(self) -> "Bundle":
+    def check(self) -> Bundle:
         """Load every schema and handler now; raise BundleError on the first problem."""
         from jsonschema import Draft202012Validator
         from jsonschema.exceptions import SchemaError
@@ -374,6 +375,7 @@ class Bundle:
             spec.loader.exec_module(module)
         except Exception as exc:
             sys.modules.pop(qualified, None)
-            raise BundleError(f"{folder}/{name}.py", None, f"handler module failed to import: {type(exc).__name__}: {exc}") from None
+            raise BundleError(f"{folder}/{name}.py", None,
+                              f"handler module failed to import: {type(exc).__name__}: {exc}") from None
         self._modules[qualified] = module
         return module

@@ -370,7 +370,8 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
         return p
 
     p = add("actions", cmd_actions, "list the actions")
-    p.add_argument("--json", action="store_true", help="print a JSON array (key, label, resource, api_version, method, path, ...)")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON array (key, label, resource, api_version, method, path, ...)")
     p.add_argument("--resource", help="only actions of this resource group (deals, persons, ...)")
 
     p = add("describe", cmd_describe, "show one action (or data source) with its input schema as JSON")
@@ -382,7 +383,8 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
                    help="one input value (repeatable); strings are coerced to the input's type; templates allowed")
     p.add_argument("--inputs", metavar="FILE.json", help="a JSON object of inputs (--input values win)")
     p.add_argument("--job", metavar="JOB.json", help="the job: {data, metadata, files} that templates can read")
-    p.add_argument("--out", metavar="DIR", help="write the routed job to DIR/success or DIR/error and by-products to DIR/log")
+    p.add_argument("--out", metavar="DIR",
+                   help="write the routed job to DIR/success or DIR/error and by-products to DIR/log")
     p.add_argument("--allow-files-from", action="append", metavar="DIR",
                    help="with --job: a folder besides the job's own that its files may come from (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress display while fetching pages")
@@ -390,7 +392,8 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     p = add("picklist", cmd_picklist, "print a data source's options as {options: [{key, label}], next_cursor} JSON")
     p.add_argument("key", metavar="KEY", help="data source key, e.g. selectPerson")
     p.add_argument("--search", metavar="TERM", help="narrow the options")
-    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a value another input chose (e.g. pipelineId=1)")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="a value another input chose (e.g. pipelineId=1)")
     p.add_argument("--cursor", help="continue after the previous page")
     p.add_argument("--limit", type=int, default=100, help="options per page (default 100)")
 
@@ -400,7 +403,8 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
                    "constants and step references (exit 1 listing every problem)")
 
     p = add("docs", cmd_docs, "generate the action reference (docs/actions.md) from the bundle")
-    p.add_argument("--out", default="docs/actions.md", metavar="FILE", help="where to write it (default docs/actions.md)")
+    p.add_argument("--out", default="docs/actions.md", metavar="FILE",
+                   help="where to write it (default docs/actions.md)")
     p.add_argument("--check", action="store_true", help="only check that FILE is current (exit 1 if not)")
 
     p = add("sandbox", cmd_sandbox, "serve the local Pipedrive-compatible sandbox on 127.0.0.1 (see docs/sandbox.md)")
@@ -413,7 +417,8 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
             epilog=WATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--flow", metavar="FILE", required=True, help="flow file (YAML/JSON): steps with templated inputs")
     p.add_argument("--in", dest="in_dir", metavar="DIR", required=True, help="folder to take *.json job files from")
-    p.add_argument("--out", metavar="DIR", required=True, help="output folder: success/, error/ and log/ are written there")
+    p.add_argument("--out", metavar="DIR", required=True,
+                   help="output folder: success/, error/ and log/ are written there")
     p.add_argument("--workers", type=int, default=4, metavar="N", help="jobs processed concurrently (default 4)")
     p.add_argument("--once", action="store_true", help="process what is there now, then exit")
     p.add_argument("--settle", type=float, default=1.0, metavar="SECONDS",

@@ -13,9 +13,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -141,7 +142,8 @@ class OAuth2Auth(AuthBase):
         """POST the refresh grant; never follow a redirect, which would carry the refresh token elsewhere."""
         try:
             response = requests.post(
-                self.token_url, auth=(self.client_id, self.client_secret), timeout=(5, 30), allow_redirects=False,
+                self.token_url, auth=(self.client_id or "", self.client_secret or ""),  # refresh() checked both
+                timeout=(5, 30), allow_redirects=False,
                 data={"grant_type": "refresh_token", "refresh_token": self.refresh_token},
             )
         except requests.RequestException as exc:
@@ -169,7 +171,7 @@ class OAuth2Auth(AuthBase):
 @dataclass
 class Connection:
     base_url: str
-    auth: AuthBase
+    auth: ApiTokenAuth | OAuth2Auth
     name: str = "pipedrive"
     prefixes: dict[str, str] = field(default_factory=lambda: {"v1": "/api/v1", "v2": "/api/v2"})
 
@@ -190,7 +192,7 @@ class Connection:
         return self.auth.secrets()
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any], name: str = "pipedrive") -> "Connection":
+    def from_settings(cls, settings: dict[str, Any], name: str = "pipedrive") -> Connection:
         kind = settings.get("type", "apiToken")
         url_key = "api_domain" if kind == "oauth2" and settings.get("api_domain") else "base_url"
         base_url = check_url(settings.get(url_key) or DEFAULT_BASE_URL, url_key)
@@ -211,7 +213,7 @@ class Connection:
         raise ValueError(f"unknown connection type {kind!r} (apiToken or oauth2)")
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "Connection":
+    def from_file(cls, path: str | os.PathLike) -> Connection:
         """Settings from a YAML or JSON file; every problem is a ValueError that names the file."""
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -233,7 +235,7 @@ class Connection:
             raise ValueError(f"{path}: {exc}") from None
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Connection":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Connection:
         env = os.environ if environ is None else environ
         token = env.get("PIPEDRIVE_API_TOKEN")
         if not token:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, cast
 
 import yaml
 from jinja2 import TemplateSyntaxError, meta, nodes
@@ -53,7 +54,8 @@ FLOW_SCHEMA = {
                     "id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
                     "action": {"type": "string"},
                     "inputs": {"type": "object"},
-                    "when": {"type": "string", "description": "template; the step is skipped when it renders empty/false"},
+                    "when": {"type": "string",
+                             "description": "template; the step is skipped when it renders empty/false"},
                 },
             },
         },
@@ -85,7 +87,7 @@ class Flow:
     steps: list[Step]
 
     @classmethod
-    def load(cls, path: str | Path, runtime: Runtime | None = None) -> "Flow":
+    def load(cls, path: str | Path, runtime: Runtime | None = None) -> Flow:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -100,7 +102,7 @@ class Flow:
         return cls.from_dict(raw, runtime, str(path))
 
     @classmethod
-    def from_dict(cls, raw: Any, runtime: Runtime | None = None, source: str = "flow") -> "Flow":
+    def from_dict(cls, raw: Any, runtime: Runtime | None = None, source: str = "flow") -> Flow:
         """The flow, or a FlowError listing every problem `check` finds: a broken flow fails once,
         when it loads, rather than on every job. A bare list of steps is a flow too."""
         if isinstance(raw, list):
@@ -108,7 +110,7 @@ class Flow:
         problems = check(raw, runtime.bundle if runtime is not None else None)
         if problems:
             raise FlowError([f"{source}: {problem}" for problem in problems])
-        steps = [Step(_step_id(s), s["action"], s.get("inputs") or {}, s.get("when")) for s in raw["steps"]]
+        steps = [Step(cast(str, _step_id(s)), s["action"], s.get("inputs") or {}, s.get("when")) for s in raw["steps"]]
         return cls(raw.get("name") or Path(source).stem, steps)
 
 
@@ -151,9 +153,10 @@ def _step_id(step: Any) -> str | None:
     return step_id if isinstance(step_id, str) else None
 
 
-def _check_step(step: dict[str, Any], earlier: list[str], later: list[str], bundle: Bundle | None) -> Iterator[str]:
+def _check_step(step: dict[str, Any], earlier: list[str | None], later: list[str | None],
+                bundle: Bundle | None) -> Iterator[str]:
     """This step's problems, each starting with what it is about (` input 'x': ...`)."""
-    action = None
+    action: Action | None = None
     if bundle is not None:
         try:
             action = bundle.action(step["action"])
@@ -167,16 +170,16 @@ def _check_step(step: dict[str, Any], earlier: list[str], later: list[str], bund
     if step.get("when") is not None:
         yield from (f" when: {p}" for p in _template_problems(step["when"], earlier, later))
     inputs = step.get("inputs") or {}
-    known = action.schema.get("properties", {}) if action else None
+    known: dict[str, Any] = action.schema.get("properties", {}) if action else {}
     for name, value in inputs.items():
-        if known is not None and name not in known:
+        if action is not None and name not in known:
             hint = _did_you_mean(name, known) or f" (`pipedrive-connect describe {action.key}` lists the inputs)"
             yield f" input {name!r}: unknown input{hint}"
             continue
         templates = [text for text in _strings(value) if "{{" in text or "{%" in text]
         for text in templates:
             yield from (f" input {name!r}: {p}" for p in _template_problems(text, earlier, later))
-        if known is not None and not templates and value != "":
+        if action is not None and not templates and value != "":
             problem = _constant_problem(action, name, value)
             if problem:
                 yield f" input {name!r}: {problem}"
@@ -196,7 +199,7 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
-def _template_problems(text: str, earlier: list[str], later: list[str]) -> list[str]:
+def _template_problems(text: str, earlier: list[str | None], later: list[str | None]) -> list[str]:
     """Syntax, unknown filters, names other than job and steps, unknown job fields and step references
     that are not (yet) there: all things that fail every job."""
     try:
@@ -208,6 +211,8 @@ def _template_problems(text: str, earlier: list[str], later: list[str]) -> list[
                 for name in sorted(meta.find_undeclared_variables(tree) - {"job", "steps"} - set(TEMPLATES.globals))]
     refs: dict[str, set[str]] = {"job": set(), "steps": set()}
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if not isinstance(node, (nodes.Getattr, nodes.Getitem)):
+            continue  # never: find_all yields only these; the test tells the type checker so
         if isinstance(node.node, nodes.Name) and node.node.name in refs:
             key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
             if isinstance(key, str):
@@ -256,7 +261,8 @@ class FlowOutcome:
     cost: int = 0
 
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"job": self.job.id, "route": self.route, "api_calls": self.calls, "token_cost": self.cost}
+        out: dict[str, Any] = {"job": self.job.id, "route": self.route, "api_calls": self.calls,
+                               "token_cost": self.cost}
         if self.error is not None:
             out["error"] = {**self.error.to_dict(), "step": self.failed_step}
         return out

@@ -179,7 +179,8 @@ def coerce(value: Any, schema: dict[str, Any]) -> Any:
                     return int(text)
                 if t == "number":
                     number = float(text)
-                    return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+                    integral = number.is_integer() and "." not in text and "e" not in text.lower()
+                    return int(number) if integral else number
                 if t == "boolean":
                     if text.lower() in _TRUE:
                         return True
@@ -188,8 +189,8 @@ def coerce(value: Any, schema: dict[str, Any]) -> Any:
                 if t in ("array", "object") and text[:1] in "[{":
                     return coerce(json.loads(text), schema)
                 if t == "array":
-                    items = [part.strip() for part in text.split(",") if part.strip()]
-                    return coerce(items, schema)
+                    parts = [part.strip() for part in text.split(",") if part.strip()]
+                    return coerce(parts, schema)
                 if t == "null" and text.lower() in ("null", "none"):
                     return None
             except ValueError:

@@ -79,7 +79,7 @@ class Job:
             "steps": self.steps,
         }
 
-    def with_step(self, step_id: str, record: dict[str, Any]) -> "Job":
+    def with_step(self, step_id: str, record: dict[str, Any]) -> Job:
         return Job(self.data, self.metadata, list(self.files), {**self.steps, step_id: record}, self.id,
                    self.run_name)
 
@@ -93,7 +93,7 @@ class Job:
         }
 
     @classmethod
-    def from_dict(cls, raw: Any, base: Path | None = None, roots: FileRoots | None = None) -> "Job":
+    def from_dict(cls, raw: Any, base: Path | None = None, roots: FileRoots | None = None) -> Job:
         """A job from its JSON form. With `roots`, every attachment must be a file inside them."""
         if not isinstance(raw, dict):
             raise JobFileError("a job must be a JSON object with data, metadata and files")
@@ -124,7 +124,7 @@ class Job:
 
     @classmethod
     def load(cls, path: str | os.PathLike, roots: FileRoots | None = None, base: Path | None = None,
-             max_bytes: int = MAX_JOB_BYTES) -> "Job":
+             max_bytes: int = MAX_JOB_BYTES) -> Job:
         """Read a job file; attachment paths are relative to `base` (default: the file's folder)."""
         path = Path(path)
         raw = parse_job_bytes(read_regular_file(path, max_bytes))
@@ -192,7 +192,7 @@ class LogItem:
 
     def to_dict(self, with_record: bool = True) -> dict[str, Any]:
         """Without the record, a debug item is only a pointer to the file `deliver` wrote it to."""
-        out = {"kind": self.kind, "name": self.name, "content_type": self.content_type}
+        out: dict[str, Any] = {"kind": self.kind, "name": self.name, "content_type": self.content_type}
         if self.path is not None:
             out["path"] = self.path
         if self.size is not None:

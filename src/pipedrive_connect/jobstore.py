@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import itertools
 import json
 import os
@@ -36,10 +37,11 @@ import stat
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .files import safe_filename
 from .jobs import MAX_JOB_BYTES, fsync_dir, parse_job_bytes, read_regular_file, write_atomic
@@ -132,7 +134,7 @@ class Journal:
     def done(self, step, record, sync: bool = True) -> None:
         self.append({"event": "done", "step": step.id, "record": record, "at": now_iso()}, sync=sync)
 
-    def failed(self, step_id: str, error: dict) -> None:
+    def failed(self, step_id: str | None, error: dict) -> None:
         """The step ended without effect (a retryable failure): it is no longer in flight."""
         self.append({"event": "failed", "step": step_id, "error": error, "at": now_iso()})
 
@@ -407,7 +409,7 @@ class FolderStore:
                 source = Path(attachment.path)
                 copy = files_dir / safe_filename(source.name, "attachment")
                 if source.is_file() and not copy.exists():
-                    self.guard(f"attachment {copy}", lambda s=source, c=copy: _copy_file(s, c, self.file_mode))
+                    self.guard(f"attachment {copy}", functools.partial(_copy_file, source, copy, self.file_mode))
                 attachment.path = str(copy)
         payload["input"] = {"file": claim.source, "run": claim.run}
         data = json.dumps({**payload, "files": [a.to_dict(route_dir) for a in attachments]},

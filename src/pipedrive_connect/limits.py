@@ -49,7 +49,7 @@ class _Window:
 
 
 class RateLimiter:
-    _shared: dict[str, "RateLimiter"] = {}
+    _shared: dict[str, RateLimiter] = {}
     _shared_lock = threading.Lock()
 
     def __init__(self, limit: int = 20, margin: float = 0.05, clock=time.monotonic, sleep=time.sleep,
@@ -62,7 +62,7 @@ class RateLimiter:
         self.waited = 0.0
 
     @classmethod
-    def for_token(cls, secret: str, limit: int = 20) -> "RateLimiter":
+    def for_token(cls, secret: str, limit: int = 20) -> RateLimiter:
         """One limiter per token per process (keyed by a hash, never by the token itself)."""
         key = hashlib.sha256(secret.encode()).hexdigest()
         with cls._shared_lock:

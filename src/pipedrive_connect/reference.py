@@ -88,7 +88,8 @@ def render(bundle: Bundle) -> str:
     for source in bundle.datasources.values():
         search = f"`{source.decl['search_path']}`" if source.decl.get("search_path") else "filters the list"
         params = ", ".join(f"`{p}`" for p in source.params) or ""
-        out.append(f"| `{source.key}` | {source.label} | `GET /api/{source.api}{source.path}` | {search} | {params} | {source.cost} |")
+        out.append(f"| `{source.key}` | {source.label} | `GET /api/{source.api}{source.path}` | {search} | {params}"
+                   f" | {source.cost} |")
     out.append("\n## Removed actions\n")
     out.append("These keys exist in older Pipedrive components but their Pipedrive API is gone. They are kept so a "
                "flow that uses one fails with this explanation instead of an unknown key.\n")

@@ -24,10 +24,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .client import RetrySettings
 from .connection import Connection
@@ -35,8 +36,16 @@ from .engine import Runtime
 from .errors import StepError
 from .files import FileRoots
 from .flows import Flow, FlowOutcome, run_flow, write_debug_records
-from .jobs import (MAX_JOB_BYTES, Attachment, AttachmentError, Job, JobFileError, parse_job_bytes, read_regular_file,
-                   write_atomic)
+from .jobs import (
+    MAX_JOB_BYTES,
+    Attachment,
+    AttachmentError,
+    Job,
+    JobFileError,
+    parse_job_bytes,
+    read_regular_file,
+    write_atomic,
+)
 from .jobstore import Claim, FolderStore, is_disk_error
 
 SAFE_TO_REPEAT = {"GET", "PUT", "PATCH", "DELETE"}
@@ -307,16 +316,18 @@ class HotFolder:
     def _wait_for_attachments(self, raw: dict) -> None:
         """Attachments named by the job must exist and be unchanged for `settle` seconds (bounded)."""
         settle = self.settings.settle
-        files = raw.get("files") if isinstance(raw.get("files"), list) else []  # a bad shape fails when loaded
+        files = raw.get("files")
+        if not isinstance(files, list):
+            files = []  # a bad shape fails when loaded
         paths = [self.in_dir / f["path"] for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)]
         if settle <= 0 or not paths:
             return
         deadline = time.monotonic() + max(self.settings.attachment_wait, settle)
-        last: dict[Path, tuple] = {}
+        last: dict[Path, tuple | None] = {}
         quiet_since = time.monotonic()
         while time.monotonic() < deadline and not self.stop.is_set():
             now = time.monotonic()
-            current = {}
+            current: dict[Path, tuple | None] = {}
             for path in paths:
                 try:
                     info = path.stat()
@@ -373,22 +384,24 @@ class HotFolder:
 
     def _hold(self, claim: Claim, outcome: FlowOutcome) -> bool:
         """Keep the job for a later attempt; False once it has been held for `retry_for` seconds."""
+        error, step = outcome.error, outcome.failed_step
+        assert error is not None, "only an outcome with an error is held"
         state = claim.journal.read()
         attempts, since = state.attempts + 1, state.held_since or time.time()
-        paused = outcome.error.kind in PAUSE_KINDS
+        paused = error.kind in PAUSE_KINDS
         if not paused and time.time() - since >= self.settings.retry_for:
             return False
         first, longest = self.settings.backoff
         delay = min(longest, first * 2 ** (attempts - 1))
-        claim.journal.failed(outcome.failed_step, outcome.error.to_dict())
-        claim.journal.held(attempts, since, outcome.error.message)
+        claim.journal.failed(step, error.to_dict())
+        claim.journal.held(attempts, since, error.message)
         with self._held_lock:
             heapq.heappush(self._held, _Held(time.monotonic() + delay, next(self._seq), claim, outcome.job,
                                              attempts, since))
         self.stats.bump("held")
-        emit("retry", f"  {claim.run:<16} held     {outcome.error.kind}: {outcome.error.message} "
-             f"(attempt {attempts}; next in {delay:.0f} s)", job=claim.run, step=outcome.failed_step,
-             kind=outcome.error.kind, attempt=attempts, next_in=delay)
+        emit("retry", f"  {claim.run:<16} held     {error.kind}: {error.message} "
+             f"(attempt {attempts}; next in {delay:.0f} s)", job=claim.run, step=step,
+             kind=error.kind, attempt=attempts, next_in=delay)
         return True
 
     def _finish(self, claim: Claim, outcome: FlowOutcome, attachments: list[Attachment]) -> None:

@@ -58,7 +58,8 @@ def test_example_request_matches_the_official_operation(key, index, example, run
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         # custom fields named in the example exist as text fields, for actions that read the field list first
         names = list(example.get("customFields") or {}) + [example.get("customFieldKey")]
-        fields = [{"field_code": n, "field_name": n, "field_type": "varchar", "is_custom_field": True} for n in names if n]
+        fields = [{"field_code": n, "field_name": n, "field_type": "varchar", "is_custom_field": True}
+                  for n in names if n]
         rsps.add("GET", re.compile(re.escape(BASE) + r"/api/v2/\w+Fields\b.*"),
                  json={"success": True, "data": fields, "additional_data": {"next_cursor": None}})
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
@@ -72,7 +73,7 @@ def test_example_request_matches_the_official_operation(key, index, example, run
         validate("v2" if "/api/v2/" in call.request.url else "v1", call.request)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _raw_spec(version):
     import yaml
 

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 
 from pipedrive_connect.client import RetrySettings
 from pipedrive_connect.engine import Runtime
@@ -30,9 +31,13 @@ from pipedrive_connect.sandbox import Sandbox
 
 from .conftest import SANDBOX_TOKEN, connect
 
+pytestmark = pytest.mark.slow  # minutes, not seconds: run by `pytest` and CI, left out by `pytest -m "not slow"`
+
 FLOW = {"steps": [
-    {"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}", "debugRequest": "{{ job.data.debug }}"}},
-    {"id": "note", "action": "addNote", "inputs": {"content": "for {{ job.data.title }}", "dealId": "{{ steps.deal.result.id }}"}},
+    {"id": "deal", "action": "addDeal",
+     "inputs": {"title": "{{ job.data.title }}", "debugRequest": "{{ job.data.debug }}"}},
+    {"id": "note", "action": "addNote",
+     "inputs": {"content": "for {{ job.data.title }}", "dealId": "{{ steps.deal.result.id }}"}},
     {"id": "read", "action": "getDeal", "inputs": {"id": "{{ steps.deal.result.id }}"}},
 ]}
 RETRY = RetrySettings(max_attempts=6, max_wait=20, backoff_base=0.02, backoff_cap=0.2)
@@ -41,7 +46,8 @@ RETRY = RetrySettings(max_attempts=6, max_wait=20, backoff_base=0.02, backoff_ca
 def drop_jobs(inbox: Path, count: int) -> None:
     inbox.mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        (inbox / f"job-{i:04}.json").write_text(json.dumps({"data": {"title": f"fault job {i:04}", "debug": i % 10 == 0}}))
+        job = {"data": {"title": f"fault job {i:04}", "debug": i % 10 == 0}}
+        (inbox / f"job-{i:04}.json").write_text(json.dumps(job))
 
 
 def routed(out: Path) -> dict[str, list[str]]:
@@ -131,7 +137,8 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(bundle, tmp_path)
         assert final.returncode == 0, final.stderr
         from pipedrive_connect.connection import Connection
 
-        runtime = Runtime(bundle, Connection.from_settings({"type": "apiToken", "api_token": SANDBOX_TOKEN, "base_url": base_url}))
+        settings = {"type": "apiToken", "api_token": SANDBOX_TOKEN, "base_url": base_url}
+        runtime = Runtime(bundle, Connection.from_settings(settings))
         titles = [d["title"] for d in runtime.run("getDeals", Job(), {"fetchAll": True}).result]
     finally:
         sandbox.send_signal(signal.SIGTERM)

@@ -389,6 +389,7 @@ def test_recovery_takes_over_only_claims_whose_owner_is_gone(live, sandbox, inbo
 
 
 # ---- 7. full disk, read-only output, durable renames -------------------------------------------------------------
+@pytest.mark.slow
 def test_a_failed_journal_write_after_a_create_pauses_and_never_repeats_it(live, sandbox, inbox, out, monkeypatch):
     failures = {"left": 3}
     original = Journal._write
@@ -544,6 +545,7 @@ def fragile(bundle, sandbox, out) -> Runtime:
     return Runtime(bundle, connect(sandbox), out_dir=out, retry=RetrySettings.none())
 
 
+@pytest.mark.slow
 def test_an_outage_holds_jobs_and_they_go_through_when_it_ends(fragile, sandbox, inbox, out):
     for i in range(4):
         drop(inbox, f"outage-{i}.json", {"data": {"title": f"outage {i}"}})
@@ -561,6 +563,7 @@ def test_an_outage_holds_jobs_and_they_go_through_when_it_ends(fragile, sandbox,
     assert all(titles(sandbox).count(f"outage {i}") == 1 for i in range(4))
 
 
+@pytest.mark.slow
 def test_after_the_bound_a_held_job_goes_to_error(fragile, sandbox, inbox, out):
     drop(inbox, "gives-up.json", {"data": {"title": "never through"}})
     sandbox.app.fault_rate, sandbox.app.faults = 1.0, ("429",)
@@ -632,7 +635,7 @@ def test_a_forbidden_record_is_the_job_s_error_not_a_pause(live, sandbox, inbox,
     assert not hot.paused
 
 
-# ---- 10. people can see what happens ------------------------------------------------------------------------------------
+# ---- 10. people can see what happens -------------------------------------------------------------------------------
 def test_lines_on_stderr_a_summary_and_json_events(live, sandbox, inbox, out, tmp_path, capsys):
     events_file = tmp_path / "events.jsonl"
     configure_logging(str(events_file))
@@ -693,6 +696,7 @@ def test_watch_help_and_bad_options_say_what_to_fix(capsys, tmp_path):
                 os.environ[k] = v
 
 
+@pytest.mark.slow
 def test_429_waits_and_retries_are_events_in_the_json_log(live, sandbox, inbox, out, tmp_path):
     events_file = tmp_path / "events.jsonl"
     configure_logging(str(events_file), quiet=True)

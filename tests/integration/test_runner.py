@@ -78,7 +78,8 @@ def claim_with_journal(folders, name: str, entries: list[dict]) -> Path:
 
 
 def test_crash_during_a_create_is_outcome_unknown_not_repeated(live, sandbox, folders):
-    claim_with_journal(folders, "crashed-create", [{"event": "started", "step": "deal", "action": "addDeal", "at": "t"}])
+    claim_with_journal(folders, "crashed-create",
+                       [{"event": "started", "step": "deal", "action": "addDeal", "at": "t"}])
     folder = make_folder(live, folders)
     folder.run(once=True)
     error = json.loads((folders[1] / "error" / "crashed-create.json").read_text())["error"]
@@ -104,7 +105,8 @@ def test_crash_after_a_finished_create_resumes_without_repeating_it(live, sandbo
 
 
 def test_torn_journal_line_counts_as_not_finished(folders):
-    claimed = claim_with_journal(folders, "torn", [{"event": "started", "step": "deal", "action": "addDeal", "at": "t"}])
+    claimed = claim_with_journal(folders, "torn",
+                                 [{"event": "started", "step": "deal", "action": "addDeal", "at": "t"}])
     with claimed.with_suffix(".journal").open("a") as fh:
         fh.write('{"event": "done", "step": "deal", "rec')
     state = Journal(claimed.with_suffix(".journal")).read()
@@ -141,7 +143,8 @@ def test_attachments_travel_with_the_job(live, folders):
                                                       "files": [{"name": "scan.pdf", "path": "scan.pdf"}]}))
     flow = Flow.from_dict({"steps": [{"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}"}},
                                      {"id": "file", "action": "addFile",
-                                      "inputs": {"entityType": "deal", "entityId": "{{ steps.deal.result.id }}"}}]}, live)
+                                      "inputs": {"entityType": "deal",
+                                                 "entityId": "{{ steps.deal.result.id }}"}}]}, live)
     HotFolder(live, flow, inbox, out, settings=WatchSettings(settle=0)).run(once=True)
     job = json.loads((out / "success" / "with-file.json").read_text())
     assert job["files"][0]["path"] == "with-file.files/scan.pdf"

@@ -57,7 +57,7 @@ requires_spec = pytest.mark.skipif(
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_spec(version: str):
     """The parsed spec as an ``openapi_core.OpenAPI``, built once per process.
 

@@ -46,9 +46,11 @@ def test_cursor_paging_uses_max_page_size_and_stops(client):
 @responses.activate
 def test_offset_paging_stops_on_last_page(client):
     url = f"{BASE}/api/v1/notes"
-    responses.get(url, json=page([{"id": 1}], pagination={"start": 0, "limit": 500, "more_items_in_collection": True, "next_start": 500}),
+    responses.get(url, json=page([{"id": 1}], pagination={"start": 0, "limit": 500, "more_items_in_collection": True,
+                                                          "next_start": 500}),
                   match=[matchers.query_param_matcher({"limit": "500"})])
-    responses.get(url, json=page([{"id": 2}], pagination={"start": 500, "limit": 500, "more_items_in_collection": False}),
+    responses.get(url, json=page([{"id": 2}],
+                                 pagination={"start": 500, "limit": 500, "more_items_in_collection": False}),
                   match=[matchers.query_param_matcher({"limit": "500", "start": "500"})])
     assert [i["id"] for i in client.paginate("v1", "/notes", paging="offset")] == [1, 2]
 
@@ -65,7 +67,8 @@ def test_paging_that_repeats_a_cursor_is_stopped(client):
 
 @responses.activate
 def test_offset_that_does_not_move_is_stopped(client):
-    responses.get(f"{BASE}/api/v1/notes", json=page([{"id": 1}], pagination={"more_items_in_collection": True, "next_start": 0}))
+    responses.get(f"{BASE}/api/v1/notes",
+                  json=page([{"id": 1}], pagination={"more_items_in_collection": True, "next_start": 0}))
     with pytest.raises(StepError, match="did not move forward"):
         list(client.paginate("v1", "/notes", paging="offset"))
 
@@ -106,7 +109,8 @@ def test_cloudflare_html_403_is_a_hard_stop(client):
 @responses.activate
 def test_429_waits_for_the_window_and_retries_even_a_create(client):
     url = f"{BASE}/api/v2/deals"
-    responses.post(url, json={"success": False, "error": "Too many requests"}, status=429, headers={"x-ratelimit-reset": "0"})
+    responses.post(url, json={"success": False, "error": "Too many requests"}, status=429,
+                   headers={"x-ratelimit-reset": "0"})
     responses.post(url, json={"success": True, "data": {"id": 7}}, status=201)
     assert client.send("POST", "v2", "/deals", json_body={"title": "x"}, cost=5).data == {"id": 7}
     assert len(responses.calls) == 2
@@ -163,7 +167,8 @@ def test_create_is_retried_when_the_connection_never_came_up(connection):
     from pipedrive_connect.connection import Connection
 
     dead = Connection.from_settings({"type": "apiToken", "api_token": TOKEN, "base_url": "http://127.0.0.1:9"})
-    client = PipedriveClient(dead, retry=RetrySettings(max_attempts=3, max_wait=2, backoff_base=0.001, backoff_cap=0.001))
+    client = PipedriveClient(dead,
+                             retry=RetrySettings(max_attempts=3, max_wait=2, backoff_base=0.001, backoff_cap=0.001))
     with pytest.raises(StepError) as info:
         client.send("POST", "v2", "/deals", json_body={"title": "x"}, cost=5)
     assert info.value.kind == "network" and info.value.details.get("not_sent")

@@ -42,7 +42,8 @@ def test_oauth_refreshes_before_expiry_and_moves_to_api_domain():
     client = PipedriveClient(conn, retry=RetrySettings.none())
     assert client.send("GET", "v1", "/users/me").data == {"id": 1}
     refresh, call = responses.calls
-    assert "grant_type=refresh_token" in refresh.request.body and refresh.request.headers["Authorization"].startswith("Basic ")
+    assert "grant_type=refresh_token" in refresh.request.body
+    assert refresh.request.headers["Authorization"].startswith("Basic ")
     assert call.request.headers["Authorization"] == "Bearer new-access-999"
     assert saved and saved[0]["api_domain"] == "https://acme-eu.pipedrive.com"
 
@@ -61,7 +62,8 @@ def test_oauth_refresh_failure_is_a_connection_error_without_secrets():
 
 @responses.activate
 def test_oauth_401_refreshes_once_and_retries():
-    responses.get("https://acme.pipedrive.com/api/v2/deals/1", status=401, json={"success": False, "error": "unauthorized access"})
+    responses.get("https://acme.pipedrive.com/api/v2/deals/1", status=401,
+                  json={"success": False, "error": "unauthorized access"})
     responses.post(TOKEN_URL, json={"access_token": "fresh-222", "expires_in": 3600})
     responses.get("https://acme.pipedrive.com/api/v2/deals/1", json={"success": True, "data": {"id": 1}})
     conn = Connection.from_settings({"type": "oauth2", "access_token": "revoked-111", "refresh_token": "refresh-1",
@@ -73,7 +75,8 @@ def test_oauth_401_refreshes_once_and_retries():
 
 @responses.activate
 def test_api_token_401_is_not_retried():
-    responses.get("https://acme.pipedrive.com/api/v2/deals/1", status=401, json={"success": False, "error": "unauthorized access"})
+    responses.get("https://acme.pipedrive.com/api/v2/deals/1", status=401,
+                  json={"success": False, "error": "unauthorized access"})
     conn = Connection.from_settings({"type": "apiToken", "api_token": "abcdefgh1234", "base_url": "https://acme.pipedrive.com"})
     with pytest.raises(StepError):
         PipedriveClient(conn).send("GET", "v2", "/deals/1")

@@ -23,8 +23,9 @@ scalars = st.one_of(
     st.text(max_size=30), st.sampled_from(["", "12", "true", "Yes", "{{ job.data.x }}", "{{ 1/0 }}", "{% for %}",
                                            "../../etc/passwd", "//evil.example", "[1,2]", '{"a": 1}', "null", "\x00"]),
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-                      max_leaves=6)
+values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6)
 
 
 def inputs_for(key: str):
@@ -32,6 +33,7 @@ def inputs_for(key: str):
     return st.dictionaries(st.sampled_from(names) | st.text(max_size=6), values, max_size=6)
 
 
+@pytest.mark.slow  # 25 generated inputs for each of the 160-odd actions: about 20 s in all
 @pytest.mark.parametrize("key", KEYS)
 def test_any_input_routes_to_success_or_error(key, runtime, tmp_path):
     attachment = tmp_path / "a.pdf"

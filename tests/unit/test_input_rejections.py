@@ -189,7 +189,8 @@ def test_add_file_record_ids_match_the_record_type(runtime, bundle, tmp_path, en
     ("updateFilter", {"id": 4, "conditions": {"glue": "and", "conditions": [{"glue": "or", "conditions": [], "x": 1}]}},
      "conditions.conditions.0"),
     ("updateFilter", {"id": 4, "conditions": {"glue": "and", "conditions": [{"glue": "or", "conditions": [
-        {"object": "deal", "field_id": "12", "operater": "=", "value": "open"}]}]}}, "conditions.conditions.0.conditions.0"),
+        {"object": "deal", "field_id": "12", "operater": "=", "value": "open"}]}]}},
+     "conditions.conditions.0.conditions.0"),
 ])
 def test_nested_objects_refuse_unknown_parts(runtime, key, inputs, where):
     error = refused(runtime, key, inputs)
@@ -238,7 +239,8 @@ def test_template_values_stay_text(runtime):
     ("addDeal", {"title": "x", "status": " WON "}, "POST", "/api/v2/deals", "status", "won"),
     ("addDeal", {"title": "x", "visibleTo": "entire company"}, "POST", "/api/v2/deals", "visible_to", 3),
     ("addDeal", {"title": "x", "visibleTo": "Owner and followers"}, "POST", "/api/v2/deals", "visible_to", 1),
-    ("addLead", {"title": "x", "personId": 1, "visibleTo": "Entire Company"}, "POST", "/api/v1/leads", "visible_to", "3"),
+    ("addLead", {"title": "x", "personId": 1, "visibleTo": "Entire Company"}, "POST", "/api/v1/leads",
+     "visible_to", "3"),
     ("getFiles", {"sort": "last update, newest first"}, "GET", "/api/v1/files", "sort", "update_time DESC"),
     ("getDeal", {"id": 1, "includeFields": "Products_Count, NOTES_COUNT"}, "GET", "/api/v2/deals/1", "include_fields",
      "products_count,notes_count"),
@@ -293,7 +295,8 @@ def test_undefined_template_variables_name_the_path_and_what_is_there(runtime):
     assert "'jobs' is not defined; templates see: job, steps" in error.message
 
 
-@pytest.mark.parametrize("template", ["{{ job.data.labels }}", "{{ job.data.customer }}", "Items: {{ job.data.labels }}"])
+@pytest.mark.parametrize("template",
+                         ["{{ job.data.labels }}", "{{ job.data.customer }}", "Items: {{ job.data.labels }}"])
 def test_lists_and_objects_in_templates_need_tojson(runtime, template):
     job = Job(data={"labels": [1, 2], "customer": {"name": "Jane"}})
     error = refused(runtime, "addDeal", {"title": "x", "labelIds": template}, job)
