@@ -36,6 +36,16 @@ spent budget pauses the runner until the connection works again (the connection 
 See docs/flows.md for the whole story."""
 
 
+NEW_ACTION_EPILOG = """writes (in the checkout given by --bundle, default the current one):
+  actions/R.yaml          the declaration, appended: api, method, path, operation, cost, paging
+  schemas/KEY.json        the inputs: wire names, places (x-wire, x-in), types, choices, required, an example
+  tests/requests/R.yaml   a request case for the example, appended
+Titles, descriptions and the action's description say "TODO: describe in your own words": write them
+yourself (the spec's text is not copied); the bundle-wide tests fail until no TODO is left.
+example:
+  pipedrive-connect new-action postAdditionalDiscount --key addDealDiscount --resource deals"""
+
+
 CHECK_TIMEOUT = (3.0, 5.0)  # check-connection: seconds to connect, then to get the answer
 
 
@@ -348,6 +358,27 @@ def cmd_demo(args) -> int:
     return run_demo(args.out)
 
 
+def cmd_new_action(args) -> int:
+    from .bundle import default_root
+    from .scaffold import ScaffoldError, new_action
+
+    root = Path(args.bundle) if args.bundle else default_root()
+    if not (root / "tests" / "requests").is_dir():
+        raise UsageError(f"{root} is not a checkout (it has no tests/requests/): pass --bundle with the repository root")
+    try:
+        written = new_action(root, args.operation_id, key=args.key, resource=args.resource, spec=args.spec_dir)
+    except ScaffoldError as exc:
+        raise UsageError(str(exc)) from None
+    for path in written.files:
+        sys.stdout.write(f"wrote {path.relative_to(root)}\n")
+    for note in written.notes:
+        sys.stdout.write(f"note: {note}\n")
+    sys.stdout.write(f"next: replace every TODO in actions/{written.resource}.yaml and schemas/{written.key}.json "
+                     f"in your own words, check the case in tests/requests/{written.resource}.yaml against "
+                     "Pipedrive's reference, run `pipedrive-connect docs`; CONTRIBUTING.md lists the rest\n")
+    return 0
+
+
 # ---- parser -------------------------------------------------------------------------------
 def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     """The full parser; the sandbox's options (and its server imports) only when asked for."""
@@ -402,6 +433,16 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     p = add("docs", cmd_docs, "generate the action reference (docs/actions.md) from the bundle")
     p.add_argument("--out", default="docs/actions.md", metavar="FILE", help="where to write it (default docs/actions.md)")
     p.add_argument("--check", action="store_true", help="only check that FILE is current (exit 1 if not)")
+
+    p = add("new-action", cmd_new_action, "scaffold an action from an operation of Pipedrive's official spec",
+            epilog=NEW_ACTION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("operation_id", metavar="OPERATION_ID", help="operationId in the spec, e.g. postAdditionalDiscount "
+                   "(looked up in v2 first, then v1)")
+    p.add_argument("--key", help="the action's key (default: OPERATION_ID); refused if it exists")
+    p.add_argument("--resource", metavar="R", help="resource group: actions/R.yaml and tests/requests/R.yaml "
+                   "(default: the path's first segment, e.g. deals)")
+    p.add_argument("--spec-dir", metavar="DIR", help="folder holding v1.yaml and v2.yaml (default: "
+                   "$PIPEDRIVE_OPENAPI_DIR, else ../shared/pipedrive-openapi beside the bundle)")
 
     p = add("sandbox", cmd_sandbox, "serve the local Pipedrive-compatible sandbox on 127.0.0.1 (see docs/sandbox.md)")
     if with_sandbox_options:

@@ -68,6 +68,20 @@ def test_every_seed_input_is_offered():
     assert not missing, f"seed inputs neither offered nor explained as dropped: {missing}"
 
 
+def unwritten(bundle: Bundle, key: str) -> list[str]:
+    """Where an action still says TODO (left by `pipedrive-connect new-action` for a person to write)."""
+    action = bundle.action(key)
+    found = [f"{key}.{part}" for part in ("label", "description") if "TODO" in action.decl.get(part, "")]
+    found += [f"{key}.{name}" for name, prop in action.schema["properties"].items()
+              if "TODO" in str(prop.get("title", "")) + str(prop.get("description", ""))]
+    return found
+
+
+@pytest.mark.parametrize("key", WORKING)
+def test_no_title_or_description_is_left_to_write(key):
+    assert not unwritten(BUNDLE, key), "write the titles and descriptions new-action left as TODO"
+
+
 def test_datasources_named_by_inputs_exist():
     used = {prop.get("x-datasource") for key in WORKING for prop in BUNDLE.action(key).schema["properties"].values()}
     used.discard(None)
