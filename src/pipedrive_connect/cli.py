@@ -267,20 +267,29 @@ def cmd_validate(args) -> int:
 
 
 def cmd_docs(args) -> int:
+    from . import routedocs
     from .reference import render
 
-    text = render(_bundle(args))
     target = Path(args.out)
+    outputs = [(target, render(_bundle(args)))]
+    sandbox_doc = target.parent / "sandbox.md"  # its route table, when the docs folder has one
+    if sandbox_doc.exists():
+        try:
+            outputs.append((sandbox_doc, routedocs.render(sandbox_doc.read_text(encoding="utf-8"))))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if args.check:
-        current = target.read_text(encoding="utf-8") if target.exists() else ""
-        if current != text:
-            sys.stderr.write(f"{target} is out of date: run `pipedrive-connect docs` and commit it\n")
-            return 1
-        sys.stdout.write(f"{target} is current\n")
-        return 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    sys.stdout.write(f"wrote {target}\n")
+        stale = [path for path, text in outputs
+                 if (path.read_text(encoding="utf-8") if path.exists() else "") != text]
+        for path in stale:
+            sys.stderr.write(f"{path} is out of date: run `pipedrive-connect docs` and commit it\n")
+        for path in (p for p, _ in outputs if p not in stale):
+            sys.stdout.write(f"{path} is current\n")
+        return 1 if stale else 0
+    for path, text in outputs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        sys.stdout.write(f"wrote {path}\n")
     return 0
 
 
@@ -430,7 +439,8 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--flow", metavar="FILE", help="also check this flow: structure, actions, input names, templates, "
                    "constants and step references (exit 1 listing every problem)")
 
-    p = add("docs", cmd_docs, "generate the action reference (docs/actions.md) from the bundle")
+    p = add("docs", cmd_docs, "generate the action reference (docs/actions.md) from the bundle, and the sandbox's "
+            "route table in docs/sandbox.md beside it from its routes")
     p.add_argument("--out", default="docs/actions.md", metavar="FILE", help="where to write it (default docs/actions.md)")
     p.add_argument("--check", action="store_true", help="only check that FILE is current (exit 1 if not)")
 

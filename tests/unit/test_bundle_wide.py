@@ -95,6 +95,14 @@ def test_generated_reference_is_current():
     assert doc.read_text(encoding="utf-8") == render(BUNDLE), "run `pipedrive-connect docs` and commit docs/actions.md"
 
 
+def test_readme_counts_are_current():
+    readme = Path(BUNDLE.root) / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md is not shipped with an installed package")
+    text = readme.read_text(encoding="utf-8")
+    assert f"**{len(WORKING)} actions**" in text and f"**{len(BUNDLE.datasources)} picklists**" in text
+
+
 def _objects(schema, where):
     """Every object-typed schema inside an input's schema, with where it is."""
     if not isinstance(schema, dict):

@@ -22,7 +22,7 @@ LAYERS = {
     "runtime": {"inputs", "connection", "client", "engine"},
     "flows": {"flows"},
     "hot folder": {"jobstore", "runner"},
-    "entry points": {"cli", "demo", "__init__"},
+    "entry points": {"cli", "demo", "routedocs", "__init__"},
     "sandbox": {"sandbox"},  # the whole sandbox/ package
 }
 MAY_IMPORT = {
