@@ -231,3 +231,9 @@ def test_secret_settings_are_the_ones_the_connection_scrubs():
         scrubbed = set(Connection.from_settings(settings).secrets())
         marked = {settings[name] for name, prop in props.items() if prop.get("x-secret")}
         assert marked == scrubbed, kind
+
+
+def test_multipart_body_is_not_a_declaration(copy):
+    """Nothing sends a declared multipart body (uploads are handlers): the value is refused, not ignored."""
+    edit_yaml(copy / "actions" / "notes.yaml", lambda d: d["addNote"].update(body="multipart"))
+    assert load_error(copy).startswith("actions/notes.yaml [addNote.body]: 'multipart' is not one of ['json', 'form']")
