@@ -25,6 +25,7 @@ from .errors import BundleError
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MANIFEST_SCHEMA = Path(__file__).with_name("manifest.schema.json")
+_ANNOTATIONS_SCHEMA = Path(__file__).with_name("annotations.schema.json")
 _PLACEHOLDER = re.compile(r"{([A-Za-z0-9_-]+)}")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -72,6 +73,28 @@ class Param:
     location: str  # path | query | body | runtime
     transform: str | None = None
     resolver: str | None = None  # "module:function" in actions/, for values that need Pipedrive's help
+
+
+# keywords whose value is a schema, a list of schemas, or a mapping of names to schemas
+_SCHEMA_KEYWORDS = ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
+                    "unevaluatedProperties", "unevaluatedItems", "additionalItems")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas", "$defs")
+
+
+def _subschemas(node: dict[str, Any], where: str):
+    """The schemas directly inside one schema, with a dotted path to each (never examples or defaults)."""
+    for keyword in _SCHEMA_KEYWORDS:
+        if isinstance(node.get(keyword), dict):
+            yield node[keyword], f"{where}.{keyword}"
+    for keyword in _SCHEMA_LISTS:
+        for i, sub in enumerate(node.get(keyword) or []):
+            if isinstance(sub, dict):
+                yield sub, f"{where}.{keyword}[{i}]"
+    for keyword in _SCHEMA_MAPS:
+        for name, sub in (node.get(keyword) or {}).items():
+            if isinstance(sub, dict):
+                yield sub, f"{where}.{keyword}.{name}"
 
 
 class _Declared:
@@ -250,6 +273,7 @@ class Bundle:
         from jsonschema import Draft202012Validator
         from jsonschema.exceptions import SchemaError
 
+        self._check_defs()
         for action in self.actions.values():
             file = f"schemas/{action.key}.json"
             if action.removed:
@@ -263,10 +287,7 @@ class Bundle:
             for placeholder in _PLACEHOLDER.findall(action.path or ""):
                 if placeholder not in names:
                     raise BundleError(action.file, action.key, f"path placeholder {{{placeholder}}} has no input")
-            for name, prop in action.schema.get("properties", {}).items():
-                source = prop.get("x-datasource")
-                if source and source not in self.datasources:
-                    raise BundleError(file, name, f"x-datasource names unknown data source {source!r}")
+            self.check_annotations(action.schema, file, action)
             for example in action.schema.get("examples", []):
                 from .inputs import validation_error
 
@@ -274,9 +295,6 @@ class Bundle:
                 if problem:
                     raise BundleError(file, "examples", f"example does not validate: {problem.message}")
             action.handler  # noqa: B018 - imports the handler or raises
-            for param in action.params:
-                if param.resolver:
-                    self.function("actions", param.resolver, file, param.name)
         for source in self.datasources.values():
             source.handler  # noqa: B018
         for key, conn in self.connections.items():
@@ -284,7 +302,96 @@ class Bundle:
                 Draft202012Validator.check_schema(conn["fields"])
             except SchemaError as exc:
                 raise BundleError("connections", key, f"fields are not a valid JSON Schema: {exc.message}") from None
+            for name, field in (conn["fields"].get("properties") or {}).items():
+                self._check_node(field, "connectionField", "connections", f"{key}.{name}")
         return self
+
+    # ---- the annotation language (annotations.schema.json, docs/bundle.md) -----------
+    @cached_property
+    def _annotation_validators(self) -> dict[str, Any]:
+        """One validator per place an annotation may stand: a top-level input, a schema nested in one,
+        a connection field. x-transform's values are engine.TRANSFORMS' keys, whatever they are today."""
+        from jsonschema import Draft202012Validator
+
+        from .engine import TRANSFORMS
+
+        meta = json.loads(_ANNOTATIONS_SCHEMA.read_text(encoding="utf-8"))
+        meta["$defs"]["input"]["properties"]["x-transform"] = {"enum": sorted(TRANSFORMS)}
+        return {level: Draft202012Validator({"$defs": meta["$defs"], "$ref": f"#/$defs/{level}"})
+                for level in ("input", "nested", "connectionField")}
+
+    @cached_property
+    def annotation_language(self) -> dict[str, list[str]]:
+        """The x-* keys allowed at each level, as annotations.schema.json lists them."""
+        meta = json.loads(_ANNOTATIONS_SCHEMA.read_text(encoding="utf-8"))["$defs"]
+        return {level: meta[level]["propertyNames"]["then"]["enum"] for level in ("input", "nested", "connectionField")}
+
+    def _check_node(self, node: Any, level: str, file: str, where: str) -> None:
+        import difflib
+
+        from jsonschema.exceptions import best_match
+
+        if not isinstance(node, dict):
+            return
+        known = self.annotation_language
+        everything = sorted({k for keys in known.values() for k in keys})
+        for name in node:
+            if not isinstance(name, str) or not name.startswith("x-") or name in known[level]:
+                continue
+            if name in everything:
+                place = {"input": "an input", "nested": "a schema inside an input",
+                         "connectionField": "a connection setting"}[level]
+                raise BundleError(file, where, f"annotation {name!r} has no effect on {place}; "
+                                  f"allowed there: {', '.join(known[level])}")
+            close = difflib.get_close_matches(name, everything, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; the annotations are {', '.join(everything)}"
+            raise BundleError(file, where, f"unknown annotation {name!r}{hint}")
+        error = best_match(self._annotation_validators[level].iter_errors(node))
+        if error is not None:
+            at = ".".join(str(p) for p in error.absolute_path)
+            raise BundleError(file, where, f"{at + ': ' if at else ''}{error.message}")
+        source = node.get("x-datasource")
+        if source is not None and source not in self.datasources:
+            raise BundleError(file, where, f"x-datasource names unknown data source {source!r}")
+        labels = node.get("x-enum-labels")
+        if labels:
+            values = {str(v) for v in node["enum"]}
+            stray = sorted(set(labels) - values)
+            if stray:
+                raise BundleError(file, where, f"x-enum-labels labels {', '.join(map(repr, stray))}, "
+                                  f"which the enum does not list ({', '.join(sorted(values))})")
+        for child, sub_where in _subschemas(node, where):
+            self._check_node(child, "nested", file, sub_where)
+
+    def check_annotations(self, schema: dict[str, Any], file: str, action: Action | None = None) -> None:
+        """Every x-* annotation of one input schema is in the language, in its place, with a value the
+        runtime can use; raises BundleError(file, input, problem)."""
+        props = schema.get("properties") or {}
+        for name, prop in props.items():
+            self._check_node(prop, "input", file, name)
+        for keyword, child in schema.items():
+            if keyword != "properties":
+                for sub, sub_where in _subschemas({keyword: child}, ""):
+                    self._check_node(sub, "nested", file, sub_where.lstrip("."))
+        if action is None:
+            return
+        aliases = {prop["x-deprecated-alias"]: name for name, prop in props.items() if "x-deprecated-alias" in prop}
+        for alias, name in aliases.items():
+            if alias in props:
+                raise BundleError(file, name, f"x-deprecated-alias {alias!r} is also the name of an input")
+        placeholders = set(_PLACEHOLDER.findall(action.path or ""))
+        for param in action.params:
+            if param.location == "path" and param.wire not in placeholders:
+                raise BundleError(file, param.name, f"x-in is path but the path {action.path or '(none)'} "
+                                  f"has no {{{param.wire}}} placeholder")
+            if param.resolver:
+                self.function("actions", param.resolver, file, param.name)
+
+    def _check_defs(self) -> None:
+        """Shared definitions are checked as inputs, so a broken one fails even before an action uses it."""
+        file = "schemas/_defs.json"
+        for name, definition in self.defs.items():
+            self._check_node(self.inline_refs(definition, file), "input", file, name)
 
     # ---- helpers used by actions -----------------------------------------------------
     def action(self, key: str) -> Action:

@@ -36,6 +36,16 @@ spent budget pauses the runner until the connection works again (the connection 
 See docs/flows.md for the whole story."""
 
 
+NEW_ACTION_EPILOG = """writes (in the checkout given by --bundle, default the current one):
+  actions/R.yaml          the declaration, appended: api, method, path, operation, cost, paging
+  schemas/KEY.json        the inputs: wire names, places (x-wire, x-in), types, choices, required, an example
+  tests/requests/R.yaml   a request case for the example, appended
+Titles, descriptions and the action's description say "TODO: describe in your own words": write them
+yourself (the spec's text is not copied); the bundle-wide tests fail until no TODO is left.
+example:
+  pipedrive-connect new-action postAdditionalDiscount --key addDealDiscount --resource deals"""
+
+
 CHECK_TIMEOUT = (3.0, 5.0)  # check-connection: seconds to connect, then to get the answer
 
 
@@ -257,20 +267,29 @@ def cmd_validate(args) -> int:
 
 
 def cmd_docs(args) -> int:
+    from . import routedocs
     from .reference import render
 
-    text = render(_bundle(args))
     target = Path(args.out)
+    outputs = [(target, render(_bundle(args)))]
+    sandbox_doc = target.parent / "sandbox.md"  # its route table, when the docs folder has one
+    if sandbox_doc.exists():
+        try:
+            outputs.append((sandbox_doc, routedocs.render(sandbox_doc.read_text(encoding="utf-8"))))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if args.check:
-        current = target.read_text(encoding="utf-8") if target.exists() else ""
-        if current != text:
-            sys.stderr.write(f"{target} is out of date: run `pipedrive-connect docs` and commit it\n")
-            return 1
-        sys.stdout.write(f"{target} is current\n")
-        return 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    sys.stdout.write(f"wrote {target}\n")
+        stale = [path for path, text in outputs
+                 if (path.read_text(encoding="utf-8") if path.exists() else "") != text]
+        for path in stale:
+            sys.stderr.write(f"{path} is out of date: run `pipedrive-connect docs` and commit it\n")
+        for path in (p for p, _ in outputs if p not in stale):
+            sys.stdout.write(f"{path} is current\n")
+        return 1 if stale else 0
+    for path, text in outputs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        sys.stdout.write(f"wrote {path}\n")
     return 0
 
 
@@ -348,6 +367,27 @@ def cmd_demo(args) -> int:
     return run_demo(args.out)
 
 
+def cmd_new_action(args) -> int:
+    from .bundle import default_root
+    from .scaffold import ScaffoldError, new_action
+
+    root = Path(args.bundle) if args.bundle else default_root()
+    if not (root / "tests" / "requests").is_dir():
+        raise UsageError(f"{root} is not a checkout (it has no tests/requests/): pass --bundle with the repository root")
+    try:
+        written = new_action(root, args.operation_id, key=args.key, resource=args.resource, spec=args.spec_dir)
+    except ScaffoldError as exc:
+        raise UsageError(str(exc)) from None
+    for path in written.files:
+        sys.stdout.write(f"wrote {path.relative_to(root)}\n")
+    for note in written.notes:
+        sys.stdout.write(f"note: {note}\n")
+    sys.stdout.write(f"next: replace every TODO in actions/{written.resource}.yaml and schemas/{written.key}.json "
+                     f"in your own words, check the case in tests/requests/{written.resource}.yaml against "
+                     "Pipedrive's reference, run `pipedrive-connect docs`; CONTRIBUTING.md lists the rest\n")
+    return 0
+
+
 # ---- parser -------------------------------------------------------------------------------
 def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     """The full parser; the sandbox's options (and its server imports) only when asked for."""
@@ -402,10 +442,21 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--flow", metavar="FILE", help="also check this flow: structure, actions, input names, templates, "
                    "constants and step references (exit 1 listing every problem)")
 
-    p = add("docs", cmd_docs, "generate the action reference (docs/actions.md) from the bundle")
+    p = add("docs", cmd_docs, "generate the action reference (docs/actions.md) from the bundle, and the sandbox's "
+            "route table in docs/sandbox.md beside it from its routes")
     p.add_argument("--out", default="docs/actions.md", metavar="FILE",
                    help="where to write it (default docs/actions.md)")
     p.add_argument("--check", action="store_true", help="only check that FILE is current (exit 1 if not)")
+
+    p = add("new-action", cmd_new_action, "scaffold an action from an operation of Pipedrive's official spec",
+            epilog=NEW_ACTION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("operation_id", metavar="OPERATION_ID", help="operationId in the spec, e.g. postAdditionalDiscount "
+                   "(looked up in v2 first, then v1)")
+    p.add_argument("--key", help="the action's key (default: OPERATION_ID); refused if it exists")
+    p.add_argument("--resource", metavar="R", help="resource group: actions/R.yaml and tests/requests/R.yaml "
+                   "(default: the path's first segment, e.g. deals)")
+    p.add_argument("--spec-dir", metavar="DIR", help="folder holding v1.yaml and v2.yaml (default: "
+                   "$PIPEDRIVE_OPENAPI_DIR, else ../shared/pipedrive-openapi beside the bundle)")
 
     p = add("sandbox", cmd_sandbox, "serve the local Pipedrive-compatible sandbox on 127.0.0.1 (see docs/sandbox.md)")
     if with_sandbox_options:

@@ -113,3 +113,127 @@ def test_unknown_shared_definition(copy):
 def test_invalid_yaml(copy):
     (copy / "actions" / "notes.yaml").write_text("addNote: [unclosed\n")
     assert load_error(copy).startswith(f"{copy / 'actions' / 'notes.yaml'}: not valid YAML")
+
+
+# ---- the annotation language: every x-* key is known, in its place, with a usable value ----------
+def broken(copy, schema_file, name, changes) -> str:
+    edit_json(copy / "schemas" / schema_file, lambda d: d["properties"][name].update(changes))
+    return load_error(copy)
+
+
+def test_misspelled_annotation(copy):
+    assert broken(copy, "addDeal.json", "title", {"x-wier": "name"}) == (
+        "schemas/addDeal.json [title]: unknown annotation 'x-wier' (did you mean 'x-wire'?)")
+
+
+def test_unknown_transform(copy):
+    message = broken(copy, "addPerson.json", "emails", {"x-transform": "primaryLists"})
+    assert message.startswith("schemas/addPerson.json [emails]: x-transform: 'primaryLists' is not one of")
+    assert "'csv'" in message and "'primaryList'" in message
+
+
+def test_transform_values_come_from_the_engine(copy):
+    from pipedrive_connect.engine import TRANSFORMS
+
+    bundle = Bundle.load(copy)
+    assert bundle._annotation_validators["input"].schema["$defs"]["input"]["properties"]["x-transform"] == {
+        "enum": sorted(TRANSFORMS)}
+
+
+def test_unknown_location(copy):
+    message = broken(copy, "addDeal.json", "title", {"x-in": "header"})
+    assert message.startswith("schemas/addDeal.json [title]: x-in: 'header' is not one of ['path', 'query', 'body', 'runtime']")
+
+
+def test_path_location_without_placeholder(copy):
+    assert broken(copy, "addDeal.json", "title", {"x-in": "path"}) == (
+        "schemas/addDeal.json [title]: x-in is path but the path /deals has no {title} placeholder")
+
+
+def test_unknown_datasource_inside_an_input(copy):
+    edit_json(copy / "schemas" / "addLead.json",
+              lambda d: d["properties"]["labelIds"]["items"].update({"x-datasource": "selectLabelz"}))
+    assert load_error(copy) == (
+        "schemas/addLead.json [labelIds.items]: x-datasource names unknown data source 'selectLabelz'")
+
+
+def test_resolver_that_does_not_import(copy):
+    edit_json(copy / "schemas" / "_defs.json",
+              lambda d: d["$defs"]["customFields"].update({"x-resolve": "custom_fields:no_such_resolver"}))
+    message = load_error(copy)
+    assert "has no function 'no_such_resolver'" in message and "customFields" in message
+
+
+def test_resolver_that_is_not_a_function_reference(copy):
+    message = broken(copy, "addDeal.json", "title", {"x-resolve": "custom_fields.resolve"})
+    assert message.startswith("schemas/addDeal.json [title]: x-resolve: 'custom_fields.resolve' does not match")
+
+
+def test_input_annotation_inside_an_input(copy):
+    edit_json(copy / "schemas" / "addPerson.json",
+              lambda d: d["properties"]["emails"]["items"].update({"x-wire": "email"}))
+    message = load_error(copy)
+    assert message.startswith("schemas/addPerson.json [emails.items]: annotation 'x-wire' has no effect on a schema "
+                              "inside an input")
+
+
+def test_enum_label_for_a_value_the_enum_lacks(copy):
+    edit_json(copy / "schemas" / "getDeals.json",
+              lambda d: d["properties"]["status"]["x-enum-labels"].update(opened="Opened"))
+    assert load_error(copy) == ("schemas/getDeals.json [status]: x-enum-labels labels 'opened', which the enum "
+                                "does not list (deleted, lost, open, won)")
+
+
+def test_enum_labels_without_enum(copy):
+    message = broken(copy, "addDeal.json", "title", {"x-enum-labels": {"a": "A"}})
+    assert message == "schemas/addDeal.json [title]: 'enum' is a required property"
+
+
+def test_dropped_without_not(copy):
+    message = broken(copy, "addDeal.json", "title", {"x-dropped": "Use name instead."})
+    assert message == "schemas/addDeal.json [title]: 'not' is a required property"
+
+
+def test_deprecated_alias_that_is_an_input(copy):
+    assert broken(copy, "addPerson.json", "phones", {"x-deprecated-alias": "emails"}) == (
+        "schemas/addPerson.json [phones]: x-deprecated-alias 'emails' is also the name of an input")
+
+
+def test_broken_shared_definition(copy):
+    edit_json(copy / "schemas" / "_defs.json", lambda d: d["$defs"]["orgId"].update({"x-datasourse": "selectOrganization"}))
+    assert load_error(copy).startswith("schemas/_defs.json [orgId]: unknown annotation 'x-datasourse'")
+
+
+def test_misspelled_secret_on_a_connection_setting(copy):
+    def change(d):
+        d["apiToken"]["fields"]["properties"]["api_token"]["x-secrets"] = True
+    edit_yaml(copy / "connections" / "pipedrive.yaml", change)
+    assert load_error(copy) == "connections [apiToken.api_token]: unknown annotation 'x-secrets' (did you mean 'x-secret'?)"
+
+
+def test_input_annotation_on_a_connection_setting(copy):
+    def change(d):
+        d["apiToken"]["fields"]["properties"]["api_token"]["x-wire"] = "token"
+    edit_yaml(copy / "connections" / "pipedrive.yaml", change)
+    assert "annotation 'x-wire' has no effect on a connection setting" in load_error(copy)
+
+
+def test_secret_settings_are_the_ones_the_connection_scrubs():
+    """x-secret marks exactly the settings whose values Connection.secrets() redacts everywhere."""
+    from pipedrive_connect.connection import Connection
+
+    bundle = Bundle.load()
+    for kind, declared in bundle.connections.items():
+        props = declared["fields"]["properties"]
+        settings = {name: f"value-of-{name}-123" for name, prop in props.items() if prop.get("type") == "string"}
+        settings.update(type=kind, base_url="https://acme.pipedrive.com", api_domain="https://acme.pipedrive.com",
+                        token_url="https://oauth.pipedrive.com/oauth/token")
+        scrubbed = set(Connection.from_settings(settings).secrets())
+        marked = {settings[name] for name, prop in props.items() if prop.get("x-secret")}
+        assert marked == scrubbed, kind
+
+
+def test_multipart_body_is_not_a_declaration(copy):
+    """Nothing sends a declared multipart body (uploads are handlers): the value is refused, not ignored."""
+    edit_yaml(copy / "actions" / "notes.yaml", lambda d: d["addNote"].update(body="multipart"))
+    assert load_error(copy).startswith("actions/notes.yaml [addNote.body]: 'multipart' is not one of ['json', 'form']")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipedrive_connect.bundle import Bundle
 from pipedrive_connect.inputs import validation_error
@@ -13,7 +13,8 @@ from pipedrive_connect.reference import render
 
 BUNDLE = Bundle.load()
 WORKING = sorted(k for k, a in BUNDLE.actions.items() if not a.removed)
-CATALOG = Path(__file__).resolve().parents[3] / "shared" / "action-catalog.csv"
+# the actions and input names of the components this connector replaces (where from: the file's header)
+SEED = yaml.safe_load((Path(__file__).resolve().parents[1] / "data" / "seed_inputs.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("key", WORKING)
@@ -49,23 +50,36 @@ def test_list_actions_page_with_the_largest_page(key):
         assert {"fetchAll", "maxItems"} <= set(action.schema["properties"])
 
 
-@pytest.mark.skipif(not CATALOG.exists(), reason=f"action catalog not found at {CATALOG}")
-def test_every_catalog_action_exists_with_its_official_operation():
-    rows = [r for r in csv.DictReader(CATALOG.open(encoding="utf-8")) if r["resource"] != "datasource"]
-    assert {r["key"] for r in rows} == set(BUNDLE.actions)
+def test_every_seed_action_is_still_declared():
+    """A flow built on an older component's action finds it here (working, or removed with a reason)."""
+    assert not sorted(set(SEED) - set(BUNDLE.actions))
+
+
+def test_every_seed_input_is_offered():
+    """Each input name an older component offered is an input or an old name (x-deprecated-alias)."""
     missing = []
-    for row in rows:
-        action = BUNDLE.action(row["key"])
+    for key, seed in SEED.items():
+        action = BUNDLE.action(key)
         if action.removed:
             continue
-        if row["operation_id"]:
-            assert (action.method, action.api, action.path, action.operation, action.cost) == (
-                row["method"], row["api_version"], row["path"], row["operation_id"], int(row["token_cost"])), row["key"]
-        seed_inputs = filter(None, (row["required_inputs"] + ";" + row["optional_inputs"]).split(";"))
         props = action.schema["properties"]
         offered = set(props) | {prop.get("x-deprecated-alias") for prop in props.values()}
-        missing += [f"{row['key']}.{name}" for name in seed_inputs if name not in offered]
+        missing += [f"{key}.{name}" for name in seed["required"] + seed["optional"] if name not in offered]
     assert not missing, f"seed inputs neither offered nor explained as dropped: {missing}"
+
+
+def unwritten(bundle: Bundle, key: str) -> list[str]:
+    """Where an action still says TODO (left by `pipedrive-connect new-action` for a person to write)."""
+    action = bundle.action(key)
+    found = [f"{key}.{part}" for part in ("label", "description") if "TODO" in action.decl.get(part, "")]
+    found += [f"{key}.{name}" for name, prop in action.schema["properties"].items()
+              if "TODO" in str(prop.get("title", "")) + str(prop.get("description", ""))]
+    return found
+
+
+@pytest.mark.parametrize("key", WORKING)
+def test_no_title_or_description_is_left_to_write(key):
+    assert not unwritten(BUNDLE, key), "write the titles and descriptions new-action left as TODO"
 
 
 def test_datasources_named_by_inputs_exist():
@@ -79,6 +93,14 @@ def test_generated_reference_is_current():
     if not doc.exists():
         pytest.skip("docs/ is not shipped with an installed package")
     assert doc.read_text(encoding="utf-8") == render(BUNDLE), "run `pipedrive-connect docs` and commit docs/actions.md"
+
+
+def test_readme_counts_are_current():
+    readme = Path(BUNDLE.root) / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md is not shipped with an installed package")
+    text = readme.read_text(encoding="utf-8")
+    assert f"**{len(WORKING)} actions**" in text and f"**{len(BUNDLE.datasources)} picklists**" in text
 
 
 def _objects(schema, where):
