@@ -89,9 +89,9 @@ class _Declared:
     def handler(self) -> Callable:
         ref = self.decl.get("handler")
         if not ref:
-            from . import engine
+            from . import runtime
 
-            return engine.endpoint if self.kind == "action" else engine.picklist
+            return runtime.endpoint if self.kind == "action" else runtime.picklist
         return self.bundle.function(self.code_dir, ref, self.file, self.key)
 
 

@@ -76,7 +76,7 @@ def _runtime(args, out_dir: str | None = None, progress=None):
     """A runtime on the configured connection; none configured is left to each command to explain,
     wrong settings are a usage error that says what is wrong."""
     from .connection import Connection, NoConnection
-    from .engine import Runtime
+    from .runtime import Runtime
 
     try:
         connection = Connection.from_file(args.connection) if args.connection else Connection.from_env()
@@ -244,7 +244,7 @@ def cmd_validate(args) -> int:
                      f"{len(bundle.connections)} connection types ({bundle.root})\n")
     if not args.flow:
         return 0
-    from .engine import Runtime
+    from .runtime import Runtime
     from .flows import Flow, FlowError
 
     try:

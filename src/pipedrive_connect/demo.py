@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .connection import Connection
-from .engine import Runtime
+from .runtime import Runtime
 from .flows import Flow
 from .runner import HotFolder, WatchSettings
 

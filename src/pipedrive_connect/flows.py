@@ -28,7 +28,7 @@ import yaml
 from jinja2 import TemplateSyntaxError, meta, nodes
 
 from .bundle import Action, Bundle, yaml_problem
-from .engine import Runtime
+from .runtime import Runtime
 from .errors import StepError
 from .files import safe_filename
 from .inputs import _ENV as TEMPLATES  # the runtime's environment: same syntax, filters and tests

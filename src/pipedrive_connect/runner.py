@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from .client import RetrySettings
 from .connection import Connection
-from .engine import Runtime
+from .runtime import Runtime
 from .errors import StepError
 from .files import FileRoots
 from .flows import Flow, FlowOutcome, run_flow, write_debug_records
