@@ -13,9 +13,10 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -24,8 +25,8 @@ from requests.auth import AuthBase
 
 from .bundle import yaml_problem
 from .errors import StepError
+from .pipedrive import API_TOKEN_HEADER, DEFAULT_BASE_URL, OAUTH_HEADER, bearer
 
-DEFAULT_BASE_URL = "https://api.pipedrive.com"
 TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
@@ -81,7 +82,7 @@ class ApiTokenAuth(AuthBase):
         self.token = token
 
     def __call__(self, request):
-        request.headers["x-api-token"] = self.token
+        request.headers[API_TOKEN_HEADER] = self.token
         return request
 
     def secrets(self) -> list[str]:
@@ -106,7 +107,7 @@ class OAuth2Auth(AuthBase):
         self._lock = threading.Lock()
 
     def __call__(self, request):
-        request.headers["Authorization"] = f"Bearer {self.access_token}"
+        request.headers[OAUTH_HEADER] = bearer(self.access_token)
         return request
 
     def ensure_fresh(self) -> None:
@@ -171,7 +172,6 @@ class Connection:
     base_url: str
     auth: AuthBase
     name: str = "pipedrive"
-    prefixes: dict[str, str] = field(default_factory=lambda: {"v1": "/api/v1", "v2": "/api/v2"})
 
     def __post_init__(self) -> None:
         self.base_url = check_url(self.base_url, "base URL")
@@ -190,7 +190,7 @@ class Connection:
         return self.auth.secrets()
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any], name: str = "pipedrive") -> "Connection":
+    def from_settings(cls, settings: dict[str, Any], name: str = "pipedrive") -> Connection:
         kind = settings.get("type", "apiToken")
         url_key = "api_domain" if kind == "oauth2" and settings.get("api_domain") else "base_url"
         base_url = check_url(settings.get(url_key) or DEFAULT_BASE_URL, url_key)
@@ -211,7 +211,7 @@ class Connection:
         raise ValueError(f"unknown connection type {kind!r} (apiToken or oauth2)")
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "Connection":
+    def from_file(cls, path: str | os.PathLike) -> Connection:
         """Settings from a YAML or JSON file; every problem is a ValueError that names the file."""
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -233,7 +233,7 @@ class Connection:
             raise ValueError(f"{path}: {exc}") from None
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Connection":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Connection:
         env = os.environ if environ is None else environ
         token = env.get("PIPEDRIVE_API_TOKEN")
         if not token:
