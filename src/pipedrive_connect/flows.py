@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import yaml
 from jinja2 import TemplateSyntaxError, meta, nodes
@@ -53,7 +54,8 @@ FLOW_SCHEMA = {
                     "id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
                     "action": {"type": "string"},
                     "inputs": {"type": "object"},
-                    "when": {"type": "string", "description": "template; the step is skipped when it renders empty/false"},
+                    "when": {"type": "string",
+                             "description": "template; the step is skipped when it renders empty/false"},
                 },
             },
         },
@@ -85,7 +87,7 @@ class Flow:
     steps: list[Step]
 
     @classmethod
-    def load(cls, path: str | Path, runtime: Runtime | None = None) -> "Flow":
+    def load(cls, path: str | Path, runtime: Runtime | None = None) -> Flow:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -100,7 +102,7 @@ class Flow:
         return cls.from_dict(raw, runtime, str(path))
 
     @classmethod
-    def from_dict(cls, raw: Any, runtime: Runtime | None = None, source: str = "flow") -> "Flow":
+    def from_dict(cls, raw: Any, runtime: Runtime | None = None, source: str = "flow") -> Flow:
         """The flow, or a FlowError listing every problem `check` finds: a broken flow fails once,
         when it loads, rather than on every job. A bare list of steps is a flow too."""
         if isinstance(raw, list):

@@ -79,7 +79,7 @@ class Job:
             "steps": self.steps,
         }
 
-    def with_step(self, step_id: str, record: dict[str, Any]) -> "Job":
+    def with_step(self, step_id: str, record: dict[str, Any]) -> Job:
         return Job(self.data, self.metadata, list(self.files), {**self.steps, step_id: record}, self.id,
                    self.run_name)
 
@@ -93,7 +93,7 @@ class Job:
         }
 
     @classmethod
-    def from_dict(cls, raw: Any, base: Path | None = None, roots: FileRoots | None = None) -> "Job":
+    def from_dict(cls, raw: Any, base: Path | None = None, roots: FileRoots | None = None) -> Job:
         """A job from its JSON form. With `roots`, every attachment must be a file inside them."""
         if not isinstance(raw, dict):
             raise JobFileError("a job must be a JSON object with data, metadata and files")
@@ -124,7 +124,7 @@ class Job:
 
     @classmethod
     def load(cls, path: str | os.PathLike, roots: FileRoots | None = None, base: Path | None = None,
-             max_bytes: int = MAX_JOB_BYTES) -> "Job":
+             max_bytes: int = MAX_JOB_BYTES) -> Job:
         """Read a job file; attachment paths are relative to `base` (default: the file's folder)."""
         path = Path(path)
         raw = parse_job_bytes(read_regular_file(path, max_bytes))
@@ -232,7 +232,8 @@ class Outcome:
 
     def summary(self) -> dict[str, Any]:
         """A job's outcome as the hot folder logs it."""
-        out: dict[str, Any] = {"job": self.job.id, "route": self.route, "api_calls": self.calls, "token_cost": self.cost}
+        out: dict[str, Any] = {"job": self.job.id, "route": self.route, "api_calls": self.calls,
+                               "token_cost": self.cost}
         if self.error is not None:
             out["error"] = {**self.error.to_dict(), "step": self.failed_step}
         return out
