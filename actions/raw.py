@@ -6,16 +6,16 @@ from urllib.parse import parse_qsl, unquote
 from pipedrive_connect.client import Request, RetrySettings
 from pipedrive_connect.errors import StepError
 from pipedrive_connect.files import Upload, filename_from_disposition, safe_filename, stream_to_file, unique_path
-from pipedrive_connect.pipedrive import AUTH_HEADERS
+from pipedrive_connect.pipedrive import AUTH_HEADERS, Api
 
 PROTECTED_HEADERS = {*AUTH_HEADERS, "host", "cookie", "content-length"}
 _ALLOWED_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-_PREFIXES = (("/api/v1/", "v1"), ("/api/v2/", "v2"), ("/v1/", "v1"))
 
 
-def resolve_path(url: str, default_api: str) -> tuple[str, str, dict[str, str]]:
+def resolve_path(url: str, default_api: str, roots: Api | None = None) -> tuple[str, str, dict[str, str]]:
     """Split a user-given path into (api, path, query), refusing anything that could leave the API root."""
+    roots = roots or Api()
 
     def refuse(why: str) -> StepError:
         return StepError("input", f"Input 'url': {why}. Give a path on the API host, such as /api/v2/deals.",
@@ -37,18 +37,18 @@ def resolve_path(url: str, default_api: str) -> tuple[str, str, dict[str, str]]:
         path = "/" + path
     if not _ALLOWED_PATH.match(path):
         raise refuse("the path has characters that are not allowed")
-    for prefix, api in _PREFIXES:
-        if path.startswith(prefix):
-            return api, path[len(prefix) - 1:], dict(parse_qsl(query))
+    located = roots.locate(path)
+    if located is not None:
+        return located[0], located[1], dict(parse_qsl(query))
     if path.startswith("/api/"):
-        raise refuse("only /api/v1 and /api/v2 exist")
+        raise refuse(f"only {' and '.join(roots.prefixes.values())} exist")
     return default_api, path, dict(parse_qsl(query))
 
 
 def raw_request(call):
     inputs = call.inputs
     method = inputs["method"]
-    api, path, query = resolve_path(inputs["url"], inputs.get("apiVersion", "v1"))
+    api, path, query = resolve_path(inputs["url"], inputs.get("apiVersion", "v1"), call.api_roots)
     extra_query = inputs.get("queryParams") or {}
     query.update({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in extra_query.items()})
     headers = {k.strip(): v.strip() for k, v in (inputs.get("headers") or {}).items()

@@ -14,6 +14,7 @@ from typing import Any
 # ---- API roots (connector.yaml `api`) ---------------------------------------------------
 DEFAULT_BASE_URL = "https://api.pipedrive.com"
 DEFAULT_PREFIXES = {"v1": "/api/v1", "v2": "/api/v2"}
+ALIASES = {"/v1": "v1"}  # v1 also answers without /api
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,14 @@ class Api:
         block = block or {}
         return cls(str(block.get("base_url") or DEFAULT_BASE_URL).rstrip("/"),
                    dict(block.get("prefixes") or DEFAULT_PREFIXES))
+
+    def locate(self, path: str) -> tuple[str, str] | None:
+        """(API version, path below its root) for a path that starts with an API root (or a v1 alias)."""
+        roots = [(prefix, api) for api, prefix in self.prefixes.items()] + list(ALIASES.items())
+        for prefix, api in roots:
+            if path.startswith(prefix.rstrip("/") + "/"):
+                return api, path[len(prefix.rstrip("/")):]
+        return None
 
 
 # ---- credentials --------------------------------------------------------------------------

@@ -138,6 +138,11 @@ class Call:
         self.log_file(target.name, target, "application/x-ndjson", target.stat().st_size)
         return {"count": count, "file": target.name, "path": str(target)}
 
+    @property
+    def api_roots(self) -> pipedrive.Api:
+        """Where each API version lives (connector.yaml's `api` block)."""
+        return self.runtime.api
+
     def declared_cost(self, method: str, api: str, path: str) -> int:
         """The token cost of the declared action a method and path belong to (0 when none does)."""
         action = self.runtime.bundle.match_operation(method, api, path)
