@@ -61,6 +61,6 @@ def list_activities(call):
     request = call.wire()
     keep = _keeps(call.inputs)
     if call.inputs.get("fetchAll"):
-        query = {k: v for k, v in request.query.items() if k not in ("cursor", "limit")}
-        return call.collect(activity for activity in call.paginate(request.path, query) if keep(activity))
+        request.query = {k: v for k, v in request.query.items() if k not in ("cursor", "limit")}
+        return call.collect(activity for activity in call.paginate(request) if keep(activity))
     return [activity for activity in call.submit(request) or [] if keep(activity)]

@@ -21,10 +21,11 @@ def fields_of(call, refresh=False):
     path = FIELD_LISTS[call.action.resource]
 
     def fetch():
-        fields = list(call.client.paginate("v2", path, paging="cursor", cost=10, trace=call.trace, usage=call.usage))
+        request = call.request("GET", path, api="v2", cost=10, search=False)
+        fields = list(call.paginate(request, paging="cursor", progress=False))
         return {f["field_code"]: f for f in fields}, {str(f["field_name"]).strip().lower(): f for f in fields}
 
-    return call.runtime.cached(("fields", path), CACHE_SECONDS, fetch, refresh)
+    return call.cached(("fields", path), CACHE_SECONDS, fetch, refresh)
 
 
 def resolve(call, values):

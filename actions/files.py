@@ -3,8 +3,7 @@
 from pathlib import Path
 
 from pipedrive_connect.errors import StepError
-from pipedrive_connect.files import (Upload, filename_from_disposition, readable_file, safe_filename,
-                                     stream_to_file, unique_path)
+from pipedrive_connect.files import Upload, filename_from_disposition, safe_filename, stream_to_file, unique_path
 
 ENTITY_FIELDS = {"deal": "deal_id", "person": "person_id", "organization": "org_id", "product": "product_id",
                  "activity": "activity_id", "lead": "lead_id"}
@@ -13,17 +12,17 @@ ENTITY_FIELDS = {"deal": "deal_id", "person": "person_id", "organization": "org_
 def add_file(call):
     inputs = call.inputs
     if inputs.get("file"):
-        path = readable_file(inputs["file"], "file", call.runtime.file_roots)
+        path = call.readable_file(inputs["file"], "file")
         default_name = path.name
     elif call.job.files:
         attachment = call.job.files[0]
-        path, default_name = readable_file(attachment.path, "file", call.runtime.file_roots), attachment.name
+        path, default_name = call.readable_file(attachment.path, "file"), attachment.name
     else:
         raise StepError("input", "Input 'file' is required when the job has no attachment", input_path="file")
     entity_type = inputs["entityType"]
     entity_id = inputs["entityId"] if entity_type == "lead" else int(inputs["entityId"])  # the schema checked it
     name = inputs.get("fileName") or default_name
-    response = call.send(data={ENTITY_FIELDS[entity_type]: entity_id}, files=Upload({"file": (name, path)}))
+    response = call.send(body={ENTITY_FIELDS[entity_type]: entity_id}, form=True, files=Upload({"file": (name, path)}))
     return response.data
 
 
@@ -34,7 +33,7 @@ def download_file(call):
     raw = response.raw
     name = filename_from_disposition(raw.headers.get("Content-Disposition"))
     if not name:  # no name on the download: ask the file's metadata (2 tokens)
-        name = (call.send("GET", f"/files/{file_id}", cost=2).data or {}).get("name")
+        name = (call.send(method="GET", path=f"/files/{file_id}", cost=2).data or {}).get("name")
     name = name or f"file-{file_id}"
     content_type = raw.headers.get("Content-Type", "application/octet-stream").split(";")[0]
     target = unique_path(call.log_dir, safe_filename(name, f"file-{file_id}"))

@@ -117,7 +117,7 @@ class SandboxProcess:
 
 def make_runtime(base_url: str, token: str, out_dir: str | Path | None = None, **kwargs):
     from pipedrive_connect.connection import Connection
-    from pipedrive_connect.engine import Runtime
+    from pipedrive_connect.runtime import Runtime
 
     connection = Connection.from_settings({"type": "apiToken", "api_token": token, "base_url": base_url})
     return Runtime(connection=connection, out_dir=out_dir or tempfile.mkdtemp(prefix="pdc-bench-"), **kwargs)

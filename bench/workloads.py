@@ -456,7 +456,7 @@ def token_budget(quick: bool) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 def picklists(quick: bool) -> dict[str, Any]:
     """selectDeal over 10,000 deals: first call (cache cold) vs a bare GET; repeated call (cache hit)."""
-    from pipedrive_connect.engine import Runtime
+    from pipedrive_connect.runtime import Runtime
     from pipedrive_connect.sandbox.seed import _WORDS
 
     first_reps, hit_reps = (5, 100) if quick else (15, 500)

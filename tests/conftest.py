@@ -8,7 +8,7 @@ import pytest
 
 from pipedrive_connect.bundle import Bundle
 from pipedrive_connect.connection import Connection
-from pipedrive_connect.engine import Runtime
+from pipedrive_connect.runtime import Runtime
 
 TOKEN = "tok-SECRET-0123456789abcdef"
 SANDBOX_TOKEN = "sandbox-token-7f3a9c2e51"

@@ -113,9 +113,9 @@ class _Declared:
     def handler(self) -> Callable:
         ref = self.decl.get("handler")
         if not ref:
-            from . import engine
+            from . import runtime
 
-            return engine.endpoint if self.kind == "action" else engine.picklist
+            return runtime.endpoint if self.kind == "action" else runtime.picklist
         return self.bundle.function(self.code_dir, ref, self.file, self.key)
 
 
@@ -313,7 +313,7 @@ class Bundle:
         a connection field. x-transform's values are engine.TRANSFORMS' keys, whatever they are today."""
         from jsonschema import Draft202012Validator
 
-        from .engine import TRANSFORMS
+        from .runtime import TRANSFORMS
 
         meta = json.loads(_ANNOTATIONS_SCHEMA.read_text(encoding="utf-8"))
         meta["$defs"]["input"]["properties"]["x-transform"] = {"enum": sorted(TRANSFORMS)}

@@ -86,7 +86,7 @@ def _runtime(args, out_dir: str | None = None, progress=None):
     """A runtime on the configured connection; none configured is left to each command to explain,
     wrong settings are a usage error that says what is wrong."""
     from .connection import Connection, NoConnection
-    from .engine import Runtime
+    from .runtime import Runtime
 
     try:
         connection = Connection.from_file(args.connection) if args.connection else Connection.from_env()
@@ -181,19 +181,17 @@ def cmd_run(args) -> int:
     runtime = _runtime(args, args.out, _progress if show_progress else None)
     runtime.file_roots = roots
     try:
-        runtime.bundle.action(args.key)
+        action = runtime.bundle.action(args.key)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    outcome = runtime.run(args.key, job, inputs)
+    outcome = runtime.run(action, job, inputs)
     report = outcome.to_dict()
     if outcome.route == "success":
         report.update(_paging_hints(outcome.job.steps[args.key].get("additional_data")))
     if args.out:
-        from .flows import FlowOutcome, deliver
+        from .flows import deliver
 
-        flow_outcome = FlowOutcome(outcome.route, outcome.job, outcome.error, args.key if outcome.error else None,
-                                   outcome.logs, outcome.calls, outcome.cost)
-        report["written"] = str(deliver(flow_outcome, Path(args.out)))
+        report["written"] = str(deliver(outcome, Path(args.out)))
         report["log"] = [item.to_dict(with_record=False) for item in outcome.logs]
     _print(report)
     return 0 if outcome.route == "success" else 1
@@ -254,8 +252,8 @@ def cmd_validate(args) -> int:
                      f"{len(bundle.connections)} connection types ({bundle.root})\n")
     if not args.flow:
         return 0
-    from .engine import Runtime
     from .flows import Flow, FlowError
+    from .runtime import Runtime
 
     try:
         flow = Flow.load(args.flow, Runtime(bundle))

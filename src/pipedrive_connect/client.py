@@ -2,7 +2,10 @@
 
 It owns everything that is about the wire and nothing about actions: URLs for v1/v2,
 auth, timeouts, the error envelope, retries and rate limits (the only place they
-live), paging, token-cost accounting and redacted debug records.
+live), paging, token-cost accounting and redacted debug records. A request is one
+`Request` from the action's declaration to the wire; `may_repeat` is the one rule of
+what may be sent again. Pipedrive's own wire rules (headers, paging, envelope) are in
+`pipedrive.py`.
 """
 
 from __future__ import annotations
@@ -13,22 +16,24 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from urllib3.exceptions import DecodeError, HTTPError
 
+from . import pipedrive
 from .connection import Connection
 from .errors import StepError
 from .limits import seconds_from_header
+from .pipedrive import Api
 
 log = logging.getLogger("pipedrive_connect.client")  # retries and 429 waits, as events for the runner's log
 
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-SECRET_HEADERS = {"x-api-token", "authorization", "cookie", "set-cookie", "proxy-authorization"}
+SECRET_HEADERS = {*pipedrive.AUTH_HEADERS, "cookie", "set-cookie", "proxy-authorization"}
 MAX_DEBUG_BODY = 4000
 EXCERPT = 200  # characters of an unreadable answer shown in its error
 CHUNK = 64 * 1024
@@ -62,9 +67,16 @@ class Redactor:
         return value
 
 
+def may_repeat(method: str) -> bool:
+    """Whether a request may be sent again after it may have reached Pipedrive: reads, and
+    PUT/PATCH/DELETE (they address one record by id). A create (POST) never is: repeating it
+    could create the record twice. The client's retries and the hot folder's recovery both ask here."""
+    return method.upper() != "POST"
+
+
 @dataclass
 class RetrySettings:
-    """Caps on retrying; the rules of *what* may be retried are fixed (see `retryable`)."""
+    """Caps on retrying; the rules of *what* may be retried are fixed (see `may_repeat`)."""
 
     max_attempts: int = 5
     max_wait: float = 60.0  # total seconds spent waiting across attempts
@@ -74,8 +86,37 @@ class RetrySettings:
     retry_all_errors: bool = False  # rawRequest's opt-in: also retry 4xx on safe requests
 
     @classmethod
-    def none(cls) -> "RetrySettings":
+    def none(cls) -> RetrySettings:
         return cls(max_attempts=1)
+
+
+@dataclass
+class Request:
+    """One logical request, built from the action's declaration and inputs and passed whole to the wire.
+
+    `body` is sent as JSON, or with `form` as form fields (multipart when `files`, an `Upload`, is set).
+    `expect` is what a 2xx must hold: "json", "text" or "binary"; `stream` leaves the body unread (a
+    download). `cost` is the token cost counted per call, `search` puts it under the search rate limit,
+    and `timeout` and `retry` override the client's settings for this request alone.
+    """
+
+    method: str
+    api: str
+    path: str
+    query: dict[str, Any] = field(default_factory=dict)
+    body: Any = None
+    form: bool = False
+    files: Any = None
+    headers: dict[str, str] | None = None
+    stream: bool = False
+    expect: str = "json"
+    cost: int = 0
+    search: bool = False
+    timeout: tuple[float, float] | float | None = None
+    retry: RetrySettings | None = None
+
+    def __post_init__(self) -> None:
+        self.method = self.method.upper()
 
 
 @dataclass
@@ -87,13 +128,11 @@ class ApiResponse:
 
     @property
     def data(self) -> Any:
-        return self.body.get("data") if isinstance(self.body, dict) else self.body
+        return pipedrive.data(self.body)
 
     @property
     def additional_data(self) -> dict[str, Any]:
-        if isinstance(self.body, dict) and isinstance(self.body.get("additional_data"), dict):
-            return self.body["additional_data"]
-        return {}
+        return pipedrive.additional_data(self.body)
 
 
 @dataclass
@@ -111,39 +150,32 @@ class Usage:
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    for header in ("Retry-After", "x-ratelimit-reset"):
+    for header in pipedrive.RETRY_HINTS:
         seconds = seconds_from_header(response.headers.get(header))
         if seconds is not None:
             return round(seconds, 3)
     return None
 
 
-def _error_text(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return None
-    parts = [str(body[k]) for k in ("error", "error_info") if body.get(k)]
-    return " - ".join(parts) or None
-
-
-def _already_applied(method: str, path: str, json_body: Any) -> ApiResponse | None:
+def _already_applied(request: Request) -> ApiResponse | None:
     """A delete or merge whose retry finds the record gone: the attempt whose answer was lost did it.
 
     The result has the shape the action returns on success, marked `already_applied`.
     """
-    segments = path.rstrip("/").split("/")
+    segments = request.path.rstrip("/").split("/")
 
     def as_id(segment: str) -> int | str:
         return int(segment) if segment.isdigit() else segment
 
-    if method == "DELETE":
+    data: dict[str, Any]
+    if request.method == "DELETE":
         data = {"id": as_id(segments[-1])}
-    elif segments[-1] == "merge" and isinstance(json_body, dict):
-        data = {"id": json_body.get("merge_with_id"), "merge_what_id": as_id(segments[-2])}
+    elif segments[-1] == "merge" and isinstance(request.body, dict) and not request.form:
+        data = {"id": request.body.get("merge_with_id"), "merge_what_id": as_id(segments[-2])}
     else:
         return None
     note = "An earlier attempt was applied but its answer was lost; the retry found the work already done (HTTP 404)."
-    return ApiResponse(404, {}, {"success": True, "data": {**data, "already_applied": True},
-                                 "additional_data": {"note": note}})
+    return ApiResponse(404, {}, pipedrive.envelope({**data, "already_applied": True}, {"note": note}))
 
 
 def _answer_lost(exc: StepError) -> bool:
@@ -162,8 +194,9 @@ class PipedriveClient:
 
     def __init__(self, connection: Connection, *, timeout: tuple[float, float] = (5.0, 60.0),
                  retry: RetrySettings | None = None, limiter=None, pool_size: int = 16, deadline: float = 120.0,
-                 max_body: int = 64 * 1024 * 1024, max_pages: int = 10_000):
+                 max_body: int = 64 * 1024 * 1024, max_pages: int = 10_000, api: Api | None = None):
         self.connection = connection
+        self.api = api or Api()  # the API roots (connector.yaml's `api` block)
         self.timeout = timeout
         self.deadline, self.max_body, self.max_pages = deadline, max_body, max_pages
         self.retry = retry or RetrySettings()
@@ -186,7 +219,7 @@ class PipedriveClient:
 
     # ---- URLs -------------------------------------------------------------------------
     def url(self, api: str, path: str) -> str:
-        return f"{self.connection.current_base_url}{self.connection.prefixes[api]}{path}"
+        return f"{self.connection.current_base_url}{self.api.prefixes[api]}{path}"
 
     # ---- one request, with the retry rules ------------------------------------------------
     def send(self, method: str, api: str, path: str, *, params: dict | None = None, json_body: Any = None,
@@ -194,46 +227,49 @@ class PipedriveClient:
              timeout: tuple[float, float] | float | None = None, cost: int = 0, search: bool = False,
              expect: str = "json", trace: list | None = None, usage: Usage | None = None,
              retry: RetrySettings | None = None) -> ApiResponse:
+        """A `Request` from keyword arguments (`data` is a form, `json_body` JSON), sent by `execute`."""
+        form = data is not None
+        request = Request(method, api, path, dict(params or {}), body=data if form else json_body, form=form,
+                          files=files, headers=headers, stream=stream, expect=expect, cost=cost, search=search,
+                          timeout=timeout, retry=retry)
+        return self.execute(request, trace=trace, usage=usage)
+
+    def execute(self, request: Request, *, trace: list | None = None, usage: Usage | None = None) -> ApiResponse:
         """Send one logical request; retried only where repeating it is safe.
 
-        Reads, and PUT/PATCH/DELETE (they address one record by id) may be repeated; a POST is
-        repeated only when Pipedrive cannot have processed it (429, or a connection that failed
-        before anything was sent). A wait the server asks for beyond `max_hint` or the time left
-        is not taken: the error goes back with the hint in `details.retry_after`.
+        A request that `may_repeat` is retried after 5xx answers, timeouts and dropped connections;
+        any request, a create included, is retried when Pipedrive cannot have processed it (429, or
+        a connection that failed before anything was sent). A wait the server asks for beyond
+        `max_hint` or the time left is not taken: the error goes back with the hint in
+        `details.retry_after`. Calls and token cost are added to `usage`, debug records to `trace`.
         """
-        method = method.upper()
-        idempotent = method != "POST"
-        settings = retry or self.retry
+        method, path = request.method, request.path
+        repeatable = may_repeat(method)
+        settings = request.retry or self.retry
         auth = self.connection.auth
         if hasattr(auth, "ensure_fresh"):
             auth.ensure_fresh()
         started = time.monotonic()
-
-        def once() -> ApiResponse:
-            args = (params, json_body, data, files, headers, stream, timeout, cost, search, idempotent,
-                    expect, trace, usage)
-            try:
-                return self._once(method, self.url(api, path), *args)
-            except StepError as exc:
-                # an OAuth token revoked or expired early: refresh once and resend (a 401 was not processed)
-                if exc.status == 401 and hasattr(auth, "refresh") and auth.refresh(force=True):
-                    return self._once(method, self.url(api, path), *args)
-                raise
-
         lost = False  # an earlier attempt reached Pipedrive but its answer was lost
 
         def attempt() -> ApiResponse:
             nonlocal lost
             try:
-                return once()
+                try:
+                    return self._exchange(request, trace, usage)
+                except StepError as exc:
+                    # an OAuth token revoked or expired early: refresh once and resend (a 401 was not processed)
+                    if exc.status == 401 and hasattr(auth, "refresh") and auth.refresh(force=True):
+                        return self._exchange(request, trace, usage)
+                    raise
             except StepError as exc:
-                done = _already_applied(method, path, json_body) if lost and exc.kind == "not_found" else None
+                done = _already_applied(request) if lost and exc.kind == "not_found" else None
                 if done is not None:
                     return done
                 lost = lost or _answer_lost(exc)
                 raise
 
-        def may_retry(exc: BaseException) -> bool:
+        def may_retry(exc: BaseException | None) -> bool:
             if not isinstance(exc, StepError) or settings.max_attempts <= 1:
                 return False
             hinted = exc.details.get("retry_after")
@@ -241,11 +277,11 @@ class PipedriveClient:
                 return False  # a wait we will not sit out: the job routes with the hint instead
             if exc.kind == "rate_limited" or exc.details.get("not_sent"):
                 return True
-            if exc.kind in ("server", "network") and exc.retryable and idempotent:
+            if exc.kind in ("server", "network") and exc.retryable and repeatable:
                 return True
-            return settings.retry_all_errors and idempotent and exc.kind in ("rejected", "not_found")
+            return settings.retry_all_errors and repeatable and exc.kind in ("rejected", "not_found")
 
-        def delay(exc: BaseException, attempt_number: int) -> float:
+        def delay(exc: BaseException | None, attempt_number: int) -> float:
             hinted = exc.details.get("retry_after") if isinstance(exc, StepError) else None
             if hinted is not None:
                 pause = hinted + random.uniform(0, 0.25)
@@ -269,50 +305,55 @@ class PipedriveClient:
         retrying = Retrying(
             stop=stop_after_attempt(settings.max_attempts - 1) | stop_after_delay(settings.max_wait),
             retry=retry_if_exception(may_retry), reraise=True,
-            wait=lambda state: delay(state.outcome.exception(), state.attempt_number + 1),
+            wait=lambda state: delay(state.outcome.exception() if state.outcome else None, state.attempt_number + 1),
         )
         return retrying(attempt)
 
-    def _once(self, method, url, params, json_body, data, files, headers, stream, timeout, cost, search,
-              idempotent, expect, trace, usage) -> ApiResponse:
+    def _exchange(self, request: Request, trace: list | None, usage: Usage | None) -> ApiResponse:
+        """One HTTP exchange: wait for the limiter, send, read the answer whole or fail as a StepError."""
+        method, stream, cost = request.method, request.stream, request.cost
+        url = self.url(request.api, request.path)  # per attempt: an OAuth refresh may move the api_domain
         if self.limiter is not None:
-            self.limiter.acquire(search=search)
-        record = {"request": self._describe_request(method, url, params, json_body, data, files, headers)} if trace is not None else None
-        if timeout is None:
+            self.limiter.acquire(search=request.search)
+        record = {"request": self._describe_request(request, url)} if trace is not None else None
+        if request.timeout is None:
             (connect, read), limit = self.timeout, self.deadline
         else:  # a caller's own timeout (rawRequest's input) may ask to wait longer than the deadline
+            timeout = request.timeout
             connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
             limit = max(self.deadline, connect + read)
         deadline = time.monotonic() + limit
+        files = request.files
         try:
             # always streamed: the body is read here in chunks, against the deadline and the size cap
             response = self.session.request(
-                method, url, params=params, json=json_body, data=data,
-                files=files.parts() if hasattr(files, "parts") else files, headers=headers, stream=True,
+                method, url, params=request.query or None, json=None if request.form else request.body,
+                data=request.body if request.form else None,
+                files=files.parts() if hasattr(files, "parts") else files, headers=request.headers, stream=True,
                 timeout=(min(connect, limit), min(read, limit)), allow_redirects=False,
             )
         except requests.RequestException as exc:
-            error = self._network_error(exc, method, idempotent)
+            error = self._network_error(exc, method)
             self._count(0 if error.details.get("not_sent") else cost, usage)
-            if record is not None:
+            if record is not None and trace is not None:
                 record["error"] = error.to_dict()
                 trace.append(record)
             raise error from None
         self._count(0 if response.status_code == 429 else cost, usage)  # a refused call spends no tokens
         if self.limiter is not None:
-            self.limiter.observe(response.headers, search=search)
+            self.limiter.observe(response.headers, search=request.search)
         success = 200 <= response.status_code < 300  # a 3xx is not followed, so it is an error too
         try:
-            parsed = self._parse(response, method, expect, deadline, streaming=stream and success)
+            parsed = self._parse(response, method, request.expect, deadline, streaming=stream and success)
         except StepError as error:
             response.close()
             if success:
-                if record is not None:
+                if record is not None and trace is not None:
                     record["response"] = {"status": response.status_code, "error": error.to_dict()}
                     trace.append(record)
                 raise
             parsed = ApiResponse(response.status_code, dict(response.headers), None, response)  # the status says enough
-        if record is not None:
+        if record is not None and trace is not None:
             record["response"] = {
                 "status": response.status_code,
                 "headers": self.redactor.value(dict(response.headers)),
@@ -351,8 +392,8 @@ class PipedriveClient:
                 excerpt = self._excerpt(content)
                 raise self._unreadable(status, method, f"is not JSON: {excerpt}", excerpt, retryable=True) from None
             body = text
-        if success and isinstance(body, dict) and body.get("success") is False:
-            reason = self.redactor.text(_error_text(body) or self._excerpt(content))
+        if success and pipedrive.refused(body):
+            reason = self.redactor.text(pipedrive.error_text(body) or self._excerpt(content))
             raise StepError("rejected", f"Pipedrive answered HTTP {status} but refused the request: {reason}",
                             status, reason)
         return ApiResponse(status, headers, body, response)
@@ -360,7 +401,8 @@ class PipedriveClient:
     def _read_body(self, response: requests.Response, method: str, deadline: float) -> bytes:
         """The whole body, read in chunks so that a trickle ends at the deadline and an answer that
         inflates past `max_body` (a gzip bomb) is dropped before it fills memory."""
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         try:
             while True:
                 if time.monotonic() > deadline:
@@ -387,13 +429,12 @@ class PipedriveClient:
     # ---- errors -------------------------------------------------------------------------
     def _http_error(self, response: requests.Response, body: Any, method: str) -> StepError:
         status = response.status_code
-        text = _error_text(body)
+        text = pipedrive.error_text(body)
         safe_text = self.redactor.text(text) if text else None
         is_json = "json" in response.headers.get("Content-Type", "")
         retry_after = _retry_after(response)
         if status == 429:
-            lowered = (text or "").lower()
-            if "daily" in lowered or "budget" in lowered or "quota" in lowered:
+            if pipedrive.budget_spent(text):
                 return StepError("budget_exhausted", "The company's daily API token budget is used up; "
                                  "requests will fail until it resets (midnight, server time).",
                                  status, safe_text, retryable=False)
@@ -411,7 +452,7 @@ class PipedriveClient:
             what = "no longer exists" if status == 410 else "was not found"
             return StepError("not_found", f"The record or path {what} (HTTP {status}).", status, safe_text)
         if status >= 500:
-            if method == "POST":  # a proxy error may hide a create that did happen
+            if not may_repeat(method):  # a proxy error may hide a create that did happen
                 return StepError("outcome_unknown", f"Pipedrive failed while creating (HTTP {status}); the record "
                                  "may or may not exist. Check for it before re-running.", status, safe_text)
             return StepError("server", f"Pipedrive failed to answer (HTTP {status}).", status, safe_text,
@@ -425,7 +466,7 @@ class PipedriveClient:
     def _unreadable(self, status: int, method: str, why: str, excerpt: str | None, retryable: bool) -> StepError:
         """An answer whose body cannot be used. After a create that Pipedrive accepted (2xx) the record
         most likely exists but its id is unknown, so that is `outcome_unknown`, never repeated."""
-        if method == "POST" and 200 <= status < 300:
+        if not may_repeat(method) and 200 <= status < 300:
             return StepError("outcome_unknown", f"Pipedrive accepted the create (HTTP {status}) but its answer {why}; "
                              "the record probably exists. Check for it before re-running.", status, excerpt,
                              details={"method": method})
@@ -433,19 +474,19 @@ class PipedriveClient:
 
     def _cut_off(self, why: str, method: str) -> StepError:
         """The request was sent but its answer did not arrive whole."""
-        if method == "POST":
+        if not may_repeat(method):
             return StepError("outcome_unknown", f"The request was sent but {why}; Pipedrive may or may not have "
                              "applied it. Check for the record before re-running.", details={"method": method})
         return StepError("network", f"The request to Pipedrive was sent but {why}.", retryable=True)
 
-    def _network_error(self, exc: requests.RequestException, method: str, idempotent: bool) -> StepError:
+    def _network_error(self, exc: requests.RequestException, method: str) -> StepError:
         not_sent = isinstance(exc, requests.ConnectTimeout) or (
             isinstance(exc, requests.ConnectionError) and _failed_before_sending(exc))
         reason = self.redactor.text(f"{type(exc).__name__}")
         if not_sent:
             return StepError("network", f"Could not connect to Pipedrive ({reason}); nothing was sent.",
                              retryable=True, details={"not_sent": True})
-        if not idempotent:
+        if not may_repeat(method):
             return StepError("outcome_unknown", f"The connection failed after the request was sent ({reason}); "
                              "Pipedrive may or may not have applied it. Check for the record before re-running.",
                              retryable=False, details={"method": method})
@@ -455,38 +496,37 @@ class PipedriveClient:
     def paginate(self, api: str, path: str, params: dict | None = None, *, paging: str, page_size: int = 500,
                  cost: int = 0, search: bool = False, trace: list | None = None,
                  usage: Usage | None = None, items_at: str | None = None) -> Iterator[Any]:
+        """`walk` over a GET request given by keyword arguments."""
+        request = Request("GET", api, path, dict(params or {}), cost=cost, search=search)
+        return self.walk(request, paging=paging, page_size=page_size, trace=trace, usage=usage, items_at=items_at)
+
+    def walk(self, request: Request, *, paging: str, page_size: int = 500, trace: list | None = None,
+             usage: Usage | None = None, items_at: str | None = None) -> Iterator[Any]:
         """Yield every item of a list, page by page with the largest page, stopping on the last.
 
         Loop protection: a cursor that comes back, an offset that does not move forward, an empty
         page that says more follow, or more than `max_pages` pages end the walk with a `server`
         error rather than fetching forever.
         """
-        params = dict(params or {})
-        params["limit"] = page_size
-        key = "cursor" if paging == "cursor" else "start"
+        style = pipedrive.paging(paging)
+        key = style.param
+        query = {**request.query, "limit": page_size}
+        page = replace(request, method="GET", query=query, body=None, files=None)  # a page is asked by its query
         seen: set = set()
 
         def broken(problem: str) -> StepError:
-            return StepError("server", f"Pipedrive's paging of {path} {problem}; stopped to avoid a loop.")
+            return StepError("server", f"Pipedrive's paging of {request.path} {problem}; stopped to avoid a loop.")
 
         for _ in range(self.max_pages):
-            response = self.send("GET", api, path, params=params, cost=cost, search=search, trace=trace, usage=usage)
+            response = self.execute(page, trace=trace, usage=usage)
             items = response.data
             if items_at:
                 for part in items_at.split("."):
                     items = (items or {}).get(part)
             items = items or []
             yield from items  # a consumer that stops early stops the walk: no further page is fetched
-            extra, at = response.additional_data, params.get(key)
-            if paging == "cursor":
-                nxt = extra.get("next_cursor")
-                more = bool(nxt)
-            else:
-                pagination = extra.get("pagination") or {}
-                more = pagination.get("more_items_in_collection")
-                nxt = pagination.get("next_start")
-                if nxt is None:  # the spec's own examples omit next_start: go on after this page's items
-                    nxt = (at or 0) + len(items)
+            at = query.get(key)
+            more, nxt = style.step(response.additional_data, at, len(items))
             if not more:
                 return
             if not items:
@@ -496,23 +536,24 @@ class PipedriveClient:
             if nxt in seen:
                 raise broken(f"came back to the {key} {nxt!r} it gave before")
             seen.add(nxt)
-            params[key] = nxt
+            query[key] = nxt
         raise broken(f"did not end within {self.max_pages} pages (the max_pages setting)")
 
     # ---- debug records ------------------------------------------------------------------
-    def _describe_request(self, method, url, params, json_body, data, files, headers) -> dict[str, Any]:
-        desc: dict[str, Any] = {"method": method, "url": self.redactor.text(url)}
-        if params:
-            desc["query"] = self.redactor.value(params)
-        if headers:
-            desc["headers"] = self.redactor.value(headers)
+    def _describe_request(self, request: Request, url: str) -> dict[str, Any]:
+        desc: dict[str, Any] = {"method": request.method, "url": self.redactor.text(url)}
+        if request.query:
+            desc["query"] = self.redactor.value(request.query)
+        if request.headers:
+            desc["headers"] = self.redactor.value(request.headers)
         desc["auth"] = "header (redacted)"
-        if json_body is not None:
-            desc["json"] = self._clip(self.redactor.value(json_body))
-        if data is not None:
-            desc["form"] = self._clip(self.redactor.value(data if isinstance(data, dict) else str(data)))
-        if files is not None:
-            desc["files"] = files.describe() if hasattr(files, "describe") else "<multipart>"
+        body = request.body
+        if body is not None and not request.form:
+            desc["json"] = self._clip(self.redactor.value(body))
+        if body is not None and request.form:
+            desc["form"] = self._clip(self.redactor.value(body if isinstance(body, dict) else str(body)))
+        if request.files is not None:
+            desc["files"] = request.files.describe() if hasattr(request.files, "describe") else "<multipart>"
         return desc
 
     def _clip(self, value: Any) -> Any:

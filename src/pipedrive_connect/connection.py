@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,8 +25,8 @@ from requests.auth import AuthBase
 
 from .bundle import yaml_problem
 from .errors import StepError
+from .pipedrive import API_TOKEN_HEADER, DEFAULT_BASE_URL, OAUTH_HEADER, bearer
 
-DEFAULT_BASE_URL = "https://api.pipedrive.com"
 TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
@@ -82,7 +82,7 @@ class ApiTokenAuth(AuthBase):
         self.token = token
 
     def __call__(self, request):
-        request.headers["x-api-token"] = self.token
+        request.headers[API_TOKEN_HEADER] = self.token
         return request
 
     def secrets(self) -> list[str]:
@@ -107,7 +107,7 @@ class OAuth2Auth(AuthBase):
         self._lock = threading.Lock()
 
     def __call__(self, request):
-        request.headers["Authorization"] = f"Bearer {self.access_token}"
+        request.headers[OAUTH_HEADER] = bearer(self.access_token)
         return request
 
     def ensure_fresh(self) -> None:
@@ -173,7 +173,6 @@ class Connection:
     base_url: str
     auth: ApiTokenAuth | OAuth2Auth
     name: str = "pipedrive"
-    prefixes: dict[str, str] = field(default_factory=lambda: {"v1": "/api/v1", "v2": "/api/v2"})
 
     def __post_init__(self) -> None:
         self.base_url = check_url(self.base_url, "base URL")

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 from .connection import Connection
-from .engine import Runtime
 from .flows import Flow
 from .runner import HotFolder, WatchSettings
+from .runtime import Runtime
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 MARKER = ".pipedrive-connect-demo"

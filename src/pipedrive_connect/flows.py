@@ -29,12 +29,12 @@ import yaml
 from jinja2 import TemplateSyntaxError, meta, nodes
 
 from .bundle import Action, Bundle, yaml_problem
-from .engine import Runtime
 from .errors import StepError
 from .files import safe_filename
 from .inputs import _ENV as TEMPLATES  # the runtime's environment: same syntax, filters and tests
 from .inputs import coerce, render
-from .jobs import Job, LogItem, write_atomic
+from .jobs import Job, Outcome, write_atomic
+from .runtime import Runtime
 
 FLOW_SCHEMA = {
     "type": "object",
@@ -250,30 +250,12 @@ def _did_you_mean(name: str, choices) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-@dataclass
-class FlowOutcome:
-    route: str
-    job: Job
-    error: StepError | None = None
-    failed_step: str | None = None
-    logs: list[LogItem] = field(default_factory=list)
-    calls: int = 0
-    cost: int = 0
-
-    def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"job": self.job.id, "route": self.route, "api_calls": self.calls,
-                               "token_cost": self.cost}
-        if self.error is not None:
-            out["error"] = {**self.error.to_dict(), "step": self.failed_step}
-        return out
-
-
-def run_flow(runtime: Runtime, flow: Flow, job: Job, journal=None) -> FlowOutcome:
+def run_flow(runtime: Runtime, flow: Flow, job: Job, journal=None) -> Outcome:
     """Run the steps in order. Steps already in `job.steps` (a resumed job) are not run again.
 
     `journal`, when given, is told before and after each step so a crash can be recovered.
     """
-    outcome = FlowOutcome("success", job)
+    outcome = Outcome("success", job)
     for step in flow.steps:
         if step.id in outcome.job.steps:
             continue
@@ -300,7 +282,7 @@ def run_flow(runtime: Runtime, flow: Flow, job: Job, journal=None) -> FlowOutcom
     return outcome
 
 
-def write_debug_records(outcome: FlowOutcome, out_dir: Path, write: Callable[[Path, bytes], None] = write_atomic
+def write_debug_records(outcome: Outcome, out_dir: Path, write: Callable[[Path, bytes], None] = write_atomic
                         ) -> list[dict[str, Any]]:
     """Debug records go to the job's log folder; returns every log item as the routed job lists it."""
     log_dir = out_dir / "log" / outcome.job.log_name
@@ -312,7 +294,7 @@ def write_debug_records(outcome: FlowOutcome, out_dir: Path, write: Callable[[Pa
     return [item.to_dict(with_record=False) for item in outcome.logs]
 
 
-def deliver(outcome: FlowOutcome, out_dir: Path, name: str | None = None) -> Path:
+def deliver(outcome: Outcome, out_dir: Path, name: str | None = None) -> Path:
     """Write the routed job to success/ or error/ (atomically) and debug records to log/."""
     name = name or outcome.job.log_name
     log_items = write_debug_records(outcome, out_dir)

@@ -204,25 +204,38 @@ class LogItem:
 
 @dataclass
 class Outcome:
-    """One step on one job: exactly one data route plus zero or more log items."""
+    """One step, or a whole flow, on one job: exactly one data route plus zero or more log items.
+
+    `result` is a step's result; `failed_step` names the step an error route comes from.
+    """
 
     route: str  # "success" | "error"
     job: Job
     result: Any = None
-    error: Any = None  # StepError
+    error: StepError | None = None
     logs: list[LogItem] = field(default_factory=list)
     cost: int = 0
     calls: int = 0
+    failed_step: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """A step's outcome as `run` prints it."""
         out: dict[str, Any] = {"route": self.route}
         if self.route == "success":
             out["result"] = self.result
         else:
-            out["error"] = self.error.to_dict()
+            out["error"] = self.error.to_dict() if self.error is not None else None
         out["log"] = [item.to_dict() for item in self.logs]
         out["api_calls"] = self.calls
         out["token_cost"] = self.cost
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """A job's outcome as the hot folder logs it."""
+        out: dict[str, Any] = {"job": self.job.id, "route": self.route, "api_calls": self.calls,
+                               "token_cost": self.cost}
+        if self.error is not None:
+            out["error"] = {**self.error.to_dict(), "step": self.failed_step}
         return out
 
 

@@ -1,7 +1,7 @@
 """The folder job store: how a hot folder claims, journals, delivers and recovers jobs.
 
 The runner only calls this interface (claim, journal, deliver, quarantine, release, recover),
-so a queue-backed store can replace the folder without touching the engine. On disk
+so a queue-backed store can replace the folder without touching the runner. On disk
 (IN is the inbox, OUT the output folder):
 
     IN/<name>.json                  a job waiting; only top-level *.json, dot-files are ignored

@@ -16,8 +16,9 @@ import time
 from collections import deque
 from datetime import datetime, timezone
 
-WINDOW = 2.0
-SEARCH_LIMIT = 10  # search endpoints allow 10 requests per 2 s on every plan
+from .pipedrive import RATE_LIMIT, RATE_REMAINING, RATE_RESET, SEARCH_LIMIT
+from .pipedrive import RATE_WINDOW as WINDOW
+
 MAX_PAUSE = 10.0  # the window is 2 s: a longer pause learnt from a header is not credible
 
 
@@ -93,11 +94,11 @@ class RateLimiter:
         """Learn the limit, and pause everyone when the server says the window is used up."""
         window = self._search if search else self._general
         try:
-            limit = int(headers.get("x-ratelimit-limit", 0))
+            limit = int(headers.get(RATE_LIMIT, 0))
         except (TypeError, ValueError):
             limit = 0
-        used_up = str(headers.get("x-ratelimit-remaining", "")).strip() in ("0", "-1")
-        reset = seconds_from_header(headers.get("x-ratelimit-reset"))
+        used_up = str(headers.get(RATE_REMAINING, "")).strip() in ("0", "-1")
+        reset = seconds_from_header(headers.get(RATE_RESET))
         with self._lock:
             if limit > 0:
                 window.limit = limit

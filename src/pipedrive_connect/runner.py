@@ -30,25 +30,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .client import RetrySettings
+from .client import RetrySettings, may_repeat
 from .connection import Connection
-from .engine import Runtime
 from .errors import StepError
 from .files import FileRoots
-from .flows import Flow, FlowOutcome, run_flow, write_debug_records
+from .flows import Flow, run_flow, write_debug_records
 from .jobs import (
     MAX_JOB_BYTES,
     Attachment,
     AttachmentError,
     Job,
     JobFileError,
+    Outcome,
     parse_job_bytes,
     read_regular_file,
     write_atomic,
 )
 from .jobstore import Claim, FolderStore, is_disk_error
+from .runtime import Runtime
 
-SAFE_TO_REPEAT = {"GET", "PUT", "PATCH", "DELETE"}
 HOLD_KINDS = {"network", "server", "rate_limited"}  # retryable: nothing was applied, or repeating is safe
 PAUSE_KINDS = {"connection", "budget_exhausted"}  # the account, not the job: stop claiming until it works
 
@@ -108,14 +108,14 @@ class RunStats:
     left_changing: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, route: str, outcome: FlowOutcome | None = None) -> None:
+    def add(self, route: str, outcome: Outcome | None = None) -> None:
         with self.lock:
             setattr(self, route, getattr(self, route) + 1)
             if outcome is not None:
                 if outcome.error is not None and outcome.error.kind == "outcome_unknown":
                     self.outcome_unknown += 1
 
-    def count(self, outcome: FlowOutcome) -> None:
+    def count(self, outcome: Outcome) -> None:
         with self.lock:
             self.calls += outcome.calls
             self.cost += outcome.cost
@@ -282,7 +282,8 @@ class HotFolder:
                 job = Job.from_dict({k: v for k, v in raw.items() if k != "files"})  # route it, naming the file
                 job.id = str(raw.get("id") or Path(claim.source).stem)
                 job.run_name = claim.run
-                self._finish(claim, FlowOutcome("error", job, StepError("input", str(exc)), "files"), [])
+                failed = Outcome("error", job, error=StepError("input", str(exc)), failed_step="files")
+                self._finish(claim, failed, [])
                 return None
         except JobFileError as exc:
             self.store.quarantine(claim, str(exc))
@@ -300,7 +301,7 @@ class HotFolder:
             job = job.with_step(step_id, record)
         if state.in_flight is not None:
             action = self.runtime.bundle.actions.get(state.in_flight["action"])
-            if action is None or action.method not in SAFE_TO_REPEAT:
+            if action is None or not action.method or not may_repeat(action.method):
                 step, name = state.in_flight["step"], state.in_flight["action"]
                 error = StepError(
                     "outcome_unknown",
@@ -309,7 +310,7 @@ class HotFolder:
                     "missing.",
                     details={"step": step, "action": name, "started_at": state.in_flight["at"],
                              "finished_steps": sorted(state.finished)})
-                self._finish(claim, FlowOutcome("error", job, error, step), job.files)
+                self._finish(claim, Outcome("error", job, error=error, failed_step=step), job.files)
                 return None
         return job
 
@@ -374,7 +375,7 @@ class HotFolder:
                  logging.ERROR, job=claim.run)
             self.store.let_go(claim)
 
-    def _route(self, claim: Claim, job: Job, outcome: FlowOutcome) -> None:
+    def _route(self, claim: Claim, job: Job, outcome: Outcome) -> None:
         error = outcome.error
         if error is not None and (error.kind in PAUSE_KINDS or (error.kind in HOLD_KINDS and error.retryable)):
             if error.kind not in PAUSE_KINDS or not self._probe():
@@ -382,7 +383,7 @@ class HotFolder:
                     return
         self._finish(claim, outcome, outcome.job.files)
 
-    def _hold(self, claim: Claim, outcome: FlowOutcome) -> bool:
+    def _hold(self, claim: Claim, outcome: Outcome) -> bool:
         """Keep the job for a later attempt; False once it has been held for `retry_for` seconds."""
         error, step = outcome.error, outcome.failed_step
         assert error is not None, "only an outcome with an error is held"
@@ -404,7 +405,7 @@ class HotFolder:
              kind=error.kind, attempt=attempts, next_in=delay)
         return True
 
-    def _finish(self, claim: Claim, outcome: FlowOutcome, attachments: list[Attachment]) -> None:
+    def _finish(self, claim: Claim, outcome: Outcome, attachments: list[Attachment]) -> None:
         originals = [Path(a.path) for a in attachments]
         payload: dict[str, Any] = outcome.job.to_dict()
         payload.pop("files")

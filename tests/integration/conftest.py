@@ -8,7 +8,7 @@ import pytest
 
 from pipedrive_connect.client import RetrySettings
 from pipedrive_connect.connection import Connection
-from pipedrive_connect.engine import Runtime
+from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.sandbox import Sandbox
 
 from ..conftest import SANDBOX_TOKEN

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from pipedrive_connect.client import RetrySettings
-from pipedrive_connect.engine import Runtime
+from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.flows import Flow
 from pipedrive_connect.jobs import Job
 from pipedrive_connect.runner import HotFolder

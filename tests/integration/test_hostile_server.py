@@ -132,7 +132,7 @@ def test_a_gzip_bomb_is_a_server_error_and_is_not_fetched_again(hostile):
 
 
 def test_a_download_keeps_its_own_size_limit_not_the_json_cap(sandbox, bundle, tmp_path):
-    from pipedrive_connect.engine import Runtime
+    from pipedrive_connect.runtime import Runtime
 
     client = PipedriveClient(connect(sandbox))
     client.max_body = 4096  # more than any JSON answer here, less than the file

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipedrive_connect.engine import Runtime
+from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.jobs import Attachment, Job
 from pipedrive_connect.sandbox import Sandbox
 

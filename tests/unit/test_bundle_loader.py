@@ -133,7 +133,7 @@ def test_unknown_transform(copy):
 
 
 def test_transform_values_come_from_the_engine(copy):
-    from pipedrive_connect.engine import TRANSFORMS
+    from pipedrive_connect.runtime import TRANSFORMS
 
     bundle = Bundle.load(copy)
     assert bundle._annotation_validators["input"].schema["$defs"]["input"]["properties"]["x-transform"] == {

@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "src" / "pipedrive_connect"
 
 LAYERS = {
-    "base": {"errors", "files", "limits", "jobs"},
+    "base": {"errors", "files", "limits", "jobs", "pipedrive"},
     "bundle": {"bundle", "reference", "scaffold"},
-    "runtime": {"inputs", "connection", "client", "engine"},
+    "runtime": {"inputs", "connection", "client", "runtime"},
     "flows": {"flows"},
     "hot folder": {"jobstore", "runner"},
     "entry points": {"cli", "demo", "routedocs", "__init__"},
@@ -36,11 +36,11 @@ MAY_IMPORT = {
 }
 # (importer, imported): why it may go against the layers, inside a function only
 LAZY = {
-    ("bundle", "engine"): "an action without a handler runs engine.endpoint; the checks read engine.TRANSFORMS",
+    ("bundle", "runtime"): "an action without a handler runs runtime.endpoint; the checks read runtime.TRANSFORMS",
     ("bundle", "inputs"): "check() validates each schema example the way a step's inputs are validated",
 }
 # the bundle's own Python (actions/*.py, datasources/*.py) sees a step through `call`
-BUNDLE_CODE_MAY_IMPORT = {"errors", "files", "client"}
+BUNDLE_CODE_MAY_IMPORT = {"errors", "files", "client", "pipedrive"}
 
 
 def layer_of(module: str) -> str:

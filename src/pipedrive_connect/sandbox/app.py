@@ -23,7 +23,7 @@ from typing import NamedTuple
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
-from .engine import ApiError, bad_request
+from .records import ApiError, bad_request
 from .resources import RESOURCES
 from .routes import ROUTES, Route, build_map
 from .store import Store

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import hashlib
 
-from .engine import Resource, bad_request, check_value
-from .store import Store
-
-
+from .records import Resource, bad_request, check_value
+from .store import Store, v1_time
 
 # -- hooks ---------------------------------------------------------------------
 
@@ -188,6 +186,24 @@ def v1_org_ref(store: Store, org_id) -> dict | None:
     return org and {"name": org["name"], "owner_id": org["owner_id"], "active_flag": not org["is_deleted"],
                     "address": (org.get("address") or {}).get("value"), "value": org["id"],
                     "people_count": sum(p.get("org_id") == org["id"] for p in store.rows("persons"))}
+
+
+V1_RENAMES = {"deals": {"owner_id": "user_id"}, "persons": {"emails": "email", "phones": "phone"}}
+
+
+def v1_view(table: str, record: dict) -> dict:
+    """v1 representation of a v2-shaped entity: custom fields at the root, v1 names."""
+    out = {k: v for k, v in record.items() if k != "custom_fields"}
+    out.update(record.get("custom_fields") or {})
+    for old, new in V1_RENAMES.get(table, {}).items():
+        out[new] = out.pop(old)
+    out["visible_to"] = str(record.get("visible_to"))
+    out["active_flag"] = not record.get("is_deleted")
+    for key in ("add_time", "update_time"):
+        out[key] = v1_time(out.get(key))
+    if table == "deals":
+        out["active"], out["deleted"] = out["status"] == "open", bool(record.get("is_deleted"))
+    return out
 
 
 def present_participant(store: Store, participant: dict) -> dict:

@@ -13,7 +13,7 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .engine import fresh
+from .records import fresh
 from .resources import RESOURCES
 from .store import Store, v1_time
 

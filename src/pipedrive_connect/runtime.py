@@ -3,7 +3,8 @@
 `Runtime` ties a bundle to a connection. `Call` is what a handler sees: its validated
 inputs, the job, and request helpers that already know the action's API version, token
 cost and debug setting. Most actions use `endpoint`, the generic handler driven by the
-declaration and the input schema; code in the bundle is only for the quirks.
+declaration and the input schema; code in the bundle is only for the quirks. Picklists
+(`picklist`) fill config-wizard dropdowns from live data.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import re
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import quote
 
+from . import pipedrive
 from .bundle import Action, Bundle, DataSource
-from .client import ApiResponse, PipedriveClient, Redactor, RetrySettings, Usage
+from .client import ApiResponse, PipedriveClient, Redactor, Request, RetrySettings, Usage
 from .connection import Connection
 from .errors import StepError
-from .files import FileRoots, unique_path
+from .files import FileRoots, readable_file, unique_path
 from .inputs import check_path_value, coerce, render, resolve_aliases, validation_error
 from .jobs import Job, LogItem, Outcome
 
@@ -46,38 +49,42 @@ def _query_value(value: Any) -> Any:
     return value
 
 
-@dataclass
-class WireRequest:
-    method: str
-    path: str
-    query: dict[str, Any] = field(default_factory=dict)
-    body: dict[str, Any] = field(default_factory=dict)
-
-
 class Call:
-    """One action run on one job: inputs, request helpers and the log by-products."""
+    """One action run on one job: its validated inputs, the job, and what a handler needs.
 
-    def __init__(self, runtime: "Runtime", action: Action, inputs: dict[str, Any], job: Job):
+    A handler builds a `Request` (`wire` for the declared one, `request` for another endpoint),
+    may adjust it, and sends it with `send`, `submit` or `paginate`, which add the call's token
+    cost, debug records and usage. Files the job may read, cached lookups and the bundle's other
+    code modules are reached through the call too, never through the runtime or the client.
+    """
+
+    def __init__(self, runtime: Runtime, action: Action, inputs: dict[str, Any], job: Job):
         self.runtime, self.action, self.inputs, self.job = runtime, action, inputs, job
         self.trace: list | None = [] if inputs.get("debugRequest") else None  # redacted records for log
         self.usage = Usage()
         self.logs: list[LogItem] = []
         self.additional_data: dict[str, Any] | None = None
 
-    @property
-    def client(self) -> PipedriveClient:
-        return self.runtime.client
+    # ---- requests -------------------------------------------------------------------------
+    def request(self, method: str | None = None, path: str | None = None, **fields: Any) -> Request:
+        """A request to the action's endpoint (or to `method`/`path`/`api=` instead), with its cost."""
+        action = self.action
+        fields.setdefault("api", action.api)
+        fields.setdefault("cost", action.cost)
+        fields.setdefault("search", bool(action.decl.get("search", False)))
+        fields.setdefault("form", action.decl.get("body") == "form")
+        return Request(method or action.method or "GET", path=path or action.path or "", **fields)
 
-    def wire(self) -> WireRequest:
+    def wire(self) -> Request:
         """The request the declaration and the inputs describe."""
         action = self.action
-        request = WireRequest(action.method, action.path, dict(action.decl.get("query", {})))
+        request = self.request(query=dict(action.decl.get("query", {})), body={})
         for param in action.params:
             if param.name not in self.inputs or param.location == "runtime":
                 continue
             value = self.inputs[param.name]
             if param.resolver:
-                value = self.runtime.bundle.function("actions", param.resolver, self.action.file, param.name)(self, value)
+                value = self.runtime.bundle.function("actions", param.resolver, action.file, param.name)(self, value)
             if param.transform:
                 value = TRANSFORMS[param.transform](value)
             if param.location == "path":
@@ -90,28 +97,30 @@ class Call:
                 request.body[param.wire] = value
         return request
 
-    def send(self, method: str | None = None, path: str | None = None, *, api: str | None = None,
-             cost: int | None = None, **kwargs) -> ApiResponse:
-        return self.client.send(method or self.action.method, api or self.action.api, path or self.action.path,
-                                cost=self.action.cost if cost is None else cost, trace=self.trace, usage=self.usage,
-                                search=self.action.decl.get("search", False), **kwargs)
+    def send(self, request: Request | None = None, **fields: Any) -> ApiResponse:
+        """Send `request` (or `self.request(**fields)`) with this call's debug records and usage."""
+        return self.runtime.client.execute(request or self.request(**fields), trace=self.trace, usage=self.usage)
 
-    def submit(self, request: WireRequest) -> Any:
+    def submit(self, request: Request) -> Any:
         """Send a (possibly adjusted) wire request; keep its paging hints; return Pipedrive's data."""
-        kwargs: dict[str, Any] = {"params": request.query or None}
-        if request.body or request.method in ("POST", "PUT", "PATCH"):
-            kwargs["data" if self.action.decl.get("body") == "form" else "json_body"] = request.body
-        response = self.send(request.method, request.path, **kwargs)
+        if not request.body and request.method not in ("POST", "PUT", "PATCH"):
+            request.body = None  # nothing to send: no empty JSON object on a read or a delete
+        response = self.send(request)
         self.additional_data = response.additional_data or None
         return response.data
 
-    def paginate(self, path: str, query: dict[str, Any], **kwargs):
+    def paginate(self, request: Request, paging: str | None = None, progress: bool = True) -> Iterator[Any]:
+        """Every item of a list, page after page (the action's paging style unless `paging` says another)."""
         action = self.action
-        items = self.client.paginate(action.api, path, query, paging=action.paging, page_size=action.page_size,
-                                     cost=action.cost, search=action.decl.get("search", False), trace=self.trace,
-                                     usage=self.usage, **kwargs)
-        progress = self.runtime.progress
-        return progress(items, self.usage, action.key) if progress else items
+        items = self.runtime.client.walk(request, paging=paging or action.paging or "cursor",
+                                         page_size=action.page_size, trace=self.trace, usage=self.usage)
+        show = self.runtime.progress if progress else None
+        return show(items, self.usage, action.key) if show else items
+
+    def fetch_all(self, request: Request) -> Any:
+        """Every page of a list action's request, without the paging inputs, collected (see `collect`)."""
+        query = {k: v for k, v in request.query.items() if k not in ("cursor", "start", "limit")}
+        return self.collect(self.paginate(replace(request, query=query)))
 
     def collect(self, items: Iterable[Any]) -> Any:
         """A fetch-all's items (up to maxItems): a list, or with saveToFile streamed to a JSON Lines
@@ -130,6 +139,29 @@ class Call:
         return {"count": count, "file": target.name, "path": str(target)}
 
     @property
+    def api_roots(self) -> pipedrive.Api:
+        """Where each API version lives (connector.yaml's `api` block)."""
+        return self.runtime.api
+
+    def declared_cost(self, method: str, api: str, path: str) -> int:
+        """The token cost of the declared action a method and path belong to (0 when none does)."""
+        action = self.runtime.bundle.match_operation(method, api, path)
+        return action.cost if action else 0
+
+    # ---- what else handlers need ------------------------------------------------------------
+    def readable_file(self, value: Any, input_name: str) -> Path:
+        """A file an input names, if the job may read it (see `FileRoots`)."""
+        return readable_file(value, input_name, self.runtime.file_roots)
+
+    def cached(self, key: tuple, ttl: float, produce: Callable[[], Any], refresh: bool = False) -> Any:
+        """A value shared by every job of this runtime until `ttl` seconds old (a field list, say)."""
+        return self.runtime.cached(key, ttl, produce, refresh)
+
+    def code(self, module: str) -> Any:
+        """Another of the bundle's action modules (actions/<module>.py)."""
+        return self.runtime.bundle.code_module("actions", module)
+
+    @property
     def log_dir(self) -> Path:
         return self.runtime.log_dir(self.job)
 
@@ -141,8 +173,7 @@ def endpoint(call: Call) -> Any:
     """The generic handler: one declared endpoint call, or every page of a list."""
     request = call.wire()
     if call.action.paging and call.inputs.get("fetchAll"):
-        query = {k: v for k, v in request.query.items() if k not in ("cursor", "start", "limit")}
-        return call.collect(call.paginate(request.path, query))
+        return call.fetch_all(request)
     return call.submit(request)
 
 
@@ -178,7 +209,7 @@ class PicklistRequest:
     params: dict[str, Any]
     cursor: str | None
     limit: int
-    runtime: "Runtime"
+    runtime: Runtime
 
 
 def picklist(req: PicklistRequest) -> Page:
@@ -190,17 +221,20 @@ def picklist(req: PicklistRequest) -> Page:
         if req.params.get(name) not in (None, ""):
             query[wire] = req.params[name]
     paging = decl.get("paging", "cursor")
+    style = pipedrive.paging(paging)
     if req.cursor:
-        query["cursor" if paging == "cursor" else "start"] = req.cursor
+        query[style.param] = req.cursor
     if req.search and decl.get("search_path"):
         query.update(term=req.search, limit=min(req.limit, 100))
-        response = client.send("GET", source.api, decl["search_path"], params=query,
-                               cost=decl.get("search_cost", 20), search=True, usage=usage)
+        request = Request("GET", source.api or "v2", decl["search_path"], query, cost=decl.get("search_cost", 20),
+                          search=True)
+        response = client.execute(request, usage=usage)
         records = [hit.get("item", hit) for hit in (response.data or {}).get("items", [])]
     else:
         if paging == "none":
             query.pop("limit")
-        response = client.send("GET", source.api, source.path, params=query, cost=source.cost, usage=usage)
+        response = client.execute(Request("GET", source.api or "v2", source.path or "", query, cost=source.cost),
+                                  usage=usage)
         records = response.data or []
         if decl.get("items_at"):
             records = _lookup(records, decl["items_at"]) or []
@@ -209,8 +243,7 @@ def picklist(req: PicklistRequest) -> Page:
             records = [r for r in records if needle in format_label(decl["label_template"], r).lower()]
     key = decl.get("key", "id")
     options = [{"key": _lookup(r, key), "label": format_label(decl["label_template"], r)} for r in records]
-    extra = response.additional_data
-    nxt = extra.get("next_cursor") if paging == "cursor" else (extra.get("pagination") or {}).get("next_start")
+    nxt = style.hint(response.additional_data)
     return Page(options, str(nxt) if nxt not in (None, "") else None, usage.calls)
 
 
@@ -224,6 +257,7 @@ class Runtime:
                  file_roots: FileRoots | None = None,
                  progress: Callable[[Iterator, Usage, str], Iterator] | None = None):
         self.bundle = bundle or Bundle.load()
+        self.api = pipedrive.Api.from_manifest(self.bundle.manifest.get("api"))  # connector.yaml's API roots
         self.file_roots = file_roots  # where job-driven file inputs may read from (None: anywhere)
         self.progress = progress  # wraps the items of a walk over pages to show headway (items, usage, label)
         self.connection = connection or (client.connection if client else None)
@@ -245,7 +279,7 @@ class Runtime:
                     from .limits import RateLimiter
 
                     limiter = self._limiter or RateLimiter.for_token(self.connection.secrets()[0])
-                    self._client = PipedriveClient(self.connection, retry=self._retry, limiter=limiter)
+                    self._client = PipedriveClient(self.connection, retry=self._retry, limiter=limiter, api=self.api)
         return self._client
 
     @property
@@ -287,16 +321,19 @@ class Runtime:
                 check_path_value(param.name, inputs[param.name])
         return inputs, notes
 
-    def run(self, key: str, job: Job | None = None, inputs: dict[str, Any] | None = None,
+    def run(self, action: str | Action, job: Job | None = None, inputs: dict[str, Any] | None = None,
             step_id: str | None = None) -> Outcome:
-        """Run one step. Never raises for a job's sake: every failure becomes the error route."""
+        """Run one step of an action (or its key). Never raises for a job's sake: every failure becomes
+        the error route."""
         job = job or Job()
+        key = action if isinstance(action, str) else action.key
         step_id = step_id or key
         call: Call | None = None
-        try:
-            action = self.bundle.action(key)
-        except KeyError as exc:
-            return Outcome("error", job, error=StepError("input", exc.args[0]))
+        if isinstance(action, str):
+            try:
+                action = self.bundle.action(action)
+            except KeyError as exc:
+                return Outcome("error", job, error=StepError("input", exc.args[0]), failed_step=step_id)
         try:
             if action.removed:
                 raise StepError("input", f"Action {key} is no longer available: {action.removed['reason']} "
@@ -310,10 +347,10 @@ class Runtime:
                 record["additional_data"] = call.additional_data
             outcome = Outcome("success", job.with_step(step_id, record), result)
         except StepError as exc:
-            outcome = Outcome("error", job, error=self._scrub(exc))
+            outcome = Outcome("error", job, error=self._scrub(exc), failed_step=step_id)
         except Exception as exc:  # a connector bug must still route the job, without a traceback
             outcome = Outcome("error", job, error=self._scrub(StepError(
-                "unexpected", f"Internal error in {key}: {type(exc).__name__}: {exc}"[:500])))
+                "unexpected", f"Internal error in {key}: {type(exc).__name__}: {exc}"[:500])), failed_step=step_id)
         if call is not None:
             outcome.logs = call.logs
             outcome.calls, outcome.cost = call.usage.calls, call.usage.cost

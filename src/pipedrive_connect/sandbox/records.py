@@ -1,4 +1,4 @@
-"""Generic collection engine: validation, pagination and CRUD over declared resources.
+"""The records of declared resources: validation, pagination and generic CRUD.
 
 A resource is data (:class:`Resource`); the handlers here work for every
 resource, so adding one to the sandbox means declaring it, not coding it.
@@ -10,9 +10,9 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
 
 from .store import Store, now_v2, v1_time
 
