@@ -55,9 +55,9 @@ def run_loop(base_url: str, token: str, inbox: Path, out: Path, workers: int) ->
 
 def run_runner(base_url: str, token: str, inbox: Path, out: Path, workers: int) -> int:
     from pipedrive_connect.connection import Connection
-    from pipedrive_connect.runtime import Runtime
     from pipedrive_connect.flows import Flow
     from pipedrive_connect.runner import HotFolder
+    from pipedrive_connect.runtime import Runtime
 
     connection = Connection.from_settings({"type": "apiToken", "api_token": token, "base_url": base_url})
     runtime = Runtime(connection=connection, out_dir=out)

@@ -371,7 +371,9 @@ def cmd_new_action(args) -> int:
 
     root = Path(args.bundle) if args.bundle else default_root()
     if not (root / "tests" / "requests").is_dir():
-        raise UsageError(f"{root} is not a checkout (it has no tests/requests/): pass --bundle with the repository root")
+        raise UsageError(
+            f"{root} is not a checkout (it has no tests/requests/): pass --bundle with the repository root"
+        )
     try:
         written = new_action(root, args.operation_id, key=args.key, resource=args.resource, spec=args.spec_dir)
     except ScaffoldError as exc:

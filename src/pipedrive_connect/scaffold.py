@@ -229,7 +229,9 @@ def build(op: Operation, key: str) -> tuple[dict[str, Any], dict[str, Any], dict
     def add(wire: str, place: str, node: Any, is_required: bool) -> None:
         name = "id" if place == "path" and wire == "id" else camel(wire)
         if name in properties:
-            notes.append(f"{wire!r} is both a {where[name][1]} and a {place} parameter: only the first is in the schema")
+            notes.append(
+                f"{wire!r} is both a {where[name][1]} and a {place} parameter: only the first is in the schema"
+            )
             return
         prop = _type_schema(op.spec, node)
         if place == "path":
@@ -330,7 +332,9 @@ def new_action(root: Path, operation_id: str, key: str | None = None, resource: 
 
     decl_file = root / "actions" / f"{resource}.yaml"
     case_file = root / "tests" / "requests" / f"{resource}.yaml"
-    originals = {p: (p.read_text(encoding="utf-8") if p.exists() else None) for p in (decl_file, case_file, schema_file)}
+    originals = {
+        p: (p.read_text(encoding="utf-8") if p.exists() else None) for p in (decl_file, case_file, schema_file)
+    }
     header = f"# {resource}: written by `pipedrive-connect new-action`; replace every TODO.\n"
     try:
         if not decl_file.exists():
@@ -341,7 +345,7 @@ def new_action(root: Path, operation_id: str, key: str | None = None, resource: 
         if not case_file.exists():
             case_file.write_text(f"# {resource}: request cases; check each against Pipedrive's API reference.\n",
                                  encoding="utf-8")
-        lines = [f"{key}:", f"  # TODO: check against Pipedrive's API reference (written by new-action from the spec)",
+        lines = [f"{key}:", "  # TODO: check against Pipedrive's API reference (written by new-action from the spec)",
                  f"  - inputs: {_flow(case['inputs'])}", f"    request: {_flow(case['request'])}",
                  f"    response: {_flow(case['response'])}"]
         _append(case_file, "\n".join(lines) + "\n")

@@ -21,7 +21,7 @@ DECLARED = sorted(k for k, a in BUNDLE.actions.items() if not a.removed and a.op
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def operations(version: str) -> dict[str, tuple[str, str, int | None]]:
     """operationId -> (METHOD, path, x-token-cost) in one version of the spec."""
     with open(spec_dir() / f"{version}.yaml", encoding="utf-8") as fh:

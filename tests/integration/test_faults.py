@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 
 from pipedrive_connect.client import RetrySettings
-from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.flows import Flow
 from pipedrive_connect.jobs import Job
 from pipedrive_connect.runner import HotFolder
+from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.sandbox import Sandbox
 
 from .conftest import SANDBOX_TOKEN, connect

@@ -21,10 +21,10 @@ import pytest
 from pipedrive_connect.cli import main
 from pipedrive_connect.client import RetrySettings
 from pipedrive_connect.connection import Connection
-from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.flows import Flow
 from pipedrive_connect.jobstore import FolderStore, Journal
 from pipedrive_connect.runner import HotFolder, WatchSettings, configure_logging
+from pipedrive_connect.runtime import Runtime
 
 from ..conftest import SANDBOX_TOKEN
 from .conftest import connect

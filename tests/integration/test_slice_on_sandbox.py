@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.jobs import Attachment, Job
+from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.sandbox import Sandbox
 
 from .conftest import FAST_RETRY, SAMPLE_DATA, SANDBOX_TOKEN, connect

@@ -142,7 +142,9 @@ def test_transform_values_come_from_the_engine(copy):
 
 def test_unknown_location(copy):
     message = broken(copy, "addDeal.json", "title", {"x-in": "header"})
-    assert message.startswith("schemas/addDeal.json [title]: x-in: 'header' is not one of ['path', 'query', 'body', 'runtime']")
+    assert message.startswith(
+        "schemas/addDeal.json [title]: x-in: 'header' is not one of ['path', 'query', 'body', 'runtime']"
+    )
 
 
 def test_path_location_without_placeholder(copy):
@@ -200,7 +202,9 @@ def test_deprecated_alias_that_is_an_input(copy):
 
 
 def test_broken_shared_definition(copy):
-    edit_json(copy / "schemas" / "_defs.json", lambda d: d["$defs"]["orgId"].update({"x-datasourse": "selectOrganization"}))
+    edit_json(
+        copy / "schemas" / "_defs.json", lambda d: d["$defs"]["orgId"].update({"x-datasourse": "selectOrganization"})
+    )
     assert load_error(copy).startswith("schemas/_defs.json [orgId]: unknown annotation 'x-datasourse'")
 
 
@@ -208,7 +212,9 @@ def test_misspelled_secret_on_a_connection_setting(copy):
     def change(d):
         d["apiToken"]["fields"]["properties"]["api_token"]["x-secrets"] = True
     edit_yaml(copy / "connections" / "pipedrive.yaml", change)
-    assert load_error(copy) == "connections [apiToken.api_token]: unknown annotation 'x-secrets' (did you mean 'x-secret'?)"
+    assert load_error(copy) == (
+        "connections [apiToken.api_token]: unknown annotation 'x-secrets' (did you mean 'x-secret'?)"
+    )
 
 
 def test_input_annotation_on_a_connection_setting(copy):

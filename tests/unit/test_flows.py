@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.flows import Flow, FlowError
+from pipedrive_connect.runtime import Runtime
 
 SAMPLE = Path(__file__).resolve().parents[2] / "src" / "pipedrive_connect" / "samples" / "order-flow.yaml"
 

@@ -13,8 +13,8 @@ import yaml
 from pipedrive_connect.bundle import Bundle, default_root
 from pipedrive_connect.cli import main
 from pipedrive_connect.client import RetrySettings
-from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.limits import RateLimiter
+from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.scaffold import TODO, ScaffoldError, new_action
 
 from ..conftest import BASE
