@@ -234,8 +234,10 @@ class Bundle:
         meta = json.loads(_MANIFEST_SCHEMA.read_text())
         self._meta_schema = meta
         self._raise_first(Draft202012Validator(meta), self.manifest, "connector.yaml")
-        for kind, store, cls_ in (("connection", self.connections, None), ("action", self.actions, Action),
-                                  ("datasource", self.datasources, DataSource)):
+        kinds: tuple[tuple[str, dict[str, Any], type[_Declared] | None], ...] = (
+            ("connection", self.connections, None), ("action", self.actions, Action),
+            ("datasource", self.datasources, DataSource))
+        for kind, store, cls_ in kinds:
             file_validator = Draft202012Validator({"$defs": meta["$defs"], "$ref": f"#/$defs/{kind}File"})
             for rel in self._expand(self.manifest[f"{kind}s"]):
                 content = read_yaml(self.root / rel)
@@ -248,7 +250,7 @@ class Bundle:
 
     def _expand(self, entries: list[str]) -> list[str]:
         """Bundle file names, with globs (actions/*.yaml) expanded in sorted order."""
-        out = []
+        out: list[str] = []
         for entry in entries:
             if "*" in entry:
                 matches = sorted(p.relative_to(self.root).as_posix() for p in self.root.glob(entry))
@@ -405,7 +407,7 @@ class Bundle:
             raise KeyError(f"unknown action {key!r}{hint}") from None
 
     @cached_property
-    def _routes(self) -> list[tuple[str, str, re.Pattern, Action]]:
+    def _routes(self) -> list[tuple[str, str | None, re.Pattern, Action]]:
         # declared paths hold only [A-Za-z0-9_/{}.-] (manifest schema): "." is the one regex character
         return [(a.method, a.api, re.compile("^" + _PLACEHOLDER.sub("[^/]+", a.path.replace(".", r"\.")) + "$"), a)
                 for a in self.actions.values() if a.method and a.path and not a.removed]
@@ -476,6 +478,8 @@ class Bundle:
         if not path.is_file():
             raise BundleError(f"{folder}/{name}.py", None, "handler module not found")
         spec = importlib.util.spec_from_file_location(qualified, path)
+        if spec is None or spec.loader is None:  # a .py path always has a source loader
+            raise BundleError(f"{folder}/{name}.py", None, "handler module has no import loader")
         module = importlib.util.module_from_spec(spec)
         sys.modules[qualified] = module
         try:

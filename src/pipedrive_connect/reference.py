@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from .bundle import Bundle
+from .bundle import Action, Bundle
 
 HEADER = """# Action reference
 
@@ -57,7 +57,7 @@ def _input_rows(schema: dict[str, Any]) -> list[str]:
 
 def render(bundle: Bundle) -> str:
     groups: dict[str, list] = defaultdict(list)
-    removed = []
+    removed: list[Action] = []
     for action in bundle.actions.values():
         (removed if action.removed else groups[action.resource]).append(action)
     working = sum(len(v) for v in groups.values())
@@ -96,5 +96,7 @@ def render(bundle: Bundle) -> str:
     out.append("| Key | Label | Removed | Why | Instead |\n|---|---|---|---|---|")
     for action in sorted(removed, key=lambda a: a.key):
         r = action.removed
+        if r is None:  # the list holds removed actions only
+            raise TypeError(f"{action.key} is not a removed action")
         out.append(f"| `{action.key}` | {action.label} | {r['date']} | {_cell(r['reason'])} | {_cell(r['instead'])} |")
     return "\n".join(out) + "\n"

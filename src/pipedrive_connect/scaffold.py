@@ -183,7 +183,7 @@ def _example(schema: dict[str, Any]) -> Any:
     if kind == "object":
         props = schema.get("properties") or {}
         return {name: _example(props[name]) for name in schema.get("required", [])}
-    return _FORMATS.get(schema.get("format"), "TODO")
+    return _FORMATS.get(schema.get("format", ""), "TODO")
 
 
 def _designer(value: Any) -> Any:

@@ -17,8 +17,9 @@ import threading
 import time
 import traceback
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
@@ -50,7 +51,7 @@ class Context:
         self.args = request.args
         self.strict = version == "v2"
         self.user_id = 1  # the sandbox token belongs to user 1
-        self._body = None
+        self._body: dict | None = None
         self._memo: dict = {}
 
     def body(self) -> dict:
@@ -248,7 +249,7 @@ class SandboxApp:
             raise ApiError(401, "unauthorized access", "Missing or invalid API token.", errorCode=401)
         return token
 
-    def match(self, request: Request) -> tuple[Route, dict]:
+    def match(self, request: Request) -> tuple[Route, Mapping[str, Any]]:
         try:
             index, args = self.url_map.bind_to_environ(request.environ).match()
         except NotFound:
@@ -279,9 +280,9 @@ class SandboxApp:
         messages = {"500": "Internal server error", "502": "Bad gateway", "503": "Service temporarily unavailable"}
         raise ApiError(int(fault), messages[fault], "Injected by the sandbox; the request was not applied.")
 
-    def execute(self, request: Request, route: Route, args: dict) -> Response:
+    def execute(self, request: Request, route: Route, args: Mapping[str, Any]) -> Response:
         ctx = Context(self.store, request, route.version)
-        res = RESOURCES.get(route.table)
+        res = RESOURCES.get(route.table) if route.table is not None else None
         result = route.handler(ctx, res, **args)
         if request.method != "GET":
             self.store.flush()
@@ -340,9 +341,13 @@ class SandboxApp:
 
     def control(self, request: Request) -> Response:
         """Unauthenticated, uncounted endpoints for tests and benchmarks in other processes."""
+        def reset() -> dict:
+            self.reset_log()
+            return {"reset": True}
+
         routes = {("GET", "/_sandbox/requests"): lambda: {"requests": self.log_snapshot()},
                   ("GET", "/_sandbox/stats"): self.stats,
-                  ("POST", "/_sandbox/reset"): lambda: self.reset_log() or {"reset": True}}
+                  ("POST", "/_sandbox/reset"): reset}
         action = routes.get((request.method, request.path.rstrip("/")))
         if action is None:
             return error_response(ApiError(404, "Unknown sandbox control endpoint",

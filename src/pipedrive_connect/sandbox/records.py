@@ -223,6 +223,8 @@ def parse_id(res: Resource, raw: str):
 
 def check_custom_fields(store: Store, res: Resource, values: dict) -> dict:
     """Validate a v2 ``custom_fields`` object against the entity's field definitions."""
+    if res.custom_fields is None:  # callers check first: only entities with custom fields get here
+        raise TypeError(f"{res.name} has no custom fields")
     defs = {f["field_code"]: f for f in store.rows(res.custom_fields) if f.get("is_custom_field")}
     for key, value in values.items():
         definition = defs.get(key)
@@ -364,11 +366,20 @@ def find(ctx, res: Resource, raw_id: str) -> dict:
     return record
 
 
-def parent_record(ctx, res: Resource, parent_id: str) -> dict:
+def parent_record(ctx, res: Resource, parent_id: str | None) -> dict:
     """The record a nested resource hangs off (e.g. the deal of a deal product)."""
     from .resources import RESOURCES  # resources imports this module, so look it up late
 
-    return find(ctx, RESOURCES[res.parent[0]], parent_id)
+    if res.parent is None:  # callers check first: only nested resources have a parent
+        raise TypeError(f"{res.name} is not a nested resource")
+    return find(ctx, RESOURCES[res.parent[0]], path_id(parent_id))
+
+
+def path_id(raw: str | None) -> str:
+    """A path id the route always carries: nested resources' routes have both <id> and <item_id>."""
+    if raw is None:
+        raise TypeError("a nested resource's route without its path id")
+    return raw
 
 
 def show(ctx, res: Resource, record: dict) -> dict:
@@ -413,7 +424,7 @@ def list_records(ctx, res: Resource, id: str | None = None):
 def get_record(ctx, res: Resource, id: str, item_id: str | None = None):
     if res.parent:
         parent = parent_record(ctx, res, id)
-        record = find(ctx, res, item_id)
+        record = find(ctx, res, path_id(item_id))
         if record.get(res.parent[1]) != parent["id"]:
             raise not_found(res.title)
     else:
@@ -437,7 +448,7 @@ def create_record(ctx, res: Resource, id: str | None = None):
 
 
 def update_record(ctx, res: Resource, id: str, item_id: str | None = None):
-    current = find(ctx, res, item_id if res.parent else id)
+    current = find(ctx, res, path_id(item_id) if res.parent else id)
     if res.parent:
         parent = parent_record(ctx, res, id)
         if current.get(res.parent[1]) != parent["id"]:
@@ -454,7 +465,7 @@ def update_record(ctx, res: Resource, id: str, item_id: str | None = None):
 
 
 def delete_record(ctx, res: Resource, id: str, item_id: str | None = None):
-    current = find(ctx, res, item_id if res.parent else id)
+    current = find(ctx, res, path_id(item_id) if res.parent else id)
     if res.parent:
         parent = parent_record(ctx, res, id)
         if current.get(res.parent[1]) != parent["id"]:

@@ -45,7 +45,7 @@ class Route(NamedTuple):
 def _entity_crud(table: str, names: tuple[str, str, str, str, str], costs=(10, 1, 5, 5, 3)) -> list[Route]:
     """The five v2 CRUD routes of an entity: list, get, add, update (PATCH), delete."""
     path = f"/{table}"
-    handlers = (list_records, get_record, create_record, update_record, delete_record)
+    handlers: tuple[Callable, ...] = (list_records, get_record, create_record, update_record, delete_record)
     shapes = (("GET", path), ("GET", f"{path}/<id>"), ("POST", path), ("PATCH", f"{path}/<id>"),
               ("DELETE", f"{path}/<id>"))
     return [Route(m, "v2", p, op, cost, h, table)

@@ -12,6 +12,7 @@ import json
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from .records import fresh
 from .resources import RESOURCES
@@ -44,7 +45,7 @@ def _field(code: str, name: str, field_type: str, options=None) -> dict:
 
 
 # Standard (non-custom) fields per entity: (code, name, type[, option ids]).
-STANDARD_FIELDS = {
+STANDARD_FIELDS: dict[str, list[tuple[Any, ...]]] = {
     "dealFields": [("title", "Title", "varchar"), ("value", "Value", "monetary"), ("owner_id", "Owner", "user"),
                    ("person_id", "Contact person", "people"), ("org_id", "Organization", "org"),
                    ("stage_id", "Stage", "stage"), ("status", "Status", "status", ["open", "won", "lost", "deleted"]),

@@ -9,8 +9,9 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
+from typing import cast
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
 
 from . import seed as seeding
 from .app import FAULT_KINDS, SandboxApp
@@ -59,7 +60,7 @@ class Sandbox:
         self.app = create_app(token=token, data=data, burst_limit=burst_limit, fault_rate=fault_rate, seed=seed,
                               daily_budget=daily_budget, generate=generate, faults=faults,
                               allow_query_token=allow_query_token, search_limit=search_limit)
-        self._server = None
+        self._server: ThreadedWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -80,7 +81,9 @@ class Sandbox:
         return f"http://127.0.0.1:{self._server.server_port}"
 
     def start(self) -> Sandbox:
-        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True, request_handler=_QuietHandler)
+        # threaded=True: make_server returns a ThreadedWSGIServer (typed as its base class BaseWSGIServer)
+        self._server = cast(ThreadedWSGIServer, make_server("127.0.0.1", self.port, self.app, threaded=True,
+                                                            request_handler=_QuietHandler))
         # Keep-alive client connections must not hold up stop().
         self._server.block_on_close = False
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -92,6 +95,8 @@ class Sandbox:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            if self._thread is None:  # start() sets both
+                raise RuntimeError("the sandbox server has no thread")
             self._thread.join(timeout=5)
             self._server = None
         self.store.close()

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import uuid
 from datetime import datetime, timezone
+from typing import overload
 
 # Tables whose ids are not auto-incremented integers.
 UUID_TABLES = {"leads", "leadLabels"}
@@ -24,6 +25,10 @@ def now_v2() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@overload
+def v1_time(rfc3339: str) -> str: ...
+@overload
+def v1_time(rfc3339: str | None) -> str | None: ...
 def v1_time(rfc3339: str | None) -> str | None:
     """v1 writes timestamps as 'YYYY-MM-DD HH:MM:SS' (UTC)."""
     return rfc3339.replace("T", " ").rstrip("Z") if rfc3339 else rfc3339
