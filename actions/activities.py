@@ -20,8 +20,11 @@ def _location(call, value):
         allowed = call.action.schema["properties"]["location"]["properties"]
         wrong = sorted(k for k, v in value.items() if k not in allowed or not isinstance(v, str))
         if wrong:
-            raise StepError("input", f"Input 'location': unknown part or not text: {', '.join(wrong)} "
-                            f"(parts: {', '.join(allowed)})", input_path="location")
+            raise StepError(
+                "input",
+                f"Input 'location': unknown part or not text: {', '.join(wrong)} (parts: {', '.join(allowed)})",
+                input_path="location",
+            )
         return value
     return {"value": value} if isinstance(value, str) else value
 

@@ -9,8 +9,13 @@ import math
 
 from pipedrive_connect.errors import StepError
 
-FIELD_LISTS = {"deals": "/dealFields", "persons": "/personFields", "organizations": "/organizationFields",
-               "products": "/productFields", "activities": "/activityFields"}
+FIELD_LISTS = {
+    "deals": "/dealFields",
+    "persons": "/personFields",
+    "organizations": "/organizationFields",
+    "products": "/productFields",
+    "activities": "/activityFields",
+}
 CACHE_SECONDS = 300
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 _ID_TYPES = {"user", "org", "people", "person", "deal", "lead", "stage", "int"}
@@ -38,11 +43,15 @@ def resolve(call, values):
         field = by_code.get(key) or by_name.get(str(key).strip().lower())
         where = f"customFields.{key}"
         if field is None:
-            raise StepError("input", f"Input '{where}': no {call.action.resource[:-1]} field has this name or key",
-                            input_path=where)
+            raise StepError(
+                "input", f"Input '{where}': no {call.action.resource[:-1]} field has this name or key", input_path=where
+            )
         if not field.get("is_custom_field", True):
-            raise StepError("input", f"Input '{where}': {field['field_name']} is a standard field; use its own input",
-                            input_path=where)
+            raise StepError(
+                "input",
+                f"Input '{where}': {field['field_name']} is a standard field; use its own input",
+                input_path=where,
+            )
         out[field["field_code"]] = shape(field, value, where)
     return out
 
@@ -72,8 +81,9 @@ def shape(field, value, where):
         if kind == "address" and isinstance(value, str):
             return {"value": value}
     except (TypeError, ValueError):
-        raise StepError("input", f"Input '{where}': {value!r} does not fit the {kind} field {field['field_name']}",
-                        input_path=where) from None
+        raise StepError(
+            "input", f"Input '{where}': {value!r} does not fit the {kind} field {field['field_name']}", input_path=where
+        ) from None
     return value
 
 
@@ -92,6 +102,6 @@ def _option(field, value, where):
         if str(option.get("id")) == text or str(option.get("label", "")).strip().lower() == text.lower():
             return option["id"]
     labels = ", ".join(f"{o.get('label')} ({o.get('id')})" for o in options)
-    raise StepError("input", f"Input '{where}': {value!r} is not an option of {field['field_name']}: {labels}",
-                    input_path=where)
-
+    raise StepError(
+        "input", f"Input '{where}': {value!r} is not an option of {field['field_name']}: {labels}", input_path=where
+    )

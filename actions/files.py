@@ -5,8 +5,14 @@ from pathlib import Path
 from pipedrive_connect.errors import StepError
 from pipedrive_connect.files import Upload, filename_from_disposition, safe_filename, stream_to_file, unique_path
 
-ENTITY_FIELDS = {"deal": "deal_id", "person": "person_id", "organization": "org_id", "product": "product_id",
-                 "activity": "activity_id", "lead": "lead_id"}
+ENTITY_FIELDS = {
+    "deal": "deal_id",
+    "person": "person_id",
+    "organization": "org_id",
+    "product": "product_id",
+    "activity": "activity_id",
+    "lead": "lead_id",
+}
 
 
 def add_file(call):

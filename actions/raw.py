@@ -18,8 +18,9 @@ def resolve_path(url: str, default_api: str, roots: Api | None = None) -> tuple[
     roots = roots or Api()
 
     def refuse(why: str) -> StepError:
-        return StepError("input", f"Input 'url': {why}. Give a path on the API host, such as /api/v2/deals.",
-                         input_path="url")
+        return StepError(
+            "input", f"Input 'url': {why}. Give a path on the API host, such as /api/v2/deals.", input_path="url"
+        )
 
     if "://" in url or url.startswith("//") or "\\" in url or _SCHEME.match(url):
         raise refuse("absolute URLs and other hosts are not allowed")
@@ -51,12 +52,23 @@ def raw_request(call):
     api, path, query = resolve_path(inputs["url"], inputs.get("apiVersion", "v1"), call.api_roots)
     extra_query = inputs.get("queryParams") or {}
     query.update({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in extra_query.items()})
-    headers = {k.strip(): v.strip() for k, v in (inputs.get("headers") or {}).items()
-               if k.strip().casefold() not in PROTECTED_HEADERS}
+    headers = {
+        k.strip(): v.strip()
+        for k, v in (inputs.get("headers") or {}).items()
+        if k.strip().casefold() not in PROTECTED_HEADERS
+    }
     response_type = inputs.get("responseType", "json")
-    request = Request(method, api, path, query, headers=headers or None, stream=response_type == "binary",
-                      expect=response_type, timeout=(5.0, inputs.get("timeout", 60000) / 1000.0),
-                      cost=call.declared_cost(method, api, path))
+    request = Request(
+        method,
+        api,
+        path,
+        query,
+        headers=headers or None,
+        stream=response_type == "binary",
+        expect=response_type,
+        timeout=(5.0, inputs.get("timeout", 60000) / 1000.0),
+        cost=call.declared_cost(method, api, path),
+    )
     if inputs.get("fileData"):
         names = inputs.get("fileDataFileNames") or {}
         parts = {}
@@ -69,9 +81,12 @@ def raw_request(call):
     elif inputs.get("data") is not None:
         request.body = inputs["data"]
     delay = inputs.get("retryDelayMS", 0) / 1000.0
-    request.retry = RetrySettings(max_attempts=inputs.get("maxRetries", 0) + 1, backoff_base=delay,
-                                  backoff_cap=delay * 64 if inputs.get("useExponentialBackoff") else delay,
-                                  retry_all_errors=inputs.get("retryAllErrors", False))
+    request.retry = RetrySettings(
+        max_attempts=inputs.get("maxRetries", 0) + 1,
+        backoff_base=delay,
+        backoff_cap=delay * 64 if inputs.get("useExponentialBackoff") else delay,
+        retry_all_errors=inputs.get("retryAllErrors", False),
+    )
     response = call.send(request)
     call.additional_data = response.additional_data or None
     if response_type == "binary":
@@ -81,6 +96,11 @@ def raw_request(call):
         target = unique_path(call.log_dir, safe_filename(name, "response.bin"))
         size = stream_to_file(raw, target, 100 * 1024 * 1024)
         call.log_file(name, target, content_type, size)
-        return {"status": response.status, "name": name, "content_type": content_type, "size": size,
-                "path": str(target)}
+        return {
+            "status": response.status,
+            "name": name,
+            "content_type": content_type,
+            "size": size,
+            "path": str(target),
+        }
     return response.body  # text for responseType text, else the parsed JSON

@@ -38,25 +38,51 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
-def row(metric: str, value: dict | float | int | None, *, unit: str = "", baseline: Any = None,
-        baseline_label: str = "", ratio_value: float | None = None, target: str = "", met: bool | None = None,
-        note: str = "") -> dict[str, Any]:
+def row(
+    metric: str,
+    value: dict | float | int | None,
+    *,
+    unit: str = "",
+    baseline: Any = None,
+    baseline_label: str = "",
+    ratio_value: float | None = None,
+    target: str = "",
+    met: bool | None = None,
+    note: str = "",
+) -> dict[str, Any]:
     """One line of the result table. `value` is a summary() dict or a single deterministic number."""
     if not isinstance(value, dict):
         value = {"n": 1, "median": value, "min": value, "max": value, "values": [value]}
     base = baseline if isinstance(baseline, dict) or baseline is None else {"median": baseline}
     if ratio_value is None and base is not None:
         ratio_value = ratio(value["median"], base.get("median"))
-    return {"metric": metric, "unit": unit, "value": value, "baseline": base, "baseline_label": baseline_label,
-            "ratio": ratio_value, "target": target, "met": met, "note": note}
+    return {
+        "metric": metric,
+        "unit": unit,
+        "value": value,
+        "baseline": base,
+        "baseline_label": baseline_label,
+        "ratio": ratio_value,
+        "target": target,
+        "met": met,
+        "note": note,
+    }
 
 
 class SandboxProcess:
     """`python -m pipedrive_connect.sandbox` on 127.0.0.1:<free port>, so its CPU and memory are not ours."""
 
-    def __init__(self, token: str, *, generate: dict[str, int] | None = None, burst_limit: int | None = None,
-                 search_limit: int | None = None, allow_query_token: bool = False, seed: int = 1,
-                 start_timeout: float = 120.0):
+    def __init__(
+        self,
+        token: str,
+        *,
+        generate: dict[str, int] | None = None,
+        burst_limit: int | None = None,
+        search_limit: int | None = None,
+        allow_query_token: bool = False,
+        seed: int = 1,
+        start_timeout: float = 120.0,
+    ):
         self.token = token
         self.args = [PYTHON, "-m", "pipedrive_connect.sandbox", "--port", "0", "--token", token, "--seed", str(seed)]
         if generate:

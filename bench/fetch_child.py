@@ -78,8 +78,14 @@ def main() -> None:
             params["cursor"] = cursor
             del body, response
     wall = time.perf_counter() - t0
-    out = {"mode": mode, "items": items, "calls": calls, "wall_s": wall, "idle_rss_mb": idle_rss / 1024,
-           "idle_maxrss_mb": idle_maxrss / 1024}
+    out = {
+        "mode": mode,
+        "items": items,
+        "calls": calls,
+        "wall_s": wall,
+        "idle_rss_mb": idle_rss / 1024,
+        "idle_maxrss_mb": idle_maxrss / 1024,
+    }
     if trace:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()

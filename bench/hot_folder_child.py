@@ -61,8 +61,18 @@ def run_runner(base_url: str, token: str, inbox: Path, out: Path, workers: int) 
 
     connection = Connection.from_settings({"type": "apiToken", "api_token": token, "base_url": base_url})
     runtime = Runtime(connection=connection, out_dir=out)
-    flow = Flow.from_dict({"steps": [{"id": "deal", "action": "addDeal", "inputs": {
-        "title": "{{ job.data.title }}", "value": "{{ job.data.value }}"}}]}, runtime)
+    flow = Flow.from_dict(
+        {
+            "steps": [
+                {
+                    "id": "deal",
+                    "action": "addDeal",
+                    "inputs": {"title": "{{ job.data.title }}", "value": "{{ job.data.value }}"},
+                }
+            ]
+        },
+        runtime,
+    )
     try:  # the settle rule is for producers still writing; these files are complete
         from pipedrive_connect.runner import WatchSettings
 

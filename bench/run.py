@@ -47,12 +47,20 @@ def print_table(results: dict) -> None:
             continue
         for r in res["rows"]:
             v, b = r["value"], r["baseline"]
-            lines.append([
-                name, r["metric"], _fmt(v["median"]), _fmt(v["min"]), _fmt(v["max"]), r["unit"],
-                (f"{_fmt(b.get('median'))} ({r['baseline_label']})" if b else r["baseline_label"] or "-"),
-                _fmt(r["ratio"]), r["target"] or "-",
-                {True: "yes", False: "NO", None: "-"}[r["met"]],
-            ])
+            lines.append(
+                [
+                    name,
+                    r["metric"],
+                    _fmt(v["median"]),
+                    _fmt(v["min"]),
+                    _fmt(v["max"]),
+                    r["unit"],
+                    (f"{_fmt(b.get('median'))} ({r['baseline_label']})" if b else r["baseline_label"] or "-"),
+                    _fmt(r["ratio"]),
+                    r["target"] or "-",
+                    {True: "yes", False: "NO", None: "-"}[r["met"]],
+                ]
+            )
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
     widths = [min(w, 70) for w in widths]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
@@ -89,8 +97,10 @@ def profile_per_job(jobs: int = 1000, top: int = 30) -> str:
         prof.disable()
         wall = time.perf_counter() - t0
     out = io.StringIO()
-    out.write(f"# cProfile: {jobs} x Runtime.run('addDeal') against the sandbox subprocess; wall {wall:.2f}s "
-              f"({wall / jobs * 1e3:.3f} ms/job under the profiler)\n")
+    out.write(
+        f"# cProfile: {jobs} x Runtime.run('addDeal') against the sandbox subprocess; wall {wall:.2f}s "
+        f"({wall / jobs * 1e3:.3f} ms/job under the profiler)\n"
+    )
     stats = pstats.Stats(prof, stream=out)
     stats.sort_stats("cumulative").print_stats(top)
     stats.sort_stats("tottime").print_stats(top)
@@ -100,19 +110,26 @@ def profile_per_job(jobs: int = 1000, top: int = 30) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer iterations and jobs (under 2 minutes)")
-    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), metavar="NAME",
-                        help=f"run only these: {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--only", nargs="+", choices=sorted(BENCHMARKS), metavar="NAME", help=f"run only these: {', '.join(BENCHMARKS)}"
+    )
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "results" / "latest.json", help="raw results file")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile the per-job path (cProfile) and write bench/results/profile.txt")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile the per-job path (cProfile) and write bench/results/profile.txt",
+    )
     args = parser.parse_args(argv)
 
     names = args.only or list(BENCHMARKS)
     results: dict = {}
     started = time.perf_counter()
     for name in names:
-        print(f"[{time.perf_counter() - started:6.1f}s] running {name}{' (quick)' if args.quick else ''} ...",
-              file=sys.stderr, flush=True)
+        print(
+            f"[{time.perf_counter() - started:6.1f}s] running {name}{' (quick)' if args.quick else ''} ...",
+            file=sys.stderr,
+            flush=True,
+        )
         t0 = time.perf_counter()
         try:
             res = BENCHMARKS[name](args.quick)
@@ -123,10 +140,18 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = res
     total = time.perf_counter() - started
     print_table(results)
-    print(f"\ntotal {total:.1f}s; command: python bench/run.py{' --quick' if args.quick else ''}"
-          f"{' --only ' + ' '.join(args.only) if args.only else ''}")
-    document = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
-                "argv": sys.argv, "total_seconds": total, "env": env_info(), "results": results}
+    print(
+        f"\ntotal {total:.1f}s; command: python bench/run.py{' --quick' if args.quick else ''}"
+        f"{' --only ' + ' '.join(args.only) if args.only else ''}"
+    )
+    document = {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "argv": sys.argv,
+        "total_seconds": total,
+        "env": env_info(),
+        "results": results,
+    }
     if args.profile:
         text = profile_per_job()
         (args.json.parent).mkdir(parents=True, exist_ok=True)

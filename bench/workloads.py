@@ -49,8 +49,9 @@ def per_job(quick: bool) -> dict[str, Any]:
 
         def runtime_job(i: int) -> float:
             c0, t0 = cpu(), perf()
-            outcome = rt.run("addDeal", job=_job({"x": f"Order {i}"}),
-                             inputs={"title": "{{ job.data.x }}", "value": "12"})
+            outcome = rt.run(
+                "addDeal", job=_job({"x": f"Order {i}"}), inputs={"title": "{{ job.data.x }}", "value": "12"}
+            )
             took = perf() - t0
             cpu_used["runtime"] += cpu() - c0
             if outcome.route != "success":
@@ -95,21 +96,50 @@ def per_job(quick: bool) -> dict[str, Any]:
     ratio_med = paired_s["median"]
     return {
         "rows": [
-            row("addDeal per job, runtime (median latency)", rt_s, unit="ms", baseline=bare_s,
-                baseline_label="bare Session POST+json()", ratio_value=ratio_med, target="ratio <= 1.10",
-                met=ratio_med <= 1.10, note=f"{repeats} repeats x {iters} jobs per side, interleaved job by job; "
-                "ratio = median over repeats of (median runtime / median bare)"),
+            row(
+                "addDeal per job, runtime (median latency)",
+                rt_s,
+                unit="ms",
+                baseline=bare_s,
+                baseline_label="bare Session POST+json()",
+                ratio_value=ratio_med,
+                target="ratio <= 1.10",
+                met=ratio_med <= 1.10,
+                note=f"{repeats} repeats x {iters} jobs per side, interleaved job by job; "
+                "ratio = median over repeats of (median runtime / median bare)",
+            ),
             row("runtime overhead per job", overhead, unit="ms", baseline=bare_s, baseline_label="bare request time"),
-            row("per-job ratio using means", mean_ratio, baseline=1.0, baseline_label="bare",
-                ratio_value=mean_ratio["median"], target="<= 1.10", met=mean_ratio["median"] <= 1.10),
-            row("client CPU per job, runtime", summary(rt_cpu), unit="ms", baseline=summary(bare_cpu),
+            row(
+                "per-job ratio using means",
+                mean_ratio,
+                baseline=1.0,
+                baseline_label="bare",
+                ratio_value=mean_ratio["median"],
+                target="<= 1.10",
+                met=mean_ratio["median"] <= 1.10,
+            ),
+            row(
+                "client CPU per job, runtime",
+                summary(rt_cpu),
+                unit="ms",
+                baseline=summary(bare_cpu),
                 baseline_label="bare client CPU",
                 ratio_value=summary([a / b for a, b in zip(rt_cpu, bare_cpu, strict=True)])["median"],
-                note="process_time of the client process (the sandbox runs in another process)"),
+                note="process_time of the client process (the sandbox runs in another process)",
+            ),
         ],
-        "raw": {"iterations": iters, "repeats": repeats, "warmup": warmup, "runtime_median_ms": rt_med,
-                "bare_median_ms": bare_med, "runtime_mean_ms": rt_mean, "bare_mean_ms": bare_mean,
-                "paired_ratios": paired, "runtime_cpu_ms": rt_cpu, "bare_cpu_ms": bare_cpu},
+        "raw": {
+            "iterations": iters,
+            "repeats": repeats,
+            "warmup": warmup,
+            "runtime_median_ms": rt_med,
+            "bare_median_ms": bare_med,
+            "runtime_mean_ms": rt_mean,
+            "bare_mean_ms": bare_mean,
+            "paired_ratios": paired,
+            "runtime_cpu_ms": rt_cpu,
+            "bare_cpu_ms": bare_cpu,
+        },
     }
 
 
@@ -142,8 +172,15 @@ def cold_start(quick: bool) -> dict[str, Any]:
     warm.pop("PYTHONDONTWRITEBYTECODE", None)
     for cmd in (cmd_a, cmd_b):  # fill the bytecode cache
         once(cmd, warm)
-    rows, raw = [], {"runs": runs, "commands": [" ".join(cmd_a), " ".join(cmd_b)], "actions_listed": n_actions,
-                     "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE")}
+    rows, raw = (
+        [],
+        {
+            "runs": runs,
+            "commands": [" ".join(cmd_a), " ".join(cmd_b)],
+            "actions_listed": n_actions,
+            "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE"),
+        },
+    )
     for variant, env in (("environment as is", as_is), ("warm bytecode cache", warm)):
         a_times, b_times = [], []
         for i in range(runs):
@@ -158,13 +195,24 @@ def cold_start(quick: bool) -> dict[str, Any]:
         r = ratio(a_s["median"], b_s["median"])
         note = f"{runs} runs each, alternated; {n_actions} actions listed"
         if variant == "environment as is" and os.environ.get("PYTHONDONTWRITEBYTECODE"):
-            note += ("; PYTHONDONTWRITEBYTECODE=1 here and src/ has no __pycache__, so the project's own modules"
-                     " are compiled on every start")
+            note += (
+                "; PYTHONDONTWRITEBYTECODE=1 here and src/ has no __pycache__, so the project's own modules"
+                " are compiled on every start"
+            )
         if variant == "warm bytecode cache":
             note += "; PYTHONPYCACHEPREFIX in /tmp, warmed once"
-        rows.append(row(f"cold start `actions --json` ({variant})", a_s, unit="ms", baseline=b_s,
-                        baseline_label="python -c 'import requests, jsonschema, jinja2, yaml'", target="ratio <= 1.5",
-                        met=r <= 1.5, note=note))
+        rows.append(
+            row(
+                f"cold start `actions --json` ({variant})",
+                a_s,
+                unit="ms",
+                baseline=b_s,
+                baseline_label="python -c 'import requests, jsonschema, jinja2, yaml'",
+                target="ratio <= 1.5",
+                met=r <= 1.5,
+                note=note,
+            )
+        )
         raw[variant] = {"cli_ms": a_s["values"], "imports_ms": b_s["values"]}
     shutil.rmtree(cache_dir, ignore_errors=True)
     return {"rows": rows, "raw": raw}
@@ -219,34 +267,75 @@ def fetch_all(quick: bool) -> dict[str, Any]:
     for n in sizes:
         bare = results[(n, "bare")]
         floor_calls = math.ceil(n / 500)
-        for mode, label in (("runtime", "getDeals fetchAll (runtime)"), ("tofile", "getDeals fetchAll saveToFile"),
-                            ("paginate", "client.paginate (stream)")):
+        for mode, label in (
+            ("runtime", "getDeals fetchAll (runtime)"),
+            ("tofile", "getDeals fetchAll saveToFile"),
+            ("paginate", "client.paginate (stream)"),
+        ):
             res = results[(n, mode)]
             ok_items = res["items"] == n
-            rows.append(row(f"{label} N={n}: API calls", res["server_calls"], baseline=floor_calls,
-                            baseline_label="ceil(N/500)", target=f"== {floor_calls}",
-                            met=res["server_calls"]["max"] == floor_calls and ok_items,
-                            note=f"{res['items']} items; runtime counted {res['calls']['median']:.0f}"))
-            rows.append(row(f"{label} N={n}: wall", res["wall"], unit="s", baseline=bare["wall"],
-                            baseline_label="bare Session cursor walk",
-                            note=(f"{repeats} untraced runs, fresh process each"
-                                  if n == sizes[0] and mode == "runtime" else "")))
-            rows.append(row(f"{label} N={n}: peak RSS growth", res["rss"], unit="MB", baseline=bare["rss"],
-                            baseline_label="bare walk, pages discarded", target="<= 50 MB, flat in N",
-                            met=res["rss"]["max"] <= 50,
-                            note=("ru_maxrss after the fetch - RSS at idle"
-                                  if n == sizes[0] and mode == "runtime" else "")))
-            rows.append(row(f"{label} N={n}: tracemalloc peak", res["trace"], unit="MB", baseline=bare["trace"],
-                            baseline_label="bare walk", target="<= 50 MB, flat in N", met=res["trace"]["max"] <= 50,
-                            note="1 traced run per case" if n == sizes[0] and mode == "runtime" else ""))
+            rows.append(
+                row(
+                    f"{label} N={n}: API calls",
+                    res["server_calls"],
+                    baseline=floor_calls,
+                    baseline_label="ceil(N/500)",
+                    target=f"== {floor_calls}",
+                    met=res["server_calls"]["max"] == floor_calls and ok_items,
+                    note=f"{res['items']} items; runtime counted {res['calls']['median']:.0f}",
+                )
+            )
+            rows.append(
+                row(
+                    f"{label} N={n}: wall",
+                    res["wall"],
+                    unit="s",
+                    baseline=bare["wall"],
+                    baseline_label="bare Session cursor walk",
+                    note=(
+                        f"{repeats} untraced runs, fresh process each" if n == sizes[0] and mode == "runtime" else ""
+                    ),
+                )
+            )
+            rows.append(
+                row(
+                    f"{label} N={n}: peak RSS growth",
+                    res["rss"],
+                    unit="MB",
+                    baseline=bare["rss"],
+                    baseline_label="bare walk, pages discarded",
+                    target="<= 50 MB, flat in N",
+                    met=res["rss"]["max"] <= 50,
+                    note=("ru_maxrss after the fetch - RSS at idle" if n == sizes[0] and mode == "runtime" else ""),
+                )
+            )
+            rows.append(
+                row(
+                    f"{label} N={n}: tracemalloc peak",
+                    res["trace"],
+                    unit="MB",
+                    baseline=bare["trace"],
+                    baseline_label="bare walk",
+                    target="<= 50 MB, flat in N",
+                    met=res["trace"]["max"] <= 50,
+                    note="1 traced run per case" if n == sizes[0] and mode == "runtime" else "",
+                )
+            )
     # growth between the sizes: flat means ~1.0
     for mode in ("runtime", "tofile", "paginate", "bare"):
         small, big = results[(sizes[0], mode)]["trace"]["median"], results[(sizes[1], mode)]["trace"]["median"]
-        rows.append(row(f"{mode}: tracemalloc peak 20k / 5k", ratio(big, small), baseline=1.0,
-                        baseline_label="flat", ratio_value=ratio(big, small),
-                        target="~1 (flat)" if mode != "runtime" else "",
-                        met=(ratio(big, small) or 99) < 1.5 if mode != "runtime" else None,
-                        note="fetchAll returns a list, so it grows with N" if mode == "runtime" else ""))
+        rows.append(
+            row(
+                f"{mode}: tracemalloc peak 20k / 5k",
+                ratio(big, small),
+                baseline=1.0,
+                baseline_label="flat",
+                ratio_value=ratio(big, small),
+                target="~1 (flat)" if mode != "runtime" else "",
+                met=(ratio(big, small) or 99) < 1.5 if mode != "runtime" else None,
+                note="fetchAll returns a list, so it grows with N" if mode == "runtime" else "",
+            )
+        )
     raw["summary"] = {f"{n}:{m}": v for (n, m), v in results.items()}
     return {"rows": rows, "raw": raw}
 
@@ -271,11 +360,23 @@ def throughput(quick: bool) -> dict[str, Any]:
                 in_dir, out_dir = work / "in", work / "out"
                 in_dir.mkdir()
                 for i in range(jobs):
-                    (in_dir / f"job-{i:05d}.json").write_text(json.dumps(
-                        {"data": {"title": f"Order {i}", "value": str(100 + i)}}))
+                    (in_dir / f"job-{i:05d}.json").write_text(
+                        json.dumps({"data": {"title": f"Order {i}", "value": str(100 + i)}})
+                    )
                 rt = make_runtime(sb.base_url, token, out_dir=work / "rt")
-                flow = Flow.from_dict({"name": "bench", "steps": [{"id": "deal", "action": "addDeal", "inputs": {
-                    "title": "{{ job.data.title }}", "value": "{{ job.data.value }}"}}]}, rt)
+                flow = Flow.from_dict(
+                    {
+                        "name": "bench",
+                        "steps": [
+                            {
+                                "id": "deal",
+                                "action": "addDeal",
+                                "inputs": {"title": "{{ job.data.title }}", "value": "{{ job.data.value }}"},
+                            }
+                        ],
+                    },
+                    rt,
+                )
                 folder = HotFolder(rt, flow, in_dir, out_dir, settings=WatchSettings(workers=workers, settle=0))
                 sb.reset()
                 t0 = time.perf_counter()
@@ -289,30 +390,69 @@ def throughput(quick: bool) -> dict[str, Any]:
                 failed = len(list((out_dir / "error").glob("*.json")))
             finally:
                 shutil.rmtree(work, ignore_errors=True)
-        runs.append({"wall_s": wall, "jobs_per_s": jobs / wall, "efficiency": ideal_wall / wall,
-                     "rate_fraction": (jobs / wall) / allowed_rate, "requests": server["requests"], "ok": ok,
-                     "status_429": n429, "stats_429": server["status_429"], "share_429": n429 / max(1, len(log)),
-                     "failed_jobs": failed, "delivered": delivered, "summary": stats.summary(),
-                     "limiter_waited_s": getattr(rt.client.limiter, "waited", None)})
+        runs.append(
+            {
+                "wall_s": wall,
+                "jobs_per_s": jobs / wall,
+                "efficiency": ideal_wall / wall,
+                "rate_fraction": (jobs / wall) / allowed_rate,
+                "requests": server["requests"],
+                "ok": ok,
+                "status_429": n429,
+                "stats_429": server["status_429"],
+                "share_429": n429 / max(1, len(log)),
+                "failed_jobs": failed,
+                "delivered": delivered,
+                "summary": stats.summary(),
+                "limiter_waited_s": getattr(rt.client.limiter, "waited", None),
+            }
+        )
     eff = summary([r["efficiency"] for r in runs])
     share = summary([r["share_429"] * 100 for r in runs])
     failed = summary([r["failed_jobs"] for r in runs])
     rate = summary([r["jobs_per_s"] for r in runs])
     return {
         "rows": [
-            row(f"{jobs} jobs / {workers} workers: achieved rate", rate, unit="jobs/s", baseline=allowed_rate,
-                baseline_label=f"allowed {limit}/{window:g}s", note=f"{repeats} runs; wall median "
-                f"{statistics.median(r['wall_s'] for r in runs):.1f}s"),
-            row("rate as fraction of allowed (ideal wall / wall)", eff, baseline=ideal_wall,
-                baseline_label=f"ideal wall {ideal_wall:.0f}s", ratio_value=eff["median"], target=">= 0.95",
-                met=eff["median"] >= 0.95, note="ideal wall = floor((N-1)/limit) x 2 s"),
+            row(
+                f"{jobs} jobs / {workers} workers: achieved rate",
+                rate,
+                unit="jobs/s",
+                baseline=allowed_rate,
+                baseline_label=f"allowed {limit}/{window:g}s",
+                note=f"{repeats} runs; wall median {statistics.median(r['wall_s'] for r in runs):.1f}s",
+            ),
+            row(
+                "rate as fraction of allowed (ideal wall / wall)",
+                eff,
+                baseline=ideal_wall,
+                baseline_label=f"ideal wall {ideal_wall:.0f}s",
+                ratio_value=eff["median"],
+                target=">= 0.95",
+                met=eff["median"] >= 0.95,
+                note="ideal wall = floor((N-1)/limit) x 2 s",
+            ),
             row("failed jobs", failed, baseline=jobs, baseline_label="jobs", target="0", met=failed["max"] == 0),
-            row("requests answered 429", share, unit="%", baseline=summary([r["requests"] for r in runs]),
-                baseline_label="requests", ratio_value=share["median"] / 100, target="<= 1 %", met=share["max"] <= 1.0,
-                note="counted from the sandbox request log"),
+            row(
+                "requests answered 429",
+                share,
+                unit="%",
+                baseline=summary([r["requests"] for r in runs]),
+                baseline_label="requests",
+                ratio_value=share["median"] / 100,
+                target="<= 1 %",
+                met=share["max"] <= 1.0,
+                note="counted from the sandbox request log",
+            ),
         ],
-        "raw": {"jobs": jobs, "workers": workers, "burst_limit": limit, "window_s": window, "repeats": repeats,
-                "ideal_wall_s": ideal_wall, "runs": runs},
+        "raw": {
+            "jobs": jobs,
+            "workers": workers,
+            "burst_limit": limit,
+            "window_s": window,
+            "repeats": repeats,
+            "ideal_wall_s": ideal_wall,
+            "runs": runs,
+        },
     }
 
 
@@ -333,14 +473,33 @@ FLOOR_OPS = {
     "merge deals": [("v1", "mergeDeals")],
 }
 # Pipedrive's published v1 table (pipedrive-api-facts.md, section 2): create/update 10, list 20, search 40, merge 40.
-V1_COSTS = {"create deal": 10, "create person": 10, "create note": 10, "update deal": 10, "list deals (per page)": 20,
-            "list persons (per page)": 20, "list notes (per page)": 20, "search": 40, "merge deals": 40}
+V1_COSTS = {
+    "create deal": 10,
+    "create person": 10,
+    "create note": 10,
+    "update deal": 10,
+    "list deals (per page)": 20,
+    "list persons (per page)": 20,
+    "list notes (per page)": 20,
+    "search": 40,
+    "merge deals": 40,
+}
 # Fallback when the spec files are absent: facts file, "v2 is about half" (section 2).
-FACTS_FLOOR = {"create deal": 5, "create person": 5, "create note": 10, "update deal": 5, "list deals (per page)": 10,
-               "list persons (per page)": 10, "list notes (per page)": 20, "search": 20, "merge deals": 40}
+FACTS_FLOOR = {
+    "create deal": 5,
+    "create person": 5,
+    "create note": 10,
+    "update deal": 5,
+    "list deals (per page)": 10,
+    "list persons (per page)": 10,
+    "list notes (per page)": 20,
+    "search": 20,
+    "merge deals": 40,
+}
 # The official specs beside the checkout (as in CI), or wherever $PIPEDRIVE_OPENAPI_DIR points.
-SPEC_DIR = Path(os.environ.get("PIPEDRIVE_OPENAPI_DIR")
-                or Path(__file__).resolve().parents[2] / "shared" / "pipedrive-openapi")
+SPEC_DIR = Path(
+    os.environ.get("PIPEDRIVE_OPENAPI_DIR") or Path(__file__).resolve().parents[2] / "shared" / "pipedrive-openapi"
+)
 
 
 def spec_costs() -> tuple[dict[tuple[str, str], int], str]:
@@ -398,8 +557,9 @@ def token_budget(quick: bool) -> dict[str, Any]:
 
             sb.reset()
             t0 = time.perf_counter()
-            deals = [run("create deal", "addDeal", {"title": f"Bench deal {i}", "value": str(i)})["id"]
-                     for i in range(100)]
+            deals = [
+                run("create deal", "addDeal", {"title": f"Bench deal {i}", "value": str(i)})["id"] for i in range(100)
+            ]
             for i in range(100):
                 run("create person", "addPerson", {"name": f"Bench Person{i}", "emails": f"p{i}@example.com"})
             for i in range(100):
@@ -407,8 +567,11 @@ def token_budget(quick: bool) -> dict[str, Any]:
             for i, deal in enumerate(deals):
                 run("update deal", "updateDeal", {"id": str(deal), "value": str(1000 + i)})
             listed = {}
-            for item, action in (("list deals (per page)", "getDeals"), ("list persons (per page)", "getPersons"),
-                                 ("list notes (per page)", "getNotes")):
+            for item, action in (
+                ("list deals (per page)", "getDeals"),
+                ("list persons (per page)", "getPersons"),
+                ("list notes (per page)", "getNotes"),
+            ):
                 listed[item] = len(run(item, action, {"fetchAll": True}))
                 counts[item] = calls[item]  # a list item is one page: the floor is per page
             for i in range(10):
@@ -422,32 +585,80 @@ def token_budget(quick: bool) -> dict[str, Any]:
         floor_counts = {**counts, **floor_pages}
         floor = sum(unit[k] * floor_counts[k] for k in unit)
         v1 = sum(V1_COSTS[k] * floor_counts[k] for k in V1_COSTS)
-        runs.append({"runtime_cost": sum(spent.values()), "runtime_calls": sum(calls.values()),
-                     "server_tokens": server["tokens_spent"], "server_requests": server["requests"],
-                     "floor": floor, "floor_calls": sum(floor_counts.values()), "v1": v1, "wall_s": wall,
-                     "per_item": {k: {"count": floor_counts[k], "runtime_cost": spent.get(k, 0),
-                                      "runtime_calls": calls.get(k, 0), "floor_unit": unit[k], "floor_op": chosen[k],
-                                      "v1_unit": V1_COSTS[k]} for k in unit},
-                     "listed": listed})
+        runs.append(
+            {
+                "runtime_cost": sum(spent.values()),
+                "runtime_calls": sum(calls.values()),
+                "server_tokens": server["tokens_spent"],
+                "server_requests": server["requests"],
+                "floor": floor,
+                "floor_calls": sum(floor_counts.values()),
+                "v1": v1,
+                "wall_s": wall,
+                "per_item": {
+                    k: {
+                        "count": floor_counts[k],
+                        "runtime_cost": spent.get(k, 0),
+                        "runtime_calls": calls.get(k, 0),
+                        "floor_unit": unit[k],
+                        "floor_op": chosen[k],
+                        "v1_unit": V1_COSTS[k],
+                    }
+                    for k in unit
+                },
+                "listed": listed,
+            }
+        )
     cost = summary([r["runtime_cost"] for r in runs])
     floor = summary([r["floor"] for r in runs])
     v1 = summary([r["v1"] for r in runs])
     r_floor, r_v1 = ratio(cost["median"], floor["median"]), ratio(cost["median"], v1["median"])
     return {
         "rows": [
-            row("reference workload tokens (runtime)", cost, unit="tokens", baseline=floor,
-                baseline_label="floor (cheapest official ops)", target="== floor", met=cost["max"] == floor["median"],
-                note=f"server charged {runs[0]['server_tokens']}; floor costs: {source}"),
-            row("reference workload tokens vs v1 way", cost, unit="tokens", baseline=v1,
-                baseline_label="v1 endpoints (old component)", target="ratio <= 0.65", met=r_v1 <= 0.65),
-            row("reference workload API calls", summary([r["runtime_calls"] for r in runs]),
-                baseline=summary([r["floor_calls"] for r in runs]), baseline_label="floor calls",
-                target="== floor", met=runs[0]["runtime_calls"] == runs[0]["floor_calls"]),
-            row("reference workload wall", summary([r["wall_s"] for r in runs]), unit="s",
-                note=f"{repeats} runs, fresh sandbox each"),
+            row(
+                "reference workload tokens (runtime)",
+                cost,
+                unit="tokens",
+                baseline=floor,
+                baseline_label="floor (cheapest official ops)",
+                target="== floor",
+                met=cost["max"] == floor["median"],
+                note=f"server charged {runs[0]['server_tokens']}; floor costs: {source}",
+            ),
+            row(
+                "reference workload tokens vs v1 way",
+                cost,
+                unit="tokens",
+                baseline=v1,
+                baseline_label="v1 endpoints (old component)",
+                target="ratio <= 0.65",
+                met=r_v1 <= 0.65,
+            ),
+            row(
+                "reference workload API calls",
+                summary([r["runtime_calls"] for r in runs]),
+                baseline=summary([r["floor_calls"] for r in runs]),
+                baseline_label="floor calls",
+                target="== floor",
+                met=runs[0]["runtime_calls"] == runs[0]["floor_calls"],
+            ),
+            row(
+                "reference workload wall",
+                summary([r["wall_s"] for r in runs]),
+                unit="s",
+                note=f"{repeats} runs, fresh sandbox each",
+            ),
         ],
-        "raw": {"repeats": repeats, "cost_source": source, "floor_units": unit, "floor_ops": chosen,
-                "v1_units": V1_COSTS, "runs": runs, "ratio_floor": r_floor, "ratio_v1": r_v1},
+        "raw": {
+            "repeats": repeats,
+            "cost_source": source,
+            "floor_units": unit,
+            "floor_ops": chosen,
+            "v1_units": V1_COSTS,
+            "runs": runs,
+            "ratio_floor": r_floor,
+            "ratio_v1": r_v1,
+        },
     }
 
 
@@ -467,8 +678,9 @@ def picklists(quick: bool) -> dict[str, Any]:
         session = sb.api_session()
         rt.picklist("selectDeal")  # warm the connection and the bundle
         for label, search, bare_path, bare_params in (
-                ("no search", None, "/api/v2/deals", {"limit": 100}),
-                (f"search '{term}'", term, "/api/v2/deals/search", {"limit": 100, "term": term})):
+            ("no search", None, "/api/v2/deals", {"limit": 100}),
+            (f"search '{term}'", term, "/api/v2/deals/search", {"limit": 100, "term": term}),
+        ):
             firsts, bares, calls = [], [], []
             for i in range(first_reps):
                 fresh = Runtime(rt.bundle, client=rt.client, out_dir=rt.out_dir)  # empty cache, same client
@@ -499,19 +711,57 @@ def picklists(quick: bool) -> dict[str, Any]:
                 assert page.calls == 0
             hit_server = sb.stats()["requests"]
             f_s, b_s, h_s = summary(firsts), summary(bares), summary(hits)
-            rows.append(row(f"selectDeal {label}: first call", f_s, unit="ms", baseline=b_s,
-                            baseline_label="bare GET of the same page", note=f"{first_reps} runs; {n_options} options; "
-                            f"calls {summary(calls)['median']:.0f}"))
-            rows.append(row(f"selectDeal {label}: first call API calls", summary(calls), baseline=1,
-                            baseline_label="one request", target="1", met=max(calls) == 1))
-            rows.append(row(f"selectDeal {label}: cache hit", h_s, unit="ms", baseline=b_s,
-                            baseline_label="bare GET of the same page", target="<= 5 ms", met=h_s["median"] <= 5,
-                            note=f"{hit_reps} repeated calls"))
-            rows.append(row(f"selectDeal {label}: cache hit API calls", hit_server, baseline=hit_reps,
-                            baseline_label="repeated calls", target="0", met=hit_server == 0,
-                            note="sandbox request count during the repeated calls"))
-            raw[label] = {"first_ms": firsts, "bare_ms": bares, "hit_ms": hits, "first_calls": calls,
-                          "hit_server_requests": hit_server, "options": n_options}
+            rows.append(
+                row(
+                    f"selectDeal {label}: first call",
+                    f_s,
+                    unit="ms",
+                    baseline=b_s,
+                    baseline_label="bare GET of the same page",
+                    note=f"{first_reps} runs; {n_options} options; calls {summary(calls)['median']:.0f}",
+                )
+            )
+            rows.append(
+                row(
+                    f"selectDeal {label}: first call API calls",
+                    summary(calls),
+                    baseline=1,
+                    baseline_label="one request",
+                    target="1",
+                    met=max(calls) == 1,
+                )
+            )
+            rows.append(
+                row(
+                    f"selectDeal {label}: cache hit",
+                    h_s,
+                    unit="ms",
+                    baseline=b_s,
+                    baseline_label="bare GET of the same page",
+                    target="<= 5 ms",
+                    met=h_s["median"] <= 5,
+                    note=f"{hit_reps} repeated calls",
+                )
+            )
+            rows.append(
+                row(
+                    f"selectDeal {label}: cache hit API calls",
+                    hit_server,
+                    baseline=hit_reps,
+                    baseline_label="repeated calls",
+                    target="0",
+                    met=hit_server == 0,
+                    note="sandbox request count during the repeated calls",
+                )
+            )
+            raw[label] = {
+                "first_ms": firsts,
+                "bare_ms": bares,
+                "hit_ms": hits,
+                "first_calls": calls,
+                "hit_server_requests": hit_server,
+                "options": n_options,
+            }
         session.close()
     return {"rows": rows, "raw": raw}
 
@@ -570,8 +820,10 @@ def peer(quick: bool) -> dict[str, Any]:
             leads = ok("getLeads", {"personId": str(person), "fetchAll": True})
             got = 0
             for i in range(n_files):
-                file_id = ok("addFile", {"entityType": "deal", "entityId": str(deal), "file": str(upload),
-                                         "fileName": f"f{i}.bin"})["id"]
+                file_id = ok(
+                    "addFile",
+                    {"entityType": "deal", "entityId": str(deal), "file": str(upload), "fileName": f"f{i}.bin"},
+                )["id"]
                 got += ok("downloadFile", {"id": str(file_id)})["size"] == len(payload)
             return {"notes": len(notes), "leads": len(leads), "files_ok": got}
 
@@ -585,7 +837,7 @@ def peer(quick: bool) -> dict[str, Any]:
             while True:  # the peer has no paging helper: walk start/limit by hand
                 page = client.notes.get_all_notes(params={"deal_id": deal, "start": start, "limit": 500})
                 notes += page["data"] or []
-                more = ((page.get("additional_data") or {}).get("pagination") or {})
+                more = (page.get("additional_data") or {}).get("pagination") or {}
                 if not more.get("more_items_in_collection"):
                     break
                 start = more["next_start"]
@@ -595,15 +847,16 @@ def peer(quick: bool) -> dict[str, Any]:
             while True:
                 page = client.leads.get_all_leads(params={"person_id": person, "start": start, "limit": 500})
                 leads += page["data"] or []
-                more = ((page.get("additional_data") or {}).get("pagination") or {})
+                more = (page.get("additional_data") or {}).get("pagination") or {}
                 if not more.get("more_items_in_collection"):
                     break
                 start = more["next_start"]
             got = 0
             for i in range(n_files):  # no files API in the peer: its generic Client._post/_get
                 with upload.open("rb") as fh:
-                    created = client._post(client.BASE_URL + "files", files={"file": (f"f{i}.bin", fh)},
-                                           data={"deal_id": deal})
+                    created = client._post(
+                        client.BASE_URL + "files", files={"file": (f"f{i}.bin", fh)}, data={"deal_id": deal}
+                    )
                 body = client._get(client.BASE_URL + f"files/{created['data']['id']}/download")
                 got += len(body.encode("utf-8", "surrogateescape")) > 0  # the peer decodes bytes to text
             return {"notes": len(notes), "leads": len(leads), "files_ok": got}
@@ -620,8 +873,15 @@ def peer(quick: bool) -> dict[str, Any]:
                 wall = time.perf_counter() - t0
                 stats = sb.stats()
                 query_token = sum(1 for r in sb.requests_log() if "api_token" in (r.get("query") or {}))
-                runs[name].append({"wall_s": wall, "requests": stats["requests"], "tokens": stats["tokens_spent"],
-                                   "query_token_requests": query_token, **counts})
+                runs[name].append(
+                    {
+                        "wall_s": wall,
+                        "requests": stats["requests"],
+                        "tokens": stats["tokens_spent"],
+                        "query_token_requests": query_token,
+                        **counts,
+                    }
+                )
         setup.close()
     shutil.rmtree(work, ignore_errors=True)
     c_wall = summary([r["wall_s"] for r in runs["connector"]])
@@ -631,22 +891,42 @@ def peer(quick: bool) -> dict[str, Any]:
     c_tok = summary([r["tokens"] for r in runs["connector"]])
     p_tok = summary([r["tokens"] for r in runs["peer"]])
     qt = runs["peer"][0]["query_token_requests"]
-    note = (f"pipedrive-python-lib {peer_version}; sandbox started with allow_query_token because the peer sends "
-            f"?api_token= ({qt} of {runs['peer'][0]['requests']} peer requests; connector: "
-            f"{runs['connector'][0]['query_token_requests']}); peer files via its generic Client._post/_get")
+    note = (
+        f"pipedrive-python-lib {peer_version}; sandbox started with allow_query_token because the peer sends "
+        f"?api_token= ({qt} of {runs['peer'][0]['requests']} peer requests; connector: "
+        f"{runs['connector'][0]['query_token_requests']}); peer files via its generic Client._post/_get"
+    )
     return {
         "rows": [
-            row(f"notes/leads/files workload ({n_notes}/{n_leads}/{n_files}): wall", c_wall, unit="s", baseline=p_wall,
-                baseline_label=f"pipedrive-python-lib {peer_version}", target="ratio <= 1.0",
-                met=c_wall["median"] <= p_wall["median"], note=f"{repeats} runs each, alternated; {note}"),
-            row("notes/leads/files workload: API calls", c_calls, baseline=p_calls, baseline_label="peer",
-                target="<= peer", met=c_calls["max"] <= p_calls["min"]),
+            row(
+                f"notes/leads/files workload ({n_notes}/{n_leads}/{n_files}): wall",
+                c_wall,
+                unit="s",
+                baseline=p_wall,
+                baseline_label=f"pipedrive-python-lib {peer_version}",
+                target="ratio <= 1.0",
+                met=c_wall["median"] <= p_wall["median"],
+                note=f"{repeats} runs each, alternated; {note}",
+            ),
+            row(
+                "notes/leads/files workload: API calls",
+                c_calls,
+                baseline=p_calls,
+                baseline_label="peer",
+                target="<= peer",
+                met=c_calls["max"] <= p_calls["min"],
+            ),
             row("notes/leads/files workload: tokens", c_tok, unit="tokens", baseline=p_tok, baseline_label="peer"),
         ],
-        "raw": {"peer_version": peer_version, "repeats": repeats, "sizes": [n_notes, n_leads, n_files],
-                "runs": runs, "file_bytes": len(payload),
-                "peer_files_note": "pipedrive-python-lib has no files API; the upload/download go through its "
-                                   "generic Client._post/_get helpers (same auth and URL building)."},
+        "raw": {
+            "peer_version": peer_version,
+            "repeats": repeats,
+            "sizes": [n_notes, n_leads, n_files],
+            "runs": runs,
+            "file_bytes": len(payload),
+            "peer_files_note": "pipedrive-python-lib has no files API; the upload/download go through its "
+            "generic Client._post/_get helpers (same auth and URL building).",
+        },
     }
 
 
@@ -663,19 +943,38 @@ def hot_folder(quick: bool) -> dict[str, Any]:
         for workers in (1, 4):
             measured: dict[str, list[float]] = {"runner": [], "loop": []}
             for rep in range(repeats):
-                for mode in (("runner", "loop") if rep % 2 == 0 else ("loop", "runner")):
-                    done = subprocess.run([PYTHON, str(BENCH_DIR / "hot_folder_child.py"), mode, sb.base_url, TOKEN,
-                                           str(jobs), str(workers)], capture_output=True, text=True, check=True)
+                for mode in ("runner", "loop") if rep % 2 == 0 else ("loop", "runner"):
+                    done = subprocess.run(
+                        [
+                            PYTHON,
+                            str(BENCH_DIR / "hot_folder_child.py"),
+                            mode,
+                            sb.base_url,
+                            TOKEN,
+                            str(jobs),
+                            str(workers),
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
                     result = json.loads(done.stdout.strip().splitlines()[-1])
                     if result["delivered"] != jobs:
                         raise RuntimeError(f"{mode} delivered {result['delivered']} of {jobs}")
                     measured[mode].append(result["jobs_per_s"])
             runner, loop = summary(measured["runner"]), summary(measured["loop"])
             raw[f"workers={workers}"] = measured
-            rows.append(row(f"watch --once, {jobs} one-step jobs, {workers} worker(s)", runner, unit="jobs/s",
-                            baseline=loop, baseline_label=f"plain {workers}-thread Session loop",
-                            ratio_value=ratio(runner["median"], loop["median"]),
-                            note=f"{repeats} runs each, alternated; ratio = runner / loop"))
+            rows.append(
+                row(
+                    f"watch --once, {jobs} one-step jobs, {workers} worker(s)",
+                    runner,
+                    unit="jobs/s",
+                    baseline=loop,
+                    baseline_label=f"plain {workers}-thread Session loop",
+                    ratio_value=ratio(runner["median"], loop["median"]),
+                    note=f"{repeats} runs each, alternated; ratio = runner / loop",
+                )
+            )
     return {"rows": rows, "raw": raw}
 
 

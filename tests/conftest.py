@@ -20,8 +20,13 @@ def no_secret_in_any_output(tmp_path_factory):
     """After the whole run: no file any test produced holds a token (connection files live under secrets/)."""
     yield
     root = tmp_path_factory.getbasetemp()
-    leaks = [str(p) for p in root.rglob("*") if p.is_file() and "secrets" not in p.parts
-             and any(secret.encode() in p.read_bytes() for secret in (TOKEN, SANDBOX_TOKEN))]
+    leaks = [
+        str(p)
+        for p in root.rglob("*")
+        if p.is_file()
+        and "secrets" not in p.parts
+        and any(secret.encode() in p.read_bytes() for secret in (TOKEN, SANDBOX_TOKEN))
+    ]
     assert not leaks, f"secrets written to outputs: {leaks}"
 
 
@@ -63,5 +68,6 @@ def runtime(bundle, connection, tmp_path) -> Runtime:
     from pipedrive_connect.limits import RateLimiter
 
     # mocked transport: no server to protect, so no pacing
-    return Runtime(bundle, connection, out_dir=tmp_path / "out", retry=RetrySettings.none(),
-                   limiter=RateLimiter(limit=100_000))
+    return Runtime(
+        bundle, connection, out_dir=tmp_path / "out", retry=RetrySettings.none(), limiter=RateLimiter(limit=100_000)
+    )

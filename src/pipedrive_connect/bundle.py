@@ -76,8 +76,19 @@ class Param:
 
 
 # keywords whose value is a schema, a list of schemas, or a mapping of names to schemas
-_SCHEMA_KEYWORDS = ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
-                    "unevaluatedProperties", "unevaluatedItems", "additionalItems")
+_SCHEMA_KEYWORDS = (
+    "items",
+    "additionalProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "additionalItems",
+)
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _SCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas", "$defs")
 
@@ -202,9 +213,16 @@ class DataSource(_Declared):
         return self.decl.get("params", {})
 
     def summary(self) -> dict[str, Any]:
-        return {"key": self.key, "label": self.label, "description": self.description,
-                "api_version": self.api, "path": self.path, "searchable": "search_path" in self.decl,
-                "params": sorted(self.params), "token_cost": self.cost}
+        return {
+            "key": self.key,
+            "label": self.label,
+            "description": self.description,
+            "api_version": self.api,
+            "path": self.path,
+            "searchable": "search_path" in self.decl,
+            "params": sorted(self.params),
+            "token_cost": self.cost,
+        }
 
 
 class Bundle:
@@ -235,8 +253,10 @@ class Bundle:
         self._meta_schema = meta
         self._raise_first(Draft202012Validator(meta), self.manifest, "connector.yaml")
         kinds: tuple[tuple[str, dict[str, Any], type[_Declared] | None], ...] = (
-            ("connection", self.connections, None), ("action", self.actions, Action),
-            ("datasource", self.datasources, DataSource))
+            ("connection", self.connections, None),
+            ("action", self.actions, Action),
+            ("datasource", self.datasources, DataSource),
+        )
         for kind, store, cls_ in kinds:
             file_validator = Draft202012Validator({"$defs": meta["$defs"], "$ref": f"#/$defs/{kind}File"})
             for rel in self._expand(self.manifest[f"{kind}s"]):
@@ -319,8 +339,10 @@ class Bundle:
 
         meta = json.loads(_ANNOTATIONS_SCHEMA.read_text(encoding="utf-8"))
         meta["$defs"]["input"]["properties"]["x-transform"] = {"enum": sorted(TRANSFORMS)}
-        return {level: Draft202012Validator({"$defs": meta["$defs"], "$ref": f"#/$defs/{level}"})
-                for level in ("input", "nested", "connectionField")}
+        return {
+            level: Draft202012Validator({"$defs": meta["$defs"], "$ref": f"#/$defs/{level}"})
+            for level in ("input", "nested", "connectionField")
+        }
 
     @cached_property
     def annotation_language(self) -> dict[str, list[str]]:
@@ -341,10 +363,16 @@ class Bundle:
             if not isinstance(name, str) or not name.startswith("x-") or name in known[level]:
                 continue
             if name in everything:
-                place = {"input": "an input", "nested": "a schema inside an input",
-                         "connectionField": "a connection setting"}[level]
-                raise BundleError(file, where, f"annotation {name!r} has no effect on {place}; "
-                                  f"allowed there: {', '.join(known[level])}")
+                place = {
+                    "input": "an input",
+                    "nested": "a schema inside an input",
+                    "connectionField": "a connection setting",
+                }[level]
+                raise BundleError(
+                    file,
+                    where,
+                    f"annotation {name!r} has no effect on {place}; allowed there: {', '.join(known[level])}",
+                )
             close = difflib.get_close_matches(name, everything, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f"; the annotations are {', '.join(everything)}"
             raise BundleError(file, where, f"unknown annotation {name!r}{hint}")
@@ -360,8 +388,12 @@ class Bundle:
             values = {str(v) for v in node["enum"]}
             stray = sorted(set(labels) - values)
             if stray:
-                raise BundleError(file, where, f"x-enum-labels labels {', '.join(map(repr, stray))}, "
-                                  f"which the enum does not list ({', '.join(sorted(values))})")
+                raise BundleError(
+                    file,
+                    where,
+                    f"x-enum-labels labels {', '.join(map(repr, stray))}, "
+                    f"which the enum does not list ({', '.join(sorted(values))})",
+                )
         for child, sub_where in _subschemas(node, where):
             self._check_node(child, "nested", file, sub_where)
 
@@ -384,8 +416,11 @@ class Bundle:
         placeholders = set(_PLACEHOLDER.findall(action.path or ""))
         for param in action.params:
             if param.location == "path" and param.wire not in placeholders:
-                raise BundleError(file, param.name, f"x-in is path but the path {action.path or '(none)'} "
-                                  f"has no {{{param.wire}}} placeholder")
+                raise BundleError(
+                    file,
+                    param.name,
+                    f"x-in is path but the path {action.path or '(none)'} has no {{{param.wire}}} placeholder",
+                )
             if param.resolver:
                 self.function("actions", param.resolver, file, param.name)
 
@@ -409,8 +444,11 @@ class Bundle:
     @cached_property
     def _routes(self) -> list[tuple[str, str | None, re.Pattern, Action]]:
         # declared paths hold only [A-Za-z0-9_/{}.-] (manifest schema): "." is the one regex character
-        return [(a.method, a.api, re.compile("^" + _PLACEHOLDER.sub("[^/]+", a.path.replace(".", r"\.")) + "$"), a)
-                for a in self.actions.values() if a.method and a.path and not a.removed]
+        return [
+            (a.method, a.api, re.compile("^" + _PLACEHOLDER.sub("[^/]+", a.path.replace(".", r"\.")) + "$"), a)
+            for a in self.actions.values()
+            if a.method and a.path and not a.removed
+        ]
 
     def match_operation(self, method: str, api: str, path: str) -> Action | None:
         """The declared action a raw method/path belongs to, to know its token cost."""
@@ -451,14 +489,17 @@ class Bundle:
         """Inputs the runtime adds to actions: debugging everywhere, paging on list actions."""
         options = {"debugRequest": self.defs.get("debugRequest", {"type": "boolean"})}
         if action.paging:
-            options.update({
-                "fetchAll": self.defs["fetchAll"],
-                "maxItems": self.defs["maxItems"],
-                "saveToFile": self.defs["saveToFile"],
-                "limit": {**self.defs["limit"], "maximum": action.page_size},
-            })
+            options.update(
+                {
+                    "fetchAll": self.defs["fetchAll"],
+                    "maxItems": self.defs["maxItems"],
+                    "saveToFile": self.defs["saveToFile"],
+                    "limit": {**self.defs["limit"], "maximum": action.page_size},
+                }
+            )
             options["cursor" if action.paging == "cursor" else "start"] = self.defs[
-                "cursor" if action.paging == "cursor" else "start"]
+                "cursor" if action.paging == "cursor" else "start"
+            ]
         return options
 
     def function(self, folder: str, ref: str, file: str, key: str) -> Callable:
@@ -486,7 +527,8 @@ class Bundle:
             spec.loader.exec_module(module)
         except Exception as exc:
             sys.modules.pop(qualified, None)
-            raise BundleError(f"{folder}/{name}.py", None,
-                              f"handler module failed to import: {type(exc).__name__}: {exc}") from None
+            raise BundleError(
+                f"{folder}/{name}.py", None, f"handler module failed to import: {type(exc).__name__}: {exc}"
+            ) from None
         self._modules[qualified] = module
         return module

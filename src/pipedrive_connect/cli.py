@@ -127,8 +127,11 @@ def cmd_actions(args) -> int:
     resources = sorted({a.resource for a in bundle.actions.values() if not a.removed})
     if args.resource and args.resource not in resources:
         raise UsageError(f"unknown resource {args.resource!r}; choose from {', '.join(resources)}")
-    rows = [a.summary() for a in bundle.actions.values()
-            if not a.removed and (not args.resource or a.resource == args.resource)]
+    rows = [
+        a.summary()
+        for a in bundle.actions.values()
+        if not a.removed and (not args.resource or a.resource == args.resource)
+    ]
     if args.json:
         _print(rows)
     else:
@@ -221,21 +224,38 @@ def cmd_check_connection(args) -> int:
 
     runtime = _runtime(args)
     if runtime.connection is None:
-        _print({"ok": False, "error": "No connection configured: set PIPEDRIVE_API_TOKEN (and PIPEDRIVE_BASE_URL) "
-                                      "or pass --connection FILE."})
+        _print(
+            {
+                "ok": False,
+                "error": "No connection configured: set PIPEDRIVE_API_TOKEN (and PIPEDRIVE_BASE_URL) "
+                "or pass --connection FILE.",
+            }
+        )
         return 1
     started = time.monotonic()
     try:
-        me = runtime.client.send("GET", "v1", "/users/me", cost=2, retry=RetrySettings.none(),
-                                 timeout=CHECK_TIMEOUT).data or {}
+        me = (
+            runtime.client.send(
+                "GET", "v1", "/users/me", cost=2, retry=RetrySettings.none(), timeout=CHECK_TIMEOUT
+            ).data
+            or {}
+        )
     except StepError as exc:
         waited = time.monotonic() - started
         if exc.kind == "network" and waited >= CHECK_TIMEOUT[0]:  # refused is instant; this is silence
             exc.message = f"no answer from {runtime.connection.host} within {waited:.0f} s"
         _print({"ok": False, "base_url": runtime.connection.base_url, "error": exc.to_dict()})
         return 1
-    _print({"ok": True, "base_url": runtime.connection.base_url, "user": me.get("name"), "email": me.get("email"),
-            "company": me.get("company_name"), "company_domain": me.get("company_domain")})
+    _print(
+        {
+            "ok": True,
+            "base_url": runtime.connection.base_url,
+            "user": me.get("name"),
+            "email": me.get("email"),
+            "company": me.get("company_name"),
+            "company_domain": me.get("company_domain"),
+        }
+    )
     return 0
 
 
@@ -248,8 +268,10 @@ def cmd_validate(args) -> int:
     except BundleError as exc:
         sys.stderr.write(f"bundle is broken: {exc}\n")
         return 1
-    sys.stdout.write(f"bundle OK: {len(bundle.actions)} actions, {len(bundle.datasources)} data sources, "
-                     f"{len(bundle.connections)} connection types ({bundle.root})\n")
+    sys.stdout.write(
+        f"bundle OK: {len(bundle.actions)} actions, {len(bundle.datasources)} data sources, "
+        f"{len(bundle.connections)} connection types ({bundle.root})\n"
+    )
     if not args.flow:
         return 0
     from .flows import Flow, FlowError
@@ -277,8 +299,7 @@ def cmd_docs(args) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     if args.check:
-        stale = [path for path, text in outputs
-                 if (path.read_text(encoding="utf-8") if path.exists() else "") != text]
+        stale = [path for path, text in outputs if (path.read_text(encoding="utf-8") if path.exists() else "") != text]
         for path in stale:
             sys.stderr.write(f"{path} is out of date: run `pipedrive-connect docs` and commit it\n")
         for path in (p for p, _ in outputs if p not in stale):
@@ -325,16 +346,22 @@ def cmd_watch(args) -> int:
         mode = mode_of(args.file_mode)
     except ValueError as exc:
         raise UsageError(f"--file-mode: {exc}") from None
-    settings = WatchSettings(workers=args.workers, settle=args.settle, retry_for=args.retry_for,
-                             summary_every=args.summary_every, file_mode=mode,
-                             max_attachment_bytes=args.max_attachment_bytes,
-                             allow_files_from=[Path(r) for r in args.allow_files_from or []])
+    settings = WatchSettings(
+        workers=args.workers,
+        settle=args.settle,
+        retry_for=args.retry_for,
+        summary_every=args.summary_every,
+        file_mode=mode,
+        max_attachment_bytes=args.max_attachment_bytes,
+        allow_files_from=[Path(r) for r in args.allow_files_from or []],
+    )
     try:
         configure_logging(args.log_json, quiet=args.quiet)
     except OSError as exc:
         raise UsageError(f"--log-json: cannot write {args.log_json}: {exc.strerror}") from None
-    folder = HotFolder(runtime, flow, Path(args.in_dir), Path(args.out), settings=settings,
-                       reconnect=_connection_loader(args))
+    folder = HotFolder(
+        runtime, flow, Path(args.in_dir), Path(args.out), settings=settings, reconnect=_connection_loader(args)
+    )
     folder.install_signal_handlers()
     if not args.once and not args.quiet:
         sys.stderr.write(f"watching {folder.in_dir} with {folder.workers} worker(s); Ctrl+C to stop\n")
@@ -354,8 +381,11 @@ def cmd_requeue(args) -> int:
         target = requeue(Path(args.output), Path(args.in_dir), resume=args.resume)
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    sys.stdout.write(f"queued {target}" + (" (finished steps kept; it goes on at the failed step)" if args.resume
-                                           else " (it starts over)") + "\n")
+    sys.stdout.write(
+        f"queued {target}"
+        + (" (finished steps kept; it goes on at the failed step)" if args.resume else " (it starts over)")
+        + "\n"
+    )
     return 0
 
 
@@ -382,9 +412,11 @@ def cmd_new_action(args) -> int:
         sys.stdout.write(f"wrote {path.relative_to(root)}\n")
     for note in written.notes:
         sys.stdout.write(f"note: {note}\n")
-    sys.stdout.write(f"next: replace every TODO in actions/{written.resource}.yaml and schemas/{written.key}.json "
-                     f"in your own words, check the case in tests/requests/{written.resource}.yaml against "
-                     "Pipedrive's reference, run `pipedrive-connect docs`; CONTRIBUTING.md lists the rest\n")
+    sys.stdout.write(
+        f"next: replace every TODO in actions/{written.resource}.yaml and schemas/{written.key}.json "
+        f"in your own words, check the case in tests/requests/{written.resource}.yaml against "
+        "Pipedrive's reference, run `pipedrive-connect docs`; CONTRIBUTING.md lists the rest\n"
+    )
     return 0
 
 
@@ -392,13 +424,25 @@ def cmd_new_action(args) -> int:
 def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     """The full parser; the sandbox's options (and its server imports) only when asked for."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--bundle", metavar="DIR", default=argparse.SUPPRESS,
-                        help="connector bundle folder (default: the one shipped with the package)")
-    common.add_argument("--connection", metavar="FILE", default=argparse.SUPPRESS,
-                        help="connection settings file (YAML/JSON); default: PIPEDRIVE_API_TOKEN/PIPEDRIVE_BASE_URL")
-    parser = argparse.ArgumentParser(prog="pipedrive-connect", parents=[common], epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     description="Pipedrive actions, picklists and flows for workflow automation.")
+    common.add_argument(
+        "--bundle",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="connector bundle folder (default: the one shipped with the package)",
+    )
+    common.add_argument(
+        "--connection",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="connection settings file (YAML/JSON); default: PIPEDRIVE_API_TOKEN/PIPEDRIVE_BASE_URL",
+    )
+    parser = argparse.ArgumentParser(
+        prog="pipedrive-connect",
+        parents=[common],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Pipedrive actions, picklists and flows for workflow automation.",
+    )
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"pipedrive-connect {__version__}")
@@ -410,8 +454,9 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
         return p
 
     p = add("actions", cmd_actions, "list the actions")
-    p.add_argument("--json", action="store_true",
-                   help="print a JSON array (key, label, resource, api_version, method, path, ...)")
+    p.add_argument(
+        "--json", action="store_true", help="print a JSON array (key, label, resource, api_version, method, path, ...)"
+    )
     p.add_argument("--resource", help="only actions of this resource group (deals, persons, ...)")
 
     p = add("describe", cmd_describe, "show one action (or data source) with its input schema as JSON")
@@ -419,44 +464,78 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
 
     p = add("run", cmd_run, "run one job through one action and print the outcome as JSON (exit 0 success, 1 error)")
     p.add_argument("key", metavar="KEY", help="action key, e.g. addDeal")
-    p.add_argument("--input", action="append", metavar="NAME=VALUE",
-                   help="one input value (repeatable); strings are coerced to the input's type; templates allowed")
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="NAME=VALUE",
+        help="one input value (repeatable); strings are coerced to the input's type; templates allowed",
+    )
     p.add_argument("--inputs", metavar="FILE.json", help="a JSON object of inputs (--input values win)")
     p.add_argument("--job", metavar="JOB.json", help="the job: {data, metadata, files} that templates can read")
-    p.add_argument("--out", metavar="DIR",
-                   help="write the routed job to DIR/success or DIR/error and by-products to DIR/log")
-    p.add_argument("--allow-files-from", action="append", metavar="DIR",
-                   help="with --job: a folder besides the job's own that its files may come from (repeatable)")
+    p.add_argument(
+        "--out", metavar="DIR", help="write the routed job to DIR/success or DIR/error and by-products to DIR/log"
+    )
+    p.add_argument(
+        "--allow-files-from",
+        action="append",
+        metavar="DIR",
+        help="with --job: a folder besides the job's own that its files may come from (repeatable)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display while fetching pages")
 
     p = add("picklist", cmd_picklist, "print a data source's options as {options: [{key, label}], next_cursor} JSON")
     p.add_argument("key", metavar="KEY", help="data source key, e.g. selectPerson")
     p.add_argument("--search", metavar="TERM", help="narrow the options")
-    p.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="a value another input chose (e.g. pipelineId=1)")
+    p.add_argument(
+        "--param", action="append", metavar="NAME=VALUE", help="a value another input chose (e.g. pipelineId=1)"
+    )
     p.add_argument("--cursor", help="continue after the previous page")
     p.add_argument("--limit", type=int, default=100, help="options per page (default 100)")
 
     add("check-connection", cmd_check_connection, "verify the credentials: current user and company")
     p = add("validate", cmd_validate, "load and check the whole bundle (schemas, handlers, data sources), and a flow")
-    p.add_argument("--flow", metavar="FILE", help="also check this flow: structure, actions, input names, templates, "
-                   "constants and step references (exit 1 listing every problem)")
+    p.add_argument(
+        "--flow",
+        metavar="FILE",
+        help="also check this flow: structure, actions, input names, templates, "
+        "constants and step references (exit 1 listing every problem)",
+    )
 
-    p = add("docs", cmd_docs, "generate the action reference (docs/actions.md) from the bundle, and the sandbox's "
-            "route table in docs/sandbox.md beside it from its routes")
-    p.add_argument("--out", default="docs/actions.md", metavar="FILE",
-                   help="where to write it (default docs/actions.md)")
+    p = add(
+        "docs",
+        cmd_docs,
+        "generate the action reference (docs/actions.md) from the bundle, and the sandbox's "
+        "route table in docs/sandbox.md beside it from its routes",
+    )
+    p.add_argument(
+        "--out", default="docs/actions.md", metavar="FILE", help="where to write it (default docs/actions.md)"
+    )
     p.add_argument("--check", action="store_true", help="only check that FILE is current (exit 1 if not)")
 
-    p = add("new-action", cmd_new_action, "scaffold an action from an operation of Pipedrive's official spec",
-            epilog=NEW_ACTION_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("operation_id", metavar="OPERATION_ID", help="operationId in the spec, e.g. postAdditionalDiscount "
-                   "(looked up in v2 first, then v1)")
+    p = add(
+        "new-action",
+        cmd_new_action,
+        "scaffold an action from an operation of Pipedrive's official spec",
+        epilog=NEW_ACTION_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "operation_id",
+        metavar="OPERATION_ID",
+        help="operationId in the spec, e.g. postAdditionalDiscount (looked up in v2 first, then v1)",
+    )
     p.add_argument("--key", help="the action's key (default: OPERATION_ID); refused if it exists")
-    p.add_argument("--resource", metavar="R", help="resource group: actions/R.yaml and tests/requests/R.yaml "
-                   "(default: the path's first segment, e.g. deals)")
-    p.add_argument("--spec-dir", metavar="DIR", help="folder holding v1.yaml and v2.yaml (default: "
-                   "$PIPEDRIVE_OPENAPI_DIR, else ../shared/pipedrive-openapi beside the bundle)")
+    p.add_argument(
+        "--resource",
+        metavar="R",
+        help="resource group: actions/R.yaml and tests/requests/R.yaml (default: the path's first segment, e.g. deals)",
+    )
+    p.add_argument(
+        "--spec-dir",
+        metavar="DIR",
+        help="folder holding v1.yaml and v2.yaml (default: "
+        "$PIPEDRIVE_OPENAPI_DIR, else ../shared/pipedrive-openapi beside the bundle)",
+    )
 
     p = add("sandbox", cmd_sandbox, "serve the local Pipedrive-compatible sandbox on 127.0.0.1 (see docs/sandbox.md)")
     if with_sandbox_options:
@@ -464,35 +543,71 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
 
         add_arguments(p)
 
-    p = add("watch", cmd_watch, "process job files dropped in a folder through a flow (hot folder)",
-            epilog=WATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add(
+        "watch",
+        cmd_watch,
+        "process job files dropped in a folder through a flow (hot folder)",
+        epilog=WATCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--flow", metavar="FILE", required=True, help="flow file (YAML/JSON): steps with templated inputs")
     p.add_argument("--in", dest="in_dir", metavar="DIR", required=True, help="folder to take *.json job files from")
-    p.add_argument("--out", metavar="DIR", required=True,
-                   help="output folder: success/, error/ and log/ are written there")
+    p.add_argument(
+        "--out", metavar="DIR", required=True, help="output folder: success/, error/ and log/ are written there"
+    )
     p.add_argument("--workers", type=int, default=4, metavar="N", help="jobs processed concurrently (default 4)")
     p.add_argument("--once", action="store_true", help="process what is there now, then exit")
-    p.add_argument("--settle", type=float, default=1.0, metavar="SECONDS",
-                   help="take a job file (and its attachments) only once unchanged this long (default 1)")
-    p.add_argument("--retry-for", type=float, default=3600.0, metavar="SECONDS",
-                   help="hold jobs that failed for a passing reason (network, 5xx, 429) and retry them with "
-                        "backoff for this long before routing them to error (default 3600)")
-    p.add_argument("--allow-files-from", action="append", metavar="DIR",
-                   help="a folder outside the inbox that job attachments may come from (repeatable)")
-    p.add_argument("--max-attachment-bytes", type=int, default=100 * 1024 * 1024, metavar="N",
-                   help="largest attachment a job may carry (default 100 MiB)")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="take a job file (and its attachments) only once unchanged this long (default 1)",
+    )
+    p.add_argument(
+        "--retry-for",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="hold jobs that failed for a passing reason (network, 5xx, 429) and retry them with "
+        "backoff for this long before routing them to error (default 3600)",
+    )
+    p.add_argument(
+        "--allow-files-from",
+        action="append",
+        metavar="DIR",
+        help="a folder outside the inbox that job attachments may come from (repeatable)",
+    )
+    p.add_argument(
+        "--max-attachment-bytes",
+        type=int,
+        default=100 * 1024 * 1024,
+        metavar="N",
+        help="largest attachment a job may carry (default 100 MiB)",
+    )
     p.add_argument("--file-mode", default="644", metavar="OCTAL", help="permissions of route files (default 644)")
-    p.add_argument("--log-json", metavar="FILE", help="append every event (claimed, step, retry, paused, routed) "
-                                                      "as JSON Lines to FILE")
-    p.add_argument("--summary-every", type=float, default=60.0, metavar="SECONDS",
-                   help="print a summary line this often while running (default 60)")
+    p.add_argument(
+        "--log-json",
+        metavar="FILE",
+        help="append every event (claimed, step, retry, paused, routed) as JSON Lines to FILE",
+    )
+    p.add_argument(
+        "--summary-every",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="print a summary line this often while running (default 60)",
+    )
     p.add_argument("--quiet", action="store_true", help="no per-job lines on stderr")
 
     p = add("requeue", cmd_requeue, "put a routed job (success/ or error/ output) back into an inbox as a new job")
     p.add_argument("output", metavar="OUTPUT_FILE", help="the routed job file, e.g. out/error/order-1042.json")
     p.add_argument("--in", dest="in_dir", metavar="DIR", required=True, help="the inbox to drop it into")
-    p.add_argument("--resume", action="store_true",
-                   help="keep the steps that succeeded (not run again) and go on at the failed step")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the steps that succeeded (not run again) and go on at the failed step",
+    )
 
     p = add("demo", cmd_demo, "run the sample order flow on an in-process sandbox and summarise where each job went")
     p.add_argument("--out", metavar="DIR", default="demo-output", help="output folder (default ./demo-output)")
@@ -533,9 +648,11 @@ def _internal_error(command: str, exc: Exception) -> int:
     if os.environ.get("PIPEDRIVE_CONNECT_DEBUG"):
         traceback.print_exception(exc)
     frame = traceback.extract_tb(exc.__traceback__)[-1]
-    sys.stderr.write(f"pipedrive-connect {command}: internal error: {type(exc).__name__} at "
-                     f"{Path(frame.filename).name}:{frame.lineno}; please report (PIPEDRIVE_CONNECT_DEBUG=1 "
-                     "shows the traceback)\n")
+    sys.stderr.write(
+        f"pipedrive-connect {command}: internal error: {type(exc).__name__} at "
+        f"{Path(frame.filename).name}:{frame.lineno}; please report (PIPEDRIVE_CONNECT_DEBUG=1 "
+        "shows the traceback)\n"
+    )
     return 3
 
 

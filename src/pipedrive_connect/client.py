@@ -192,9 +192,19 @@ class PipedriveClient:
     memory, counted after decompression (downloads stream to disk under their own limit), and
     `max_pages` pages of one list walk."""
 
-    def __init__(self, connection: Connection, *, timeout: tuple[float, float] = (5.0, 60.0),
-                 retry: RetrySettings | None = None, limiter=None, pool_size: int = 16, deadline: float = 120.0,
-                 max_body: int = 64 * 1024 * 1024, max_pages: int = 10_000, api: Api | None = None):
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        timeout: tuple[float, float] = (5.0, 60.0),
+        retry: RetrySettings | None = None,
+        limiter=None,
+        pool_size: int = 16,
+        deadline: float = 120.0,
+        max_body: int = 64 * 1024 * 1024,
+        max_pages: int = 10_000,
+        api: Api | None = None,
+    ):
         self.connection = connection
         self.api = api or Api()  # the API roots (connector.yaml's `api` block)
         self.timeout = timeout
@@ -222,16 +232,44 @@ class PipedriveClient:
         return f"{self.connection.current_base_url}{self.api.prefixes[api]}{path}"
 
     # ---- one request, with the retry rules ------------------------------------------------
-    def send(self, method: str, api: str, path: str, *, params: dict | None = None, json_body: Any = None,
-             data: Any = None, files: Any = None, headers: dict | None = None, stream: bool = False,
-             timeout: tuple[float, float] | float | None = None, cost: int = 0, search: bool = False,
-             expect: str = "json", trace: list | None = None, usage: Usage | None = None,
-             retry: RetrySettings | None = None) -> ApiResponse:
+    def send(
+        self,
+        method: str,
+        api: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json_body: Any = None,
+        data: Any = None,
+        files: Any = None,
+        headers: dict | None = None,
+        stream: bool = False,
+        timeout: tuple[float, float] | float | None = None,
+        cost: int = 0,
+        search: bool = False,
+        expect: str = "json",
+        trace: list | None = None,
+        usage: Usage | None = None,
+        retry: RetrySettings | None = None,
+    ) -> ApiResponse:
         """A `Request` from keyword arguments (`data` is a form, `json_body` JSON), sent by `execute`."""
         form = data is not None
-        request = Request(method, api, path, dict(params or {}), body=data if form else json_body, form=form,
-                          files=files, headers=headers, stream=stream, expect=expect, cost=cost, search=search,
-                          timeout=timeout, retry=retry)
+        request = Request(
+            method,
+            api,
+            path,
+            dict(params or {}),
+            body=data if form else json_body,
+            form=form,
+            files=files,
+            headers=headers,
+            stream=stream,
+            expect=expect,
+            cost=cost,
+            search=search,
+            timeout=timeout,
+            retry=retry,
+        )
         return self.execute(request, trace=trace, usage=usage)
 
     def execute(self, request: Request, *, trace: list | None = None, usage: Usage | None = None) -> ApiResponse:
@@ -290,10 +328,23 @@ class PipedriveClient:
                 pause = random.uniform(pause / 2, pause)  # jitter spreads concurrent workers
             pause = max(0.0, min(pause, settings.max_wait - (time.monotonic() - started)))
             kind = exc.kind if isinstance(exc, StepError) else type(exc).__name__
-            log.info("retrying %s %s in %.1f s after %s", method, path, pause, kind,
-                     extra={"event": "rate_wait" if kind == "rate_limited" else "request_retry",
-                            "fields": {"method": method, "path": path, "wait": round(pause, 3), "kind": kind,
-                                       "attempt": attempt_number}})
+            log.info(
+                "retrying %s %s in %.1f s after %s",
+                method,
+                path,
+                pause,
+                kind,
+                extra={
+                    "event": "rate_wait" if kind == "rate_limited" else "request_retry",
+                    "fields": {
+                        "method": method,
+                        "path": path,
+                        "wait": round(pause, 3),
+                        "kind": kind,
+                        "attempt": attempt_number,
+                    },
+                },
+            )
             return pause
 
         try:
@@ -304,7 +355,8 @@ class PipedriveClient:
             time.sleep(delay(exc, 1))
         retrying = Retrying(
             stop=stop_after_attempt(settings.max_attempts - 1) | stop_after_delay(settings.max_wait),
-            retry=retry_if_exception(may_retry), reraise=True,
+            retry=retry_if_exception(may_retry),
+            reraise=True,
             wait=lambda state: delay(state.outcome.exception() if state.outcome else None, state.attempt_number + 1),
         )
         return retrying(attempt)
@@ -327,10 +379,16 @@ class PipedriveClient:
         try:
             # always streamed: the body is read here in chunks, against the deadline and the size cap
             response = self.session.request(
-                method, url, params=request.query or None, json=None if request.form else request.body,
+                method,
+                url,
+                params=request.query or None,
+                json=None if request.form else request.body,
                 data=request.body if request.form else None,
-                files=files.parts() if hasattr(files, "parts") else files, headers=request.headers, stream=True,
-                timeout=(min(connect, limit), min(read, limit)), allow_redirects=False,
+                files=files.parts() if hasattr(files, "parts") else files,
+                headers=request.headers,
+                stream=True,
+                timeout=(min(connect, limit), min(read, limit)),
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             error = self._network_error(exc, method)
@@ -369,8 +427,9 @@ class PipedriveClient:
         if usage is not None:
             usage.add(cost)
 
-    def _parse(self, response: requests.Response, method: str, expect: str, deadline: float,
-               streaming: bool) -> ApiResponse:
+    def _parse(
+        self, response: requests.Response, method: str, expect: str, deadline: float, streaming: bool
+    ) -> ApiResponse:
         """Read the body. A 2xx must hold what was asked for: JSON (unless `expect` is text or
         binary) that does not say `success: false`; otherwise the call did not do what it says."""
         status, headers = response.status_code, dict(response.headers)
@@ -394,8 +453,9 @@ class PipedriveClient:
             body = text
         if success and pipedrive.refused(body):
             reason = self.redactor.text(pipedrive.error_text(body) or self._excerpt(content))
-            raise StepError("rejected", f"Pipedrive answered HTTP {status} but refused the request: {reason}",
-                            status, reason)
+            raise StepError(
+                "rejected", f"Pipedrive answered HTTP {status} but refused the request: {reason}", status, reason
+            )
         return ApiResponse(status, headers, body, response)
 
     def _read_body(self, response: requests.Response, method: str, deadline: float) -> bytes:
@@ -412,18 +472,24 @@ class PipedriveClient:
                     return b"".join(chunks)
                 size += len(chunk)
                 if size > self.max_body:
-                    raise self._unreadable(response.status_code, method, f"is larger than {self.max_body} bytes "
-                                           "once decompressed; it was not read further", None, retryable=False)
+                    raise self._unreadable(
+                        response.status_code,
+                        method,
+                        f"is larger than {self.max_body} bytes once decompressed; it was not read further",
+                        None,
+                        retryable=False,
+                    )
                 chunks.append(chunk)
         except DecodeError:
-            raise self._unreadable(response.status_code, method, "could not be decompressed", None,
-                                   retryable=True) from None
+            raise self._unreadable(
+                response.status_code, method, "could not be decompressed", None, retryable=True
+            ) from None
         except (HTTPError, OSError) as exc:
             raise self._cut_off(f"the answer was cut off ({type(exc).__name__})", method) from None
 
     def _excerpt(self, content: bytes) -> str:
         """The start of an answer, whitespace folded and secrets removed, to show what came back."""
-        text = self.redactor.text(" ".join(content[:EXCERPT * 4].decode("utf-8", "replace").split()))
+        text = self.redactor.text(" ".join(content[: EXCERPT * 4].decode("utf-8", "replace").split()))
         return text[:EXCERPT] + ("..." if len(text) > EXCERPT else "")
 
     # ---- errors -------------------------------------------------------------------------
@@ -435,73 +501,148 @@ class PipedriveClient:
         retry_after = _retry_after(response)
         if status == 429:
             if pipedrive.budget_spent(text):
-                return StepError("budget_exhausted", "The company's daily API token budget is used up; "
-                                 "requests will fail until it resets (midnight, server time).",
-                                 status, safe_text, retryable=False)
-            return StepError("rate_limited", "Pipedrive's rate limit was hit (HTTP 429).", status, safe_text,
-                             retryable=True, details={"retry_after": retry_after if retry_after is not None else 2.0})
+                return StepError(
+                    "budget_exhausted",
+                    "The company's daily API token budget is used up; "
+                    "requests will fail until it resets (midnight, server time).",
+                    status,
+                    safe_text,
+                    retryable=False,
+                )
+            return StepError(
+                "rate_limited",
+                "Pipedrive's rate limit was hit (HTTP 429).",
+                status,
+                safe_text,
+                retryable=True,
+                details={"retry_after": retry_after if retry_after is not None else 2.0},
+            )
         if status in (401, 402) or (status == 403 and is_json):
-            message = {401: "Pipedrive refused the credentials (HTTP 401): check the API token or reconnect OAuth.",
-                       402: "The Pipedrive company account is not open (HTTP 402: trial expired or unpaid).",
-                       403: "Pipedrive forbids this request for these credentials (HTTP 403)."}[status]
+            message = {
+                401: "Pipedrive refused the credentials (HTTP 401): check the API token or reconnect OAuth.",
+                402: "The Pipedrive company account is not open (HTTP 402: trial expired or unpaid).",
+                403: "Pipedrive forbids this request for these credentials (HTTP 403).",
+            }[status]
             return StepError("connection", message, status, safe_text)
         if status == 403:
-            return StepError("connection", "Access blocked by Pipedrive's firewall (HTTP 403, not JSON): stop "
-                             "sending and check for request storms before trying again.", status, None)
+            return StepError(
+                "connection",
+                "Access blocked by Pipedrive's firewall (HTTP 403, not JSON): stop "
+                "sending and check for request storms before trying again.",
+                status,
+                None,
+            )
         if status in (404, 410):
             what = "no longer exists" if status == 410 else "was not found"
             return StepError("not_found", f"The record or path {what} (HTTP {status}).", status, safe_text)
         if status >= 500:
             if not may_repeat(method):  # a proxy error may hide a create that did happen
-                return StepError("outcome_unknown", f"Pipedrive failed while creating (HTTP {status}); the record "
-                                 "may or may not exist. Check for it before re-running.", status, safe_text)
-            return StepError("server", f"Pipedrive failed to answer (HTTP {status}).", status, safe_text,
-                             retryable=True, details={"retry_after": retry_after} if retry_after else {})
+                return StepError(
+                    "outcome_unknown",
+                    f"Pipedrive failed while creating (HTTP {status}); the record "
+                    "may or may not exist. Check for it before re-running.",
+                    status,
+                    safe_text,
+                )
+            return StepError(
+                "server",
+                f"Pipedrive failed to answer (HTTP {status}).",
+                status,
+                safe_text,
+                retryable=True,
+                details={"retry_after": retry_after} if retry_after else {},
+            )
         if 300 <= status < 400:
-            return StepError("rejected", f"Pipedrive answered with a redirect (HTTP {status}); redirects are "
-                             "not followed so credentials never leave the API host.", status, None)
-        return StepError("rejected", f"Pipedrive rejected the request (HTTP {status})" +
-                         (f": {safe_text}" if safe_text else "."), status, safe_text)
+            return StepError(
+                "rejected",
+                f"Pipedrive answered with a redirect (HTTP {status}); redirects are "
+                "not followed so credentials never leave the API host.",
+                status,
+                None,
+            )
+        return StepError(
+            "rejected",
+            f"Pipedrive rejected the request (HTTP {status})" + (f": {safe_text}" if safe_text else "."),
+            status,
+            safe_text,
+        )
 
     def _unreadable(self, status: int, method: str, why: str, excerpt: str | None, retryable: bool) -> StepError:
         """An answer whose body cannot be used. After a create that Pipedrive accepted (2xx) the record
         most likely exists but its id is unknown, so that is `outcome_unknown`, never repeated."""
         if not may_repeat(method) and 200 <= status < 300:
-            return StepError("outcome_unknown", f"Pipedrive accepted the create (HTTP {status}) but its answer {why}; "
-                             "the record probably exists. Check for it before re-running.", status, excerpt,
-                             details={"method": method})
+            return StepError(
+                "outcome_unknown",
+                f"Pipedrive accepted the create (HTTP {status}) but its answer {why}; "
+                "the record probably exists. Check for it before re-running.",
+                status,
+                excerpt,
+                details={"method": method},
+            )
         return StepError("server", f"Pipedrive's answer (HTTP {status}) {why}.", status, excerpt, retryable=retryable)
 
     def _cut_off(self, why: str, method: str) -> StepError:
         """The request was sent but its answer did not arrive whole."""
         if not may_repeat(method):
-            return StepError("outcome_unknown", f"The request was sent but {why}; Pipedrive may or may not have "
-                             "applied it. Check for the record before re-running.", details={"method": method})
+            return StepError(
+                "outcome_unknown",
+                f"The request was sent but {why}; Pipedrive may or may not have "
+                "applied it. Check for the record before re-running.",
+                details={"method": method},
+            )
         return StepError("network", f"The request to Pipedrive was sent but {why}.", retryable=True)
 
     def _network_error(self, exc: requests.RequestException, method: str) -> StepError:
         not_sent = isinstance(exc, requests.ConnectTimeout) or (
-            isinstance(exc, requests.ConnectionError) and _failed_before_sending(exc))
+            isinstance(exc, requests.ConnectionError) and _failed_before_sending(exc)
+        )
         reason = self.redactor.text(f"{type(exc).__name__}")
         if not_sent:
-            return StepError("network", f"Could not connect to Pipedrive ({reason}); nothing was sent.",
-                             retryable=True, details={"not_sent": True})
+            return StepError(
+                "network",
+                f"Could not connect to Pipedrive ({reason}); nothing was sent.",
+                retryable=True,
+                details={"not_sent": True},
+            )
         if not may_repeat(method):
-            return StepError("outcome_unknown", f"The connection failed after the request was sent ({reason}); "
-                             "Pipedrive may or may not have applied it. Check for the record before re-running.",
-                             retryable=False, details={"method": method})
+            return StepError(
+                "outcome_unknown",
+                f"The connection failed after the request was sent ({reason}); "
+                "Pipedrive may or may not have applied it. Check for the record before re-running.",
+                retryable=False,
+                details={"method": method},
+            )
         return StepError("network", f"The connection to Pipedrive failed ({reason}).", retryable=True)
 
     # ---- paging -------------------------------------------------------------------------
-    def paginate(self, api: str, path: str, params: dict | None = None, *, paging: str, page_size: int = 500,
-                 cost: int = 0, search: bool = False, trace: list | None = None,
-                 usage: Usage | None = None, items_at: str | None = None) -> Iterator[Any]:
+    def paginate(
+        self,
+        api: str,
+        path: str,
+        params: dict | None = None,
+        *,
+        paging: str,
+        page_size: int = 500,
+        cost: int = 0,
+        search: bool = False,
+        trace: list | None = None,
+        usage: Usage | None = None,
+        items_at: str | None = None,
+    ) -> Iterator[Any]:
         """`walk` over a GET request given by keyword arguments."""
         request = Request("GET", api, path, dict(params or {}), cost=cost, search=search)
         return self.walk(request, paging=paging, page_size=page_size, trace=trace, usage=usage, items_at=items_at)
 
-    def walk(self, request: Request, *, paging: str, page_size: int = 500, trace: list | None = None,
-             usage: Usage | None = None, items_at: str | None = None) -> Iterator[Any]:
+    def walk(
+        self,
+        request: Request,
+        *,
+        paging: str,
+        page_size: int = 500,
+        trace: list | None = None,
+        usage: Usage | None = None,
+        items_at: str | None = None,
+    ) -> Iterator[Any]:
         """Yield every item of a list, page by page with the largest page, stopping on the last.
 
         Loop protection: a cursor that comes back, an offset that does not move forward, an empty

@@ -48,8 +48,9 @@ def check_url(url: Any, what: str, path_allowed: bool = False) -> str:
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"{what} must start with https:// (for example https://COMPANY.pipedrive.com)")
     if "@" in parts.netloc:
-        raise ValueError(f"{what} must not hold a user name or password; "
-                         "the token goes in PIPEDRIVE_API_TOKEN or api_token")
+        raise ValueError(
+            f"{what} must not hold a user name or password; the token goes in PIPEDRIVE_API_TOKEN or api_token"
+        )
     if parts.query:
         raise ValueError(f"{what} must not have a query string; the token goes in PIPEDRIVE_API_TOKEN or api_token")
     if parts.fragment:
@@ -64,8 +65,9 @@ def check_url(url: Any, what: str, path_allowed: bool = False) -> str:
     except ValueError:
         raise ValueError(f"{what} has an invalid port (expected a number from 1 to 65535)") from None
     if parts.scheme == "http" and host not in LOOPBACK:
-        raise ValueError(f"{what}: plain http is only allowed for the local sandbox (127.0.0.1, localhost); "
-                         "Pipedrive requires https")
+        raise ValueError(
+            f"{what}: plain http is only allowed for the local sandbox (127.0.0.1, localhost); Pipedrive requires https"
+        )
     return url
 
 
@@ -95,9 +97,16 @@ class OAuth2Auth(AuthBase):
     `on_refresh` receives the new token set (to persist it, api_domain included).
     """
 
-    def __init__(self, access_token: str, refresh_token: str | None = None, client_id: str | None = None,
-                 client_secret: str | None = None, expires_at: float | None = None,
-                 token_url: str = TOKEN_URL, on_refresh: Callable[[dict[str, Any]], None] | None = None):
+    def __init__(
+        self,
+        access_token: str,
+        refresh_token: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        expires_at: float | None = None,
+        token_url: str = TOKEN_URL,
+        on_refresh: Callable[[dict[str, Any]], None] | None = None,
+    ):
         self.access_token, self.refresh_token = access_token, refresh_token
         self.client_id, self.client_secret = client_id, client_secret
         self.expires_at, self.on_refresh = expires_at, on_refresh
@@ -142,17 +151,26 @@ class OAuth2Auth(AuthBase):
         """POST the refresh grant; never follow a redirect, which would carry the refresh token elsewhere."""
         try:
             response = requests.post(
-                self.token_url, auth=(self.client_id or "", self.client_secret or ""),  # refresh() checked both
-                timeout=(5, 30), allow_redirects=False,
+                self.token_url,
+                auth=(self.client_id or "", self.client_secret or ""),  # refresh() checked both
+                timeout=(5, 30),
+                allow_redirects=False,
                 data={"grant_type": "refresh_token", "refresh_token": self.refresh_token},
             )
         except requests.RequestException as exc:
-            raise StepError("network", f"Could not reach the OAuth token endpoint ({type(exc).__name__}); "
-                            "the access token was not refreshed.", retryable=True) from None
+            raise StepError(
+                "network",
+                f"Could not reach the OAuth token endpoint ({type(exc).__name__}); the access token was not refreshed.",
+                retryable=True,
+            ) from None
         status = response.status_code
         if 300 <= status < 400:
-            raise StepError("connection", f"The OAuth token endpoint answered with a redirect (HTTP {status}); "
-                            "it is not followed, so the refresh token never leaves for another host.", status=status)
+            raise StepError(
+                "connection",
+                f"The OAuth token endpoint answered with a redirect (HTTP {status}); "
+                "it is not followed, so the refresh token never leaves for another host.",
+                status=status,
+            )
         if status != 200:
             raise StepError("connection", f"OAuth token refresh failed with HTTP {status}", status=status)
         try:
@@ -160,8 +178,11 @@ class OAuth2Auth(AuthBase):
         except ValueError:
             tokens = None
         if not isinstance(tokens, dict) or not tokens.get("access_token"):
-            raise StepError("connection", "The OAuth token endpoint answered without an access token; "
-                            "reconnect OAuth.", status=status)
+            raise StepError(
+                "connection",
+                "The OAuth token endpoint answered without an access token; reconnect OAuth.",
+                status=status,
+            )
         return tokens
 
     def secrets(self) -> list[str]:
@@ -206,8 +227,14 @@ class Connection:
             expires_at = settings.get("expires_at")
             if expires_at is not None and not isinstance(expires_at, (int, float)):
                 raise ValueError("expires_at must be a number (seconds since the epoch)")
-            auth = OAuth2Auth(str(settings["access_token"]), settings.get("refresh_token"), settings.get("client_id"),
-                              settings.get("client_secret"), expires_at, settings.get("token_url", TOKEN_URL))
+            auth = OAuth2Auth(
+                str(settings["access_token"]),
+                settings.get("refresh_token"),
+                settings.get("client_id"),
+                settings.get("client_secret"),
+                expires_at,
+                settings.get("token_url", TOKEN_URL),
+            )
             return cls(base_url, auth, name)
         raise ValueError(f"unknown connection type {kind!r} (apiToken or oauth2)")
 
@@ -238,7 +265,9 @@ class Connection:
         env = os.environ if environ is None else environ
         token = env.get("PIPEDRIVE_API_TOKEN")
         if not token:
-            raise NoConnection("no connection: set PIPEDRIVE_API_TOKEN (and PIPEDRIVE_BASE_URL for a company "
-                               "domain or the local sandbox), or pass --connection FILE")
+            raise NoConnection(
+                "no connection: set PIPEDRIVE_API_TOKEN (and PIPEDRIVE_BASE_URL for a company "
+                "domain or the local sandbox), or pass --connection FILE"
+            )
         base_url = check_url(env.get("PIPEDRIVE_BASE_URL") or DEFAULT_BASE_URL, "PIPEDRIVE_BASE_URL")
         return cls.from_settings({"type": "apiToken", "api_token": token, "base_url": base_url})

@@ -42,7 +42,7 @@ def _describe(job_steps: dict) -> str:
     if person:
         parts.append(f"person #{person.get('id')} {person.get('name')}")
     if deal:
-        parts.append(f"deal #{deal.get('id')} \"{deal.get('title')}\" ({deal.get('value')} {deal.get('currency')})")
+        parts.append(f'deal #{deal.get("id")} "{deal.get("title")}" ({deal.get("value")} {deal.get("currency")})')
     if result("product"):
         parts.append(f"product line #{result('product').get('id')}")
     if result("attachment"):
@@ -51,7 +51,7 @@ def _describe(job_steps: dict) -> str:
         parts.append(f"note #{result('note').get('id')}")
     if result("download"):
         d = result("download")
-        parts.append(f"downloaded \"{d.get('name')}\" ({d.get('size')} bytes) to log/")
+        parts.append(f'downloaded "{d.get("name")}" ({d.get("size")} bytes) to log/')
     return "; ".join(parts)
 
 
@@ -66,7 +66,7 @@ def run_demo(out_dir: str = "demo-output", workers: int = 2) -> int:
         runtime = Runtime(connection=connection, out_dir=out)
         flow = Flow.load(SAMPLES / "order-flow.yaml", runtime)
         jobs = sorted(p.stem for p in inbox.glob("*.json"))
-        print(f"pipedrive-connect demo: flow \"{flow.name}\" ({len(flow.steps)} steps) over {len(jobs)} sample jobs")
+        print(f'pipedrive-connect demo: flow "{flow.name}" ({len(flow.steps)} steps) over {len(jobs)} sample jobs')
         print(f"sandbox: {sandbox.base_url} (local Pipedrive-compatible API; no account, no network)\n")
         # the sample files are complete before the runner starts: nothing to wait for
         stats = HotFolder(runtime, flow, inbox, out, settings=WatchSettings(workers=workers, settle=0)).run(once=True)
@@ -84,8 +84,10 @@ def run_demo(out_dir: str = "demo-output", workers: int = 2) -> int:
                     detail = f"step '{err['step']}' failed ({err['type']}): {err['message']}"
                 print(f"  {name:<16} {route:<8} {detail}")
     summary = stats.summary()
-    print(f"\n{len(jobs)} jobs: {summary['success']} success, {summary['error']} error; "
-          f"{summary['api_calls']} API calls costing {summary['token_cost']} tokens")
+    print(
+        f"\n{len(jobs)} jobs: {summary['success']} success, {summary['error']} error; "
+        f"{summary['api_calls']} API calls costing {summary['token_cost']} tokens"
+    )
     print(f"output: {out}  (success/, error/, log/)")
     return 0 if summary["success"] + summary["error"] == len(jobs) else 1
 

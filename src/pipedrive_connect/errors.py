@@ -17,8 +17,9 @@ KINDS = {
     "rate_limited": "Pipedrive's burst limit was hit (429); retry after the window",
     "budget_exhausted": "the company's daily API token budget is spent; retry after it resets",
     "rejected": "Pipedrive refused the request as invalid (400, 405, 415, 422, or a 2xx saying success false)",
-    "server": ("Pipedrive failed or is in maintenance (5xx), or its answer was unusable"
-               " (not JSON, too large, looping pages)"),
+    "server": (
+        "Pipedrive failed or is in maintenance (5xx), or its answer was unusable (not JSON, too large, looping pages)"
+    ),
     "network": "Pipedrive could not be reached, or its answer did not arrive in full",
     "outcome_unknown": "a write may or may not have been applied; check before re-running",
     "unexpected": "a fault in the connector itself",

@@ -72,8 +72,11 @@ def stream_to_file(response, target: Path, max_bytes: int) -> int:
             for chunk in response.iter_content(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise StepError("rejected", f"The file is larger than the size limit of {max_bytes} bytes; "
-                                    "raise the limit to download it.", input_path="maxBytes")
+                    raise StepError(
+                        "rejected",
+                        f"The file is larger than the size limit of {max_bytes} bytes; raise the limit to download it.",
+                        input_path="maxBytes",
+                    )
                 fh.write(chunk)
         partial.replace(target)
     finally:
@@ -119,8 +122,12 @@ class FileRoots:
         real = Path(os.path.realpath(candidate))
         if not any(real == root or root in real.parents for root in self.roots):
             allowed = ", ".join(str(r) for r in self.roots)
-            raise StepError("input", f"{what}: {path} is outside the folders jobs may take files from ({allowed}); "
-                            "an operator can allow a folder with --allow-files-from DIR", input_path=input_name)
+            raise StepError(
+                "input",
+                f"{what}: {path} is outside the folders jobs may take files from ({allowed}); "
+                "an operator can allow a folder with --allow-files-from DIR",
+                input_path=input_name,
+            )
         try:
             info = real.stat()
         except OSError:
@@ -128,8 +135,12 @@ class FileRoots:
         if not stat.S_ISREG(info.st_mode):
             raise StepError("input", f"{what}: {path} is not a regular file", input_path=input_name)
         if info.st_size > self.max_bytes:
-            raise StepError("input", f"{what}: {path} is {info.st_size} bytes, over the limit of {self.max_bytes} "
-                            "(raise it with --max-attachment-bytes)", input_path=input_name)
+            raise StepError(
+                "input",
+                f"{what}: {path} is {info.st_size} bytes, over the limit of {self.max_bytes} "
+                "(raise it with --max-attachment-bytes)",
+                input_path=input_name,
+            )
         return real
 
 

@@ -54,8 +54,10 @@ FLOW_SCHEMA = {
                     "id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
                     "action": {"type": "string"},
                     "inputs": {"type": "object"},
-                    "when": {"type": "string",
-                             "description": "template; the step is skipped when it renders empty/false"},
+                    "when": {
+                        "type": "string",
+                        "description": "template; the step is skipped when it renders empty/false",
+                    },
                 },
             },
         },
@@ -153,8 +155,9 @@ def _step_id(step: Any) -> str | None:
     return step_id if isinstance(step_id, str) else None
 
 
-def _check_step(step: dict[str, Any], earlier: list[str | None], later: list[str | None],
-                bundle: Bundle | None) -> Iterator[str]:
+def _check_step(
+    step: dict[str, Any], earlier: list[str | None], later: list[str | None], bundle: Bundle | None
+) -> Iterator[str]:
     """This step's problems, each starting with what it is about (` input 'x': ...`)."""
     action: Action | None = None
     if bundle is not None:
@@ -164,8 +167,10 @@ def _check_step(step: dict[str, Any], earlier: list[str | None], later: list[str
             yield f": {exc.args[0]}"
         else:
             if action.removed:
-                yield (f": action {action.key} is no longer available: {action.removed['reason']} "
-                       f"(removed {action.removed['date']}); use instead: {action.removed['instead']}")
+                yield (
+                    f": action {action.key} is no longer available: {action.removed['reason']} "
+                    f"(removed {action.removed['date']}); use instead: {action.removed['instead']}"
+                )
                 action = None
     if step.get("when") is not None:
         yield from (f" when: {p}" for p in _template_problems(step["when"], earlier, later))
@@ -207,8 +212,10 @@ def _template_problems(text: str, earlier: list[str | None], later: list[str | N
         TEMPLATES.compile(tree)  # unknown filters and tests surface here
     except TemplateSyntaxError as exc:
         return [f"template error: {exc.message} (line {exc.lineno})"]
-    problems = [f"unknown name {name!r} (templates see job and steps){_did_you_mean(name, ['job', 'steps'])}"
-                for name in sorted(meta.find_undeclared_variables(tree) - {"job", "steps"} - set(TEMPLATES.globals))]
+    problems = [
+        f"unknown name {name!r} (templates see job and steps){_did_you_mean(name, ['job', 'steps'])}"
+        for name in sorted(meta.find_undeclared_variables(tree) - {"job", "steps"} - set(TEMPLATES.globals))
+    ]
     refs: dict[str, set[str]] = {"job": set(), "steps": set()}
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         if not isinstance(node, (nodes.Getattr, nodes.Getitem)):
@@ -218,8 +225,9 @@ def _template_problems(text: str, earlier: list[str | None], later: list[str | N
             if isinstance(key, str):
                 refs[node.node.name].add(key)
     for key in sorted(refs["job"] - set(_JOB_FIELDS)):
-        problems.append(f"unknown job field {key!r} (a job has {', '.join(_JOB_FIELDS)})"
-                        f"{_did_you_mean(key, _JOB_FIELDS)}")
+        problems.append(
+            f"unknown job field {key!r} (a job has {', '.join(_JOB_FIELDS)}){_did_you_mean(key, _JOB_FIELDS)}"
+        )
     for key in sorted(refs["steps"] - set(earlier)):
         if key in later:
             problems.append(f"refers to steps.{key}, which has not run yet at this point (steps run in order)")
@@ -282,8 +290,9 @@ def run_flow(runtime: Runtime, flow: Flow, job: Job, journal=None) -> Outcome:
     return outcome
 
 
-def write_debug_records(outcome: Outcome, out_dir: Path, write: Callable[[Path, bytes], None] = write_atomic
-                        ) -> list[dict[str, Any]]:
+def write_debug_records(
+    outcome: Outcome, out_dir: Path, write: Callable[[Path, bytes], None] = write_atomic
+) -> list[dict[str, Any]]:
     """Debug records go to the job's log folder; returns every log item as the routed job lists it."""
     log_dir = out_dir / "log" / outcome.job.log_name
     for item in outcome.logs:

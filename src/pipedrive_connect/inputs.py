@@ -48,15 +48,21 @@ def _finalize(value: Any) -> Any:
         return ""
     if isinstance(value, (dict, list)):
         kind = "an object" if isinstance(value, dict) else "a list"
-        raise TemplateRuntimeError(f"it gives {kind}, which would become Python text; "
-                                   "add | tojson to pass it as JSON, e.g. {{ job.data.lines | tojson }}")
+        raise TemplateRuntimeError(
+            f"it gives {kind}, which would become Python text; "
+            "add | tojson to pass it as JSON, e.g. {{ job.data.lines | tojson }}"
+        )
     return value
 
 
-_ENV = ImmutableSandboxedEnvironment(undefined=_Undefined, autoescape=False, keep_trailing_newline=True,
-                                     finalize=_finalize)
-_FORMATS = {"date": "write it as YYYY-MM-DD", "date-time": "write it as YYYY-MM-DDTHH:MM:SSZ (RFC 3339)",
-            "uuid": "write it as 8-4-4-4-12 hex digits"}
+_ENV = ImmutableSandboxedEnvironment(
+    undefined=_Undefined, autoescape=False, keep_trailing_newline=True, finalize=_finalize
+)
+_FORMATS = {
+    "date": "write it as YYYY-MM-DD",
+    "date-time": "write it as YYYY-MM-DDTHH:MM:SSZ (RFC 3339)",
+    "uuid": "write it as 8-4-4-4-12 hex digits",
+}
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
 
@@ -74,14 +80,17 @@ def render(value: Any, context: dict[str, Any], path: str = "") -> Any:
         try:
             return _compile(value).render(context)
         except _Missing as exc:
-            raise StepError("input", f"Input '{path}': template failed: {_explain(exc, context)}",
-                            input_path=path) from None
+            raise StepError(
+                "input", f"Input '{path}': template failed: {_explain(exc, context)}", input_path=path
+            ) from None
         except TemplateError as exc:
-            raise StepError("input", f"Input '{path}': template failed: {exc.message or exc}",
-                            input_path=path) from None
+            raise StepError(
+                "input", f"Input '{path}': template failed: {exc.message or exc}", input_path=path
+            ) from None
         except Exception as exc:  # a template may raise anything (division by zero...)
-            raise StepError("input", f"Input '{path}': template failed: {type(exc).__name__}: {exc}",
-                            input_path=path) from None
+            raise StepError(
+                "input", f"Input '{path}': template failed: {type(exc).__name__}: {exc}", input_path=path
+            ) from None
     if isinstance(value, dict):
         return {k: render(v, context, _join(path, k)) for k, v in value.items()}
     if isinstance(value, list):
@@ -126,8 +135,11 @@ def _join(path: str, key: str) -> str:
 def resolve_aliases(raw: Any, schema: dict[str, Any]) -> tuple[Any, list[str]]:
     """Old input names (a property's x-deprecated-alias) still work for one release: the value moves to
     the current name, and a note says so."""
-    aliases = {prop["x-deprecated-alias"]: name for name, prop in schema.get("properties", {}).items()
-               if "x-deprecated-alias" in prop}
+    aliases = {
+        prop["x-deprecated-alias"]: name
+        for name, prop in schema.get("properties", {}).items()
+        if "x-deprecated-alias" in prop
+    }
     if not isinstance(raw, dict) or not aliases.keys() & raw.keys():
         return raw, []
     inputs, notes = {}, []
@@ -136,12 +148,14 @@ def resolve_aliases(raw: Any, schema: dict[str, Any]) -> tuple[Any, list[str]]:
         if current is None:
             inputs[key] = value
         elif current in raw:
-            raise StepError("input", f"Input '{key}' is the old name of '{current}'; give only '{current}'",
-                            input_path=key)
+            raise StepError(
+                "input", f"Input '{key}' is the old name of '{current}'; give only '{current}'", input_path=key
+            )
         else:
             inputs[current] = value
-            notes.append(f"Input '{key}' is deprecated; use '{current}' "
-                         "(the old name is accepted until the next release)")
+            notes.append(
+                f"Input '{key}' is deprecated; use '{current}' (the old name is accepted until the next release)"
+            )
     return inputs, notes
 
 
@@ -211,8 +225,11 @@ def coerce(value: Any, schema: dict[str, Any]) -> Any:
             sub = props.get(k, extra if isinstance(extra, dict) else {})
             out[k] = coerce(v, sub)
         return out
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and "string" in types and not (
-        {"integer", "number"} & set(types)
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and "string" in types
+        and not ({"integer", "number"} & set(types))
     ):
         return str(value)
     return value
@@ -224,9 +241,12 @@ def check_path_value(name: str, value: Any) -> None:
     text = str(value)
     for _ in range(4):
         if text in (".", "..") or "/" in text or "\\" in text or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-            raise StepError("input", f"Input '{name}': {value!r} cannot be used in the request path "
-                            "('.', '..', '/', '\\' and control characters are refused, encoded or not)",
-                            input_path=name)
+            raise StepError(
+                "input",
+                f"Input '{name}': {value!r} cannot be used in the request path "
+                "('.', '..', '/', '\\' and control characters are refused, encoded or not)",
+                input_path=name,
+            )
         text = unquote(text)
 
 
@@ -256,8 +276,11 @@ def validation_error(validator, inputs: dict[str, Any]) -> StepError | None:
 
     bad_number = _non_finite(inputs)
     if bad_number is not None:
-        return StepError("input", f"Input '{bad_number}': NaN and infinities are not numbers Pipedrive accepts",
-                         input_path=bad_number)
+        return StepError(
+            "input",
+            f"Input '{bad_number}': NaN and infinities are not numbers Pipedrive accepts",
+            input_path=bad_number,
+        )
     if validator.is_valid(inputs):  # the common case: no need to rank errors
         return None
     error = best_match(validator.iter_errors(inputs))
@@ -273,8 +296,10 @@ def validation_error(validator, inputs: dict[str, Any]) -> StepError | None:
     elif error.validator == "not" and "x-dropped" in error.schema:
         message = f"Input '{path}': {error.schema.get('description') or error.schema['x-dropped']}"
     elif error.validator == "format" and error.validator_value in _FORMATS:
-        message = (f"Input '{path}': {error.instance!r} is not a valid {error.validator_value}: "
-                   f"{_FORMATS[error.validator_value]}")
+        message = (
+            f"Input '{path}': {error.instance!r} is not a valid {error.validator_value}: "
+            f"{_FORMATS[error.validator_value]}"
+        )
     elif error.validator == "pattern" and error.schema.get("description"):
         message = f"Input '{path}': {error.instance!r} does not fit: {error.schema['description']}"
     elif error.validator == "additionalProperties":

@@ -80,8 +80,7 @@ class Job:
         }
 
     def with_step(self, step_id: str, record: dict[str, Any]) -> Job:
-        return Job(self.data, self.metadata, list(self.files), {**self.steps, step_id: record}, self.id,
-                   self.run_name)
+        return Job(self.data, self.metadata, list(self.files), {**self.steps, step_id: record}, self.id, self.run_name)
 
     def to_dict(self, base: Path | None = None) -> dict[str, Any]:
         return {
@@ -99,8 +98,9 @@ class Job:
             raise JobFileError("a job must be a JSON object with data, metadata and files")
         unknown = set(raw) - JOB_KEYS - OUTPUT_KEYS
         if unknown:
-            raise JobFileError(f"unknown job keys: {', '.join(sorted(unknown))} "
-                               f"(a job has {', '.join(sorted(JOB_KEYS))})")
+            raise JobFileError(
+                f"unknown job keys: {', '.join(sorted(unknown))} (a job has {', '.join(sorted(JOB_KEYS))})"
+            )
         for key, kind in (("data", dict), ("metadata", dict), ("steps", dict), ("files", list)):
             if raw.get(key) is not None and not isinstance(raw[key], kind):
                 raise JobFileError(f"'{key}' must be a JSON {'object' if kind is dict else 'array'}")
@@ -117,14 +117,22 @@ class Job:
                 path = Path(f["path"])
                 if base is not None and not path.is_absolute():
                     path = base / path
-            files.append(Attachment(str(f.get("name") or path.name), str(path),
-                                    str(f.get("content_type") or "application/octet-stream")))
+            files.append(
+                Attachment(
+                    str(f.get("name") or path.name), str(path), str(f.get("content_type") or "application/octet-stream")
+                )
+            )
         kwargs = {"id": check_job_id(raw["id"])} if raw.get("id") not in (None, "") else {}
         return cls(raw.get("data") or {}, raw.get("metadata") or {}, files, raw.get("steps") or {}, **kwargs)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, roots: FileRoots | None = None, base: Path | None = None,
-             max_bytes: int = MAX_JOB_BYTES) -> Job:
+    def load(
+        cls,
+        path: str | os.PathLike,
+        roots: FileRoots | None = None,
+        base: Path | None = None,
+        max_bytes: int = MAX_JOB_BYTES,
+    ) -> Job:
         """Read a job file; attachment paths are relative to `base` (default: the file's folder)."""
         path = Path(path)
         raw = parse_job_bytes(read_regular_file(path, max_bytes))
@@ -143,8 +151,10 @@ def check_job_id(value: Any) -> str:
     """A job id names folders, so it may never be a path."""
     text = str(value)
     if text in (".", "..") or len(text) > 200 or _BAD_ID.search(text):
-        raise JobFileError(f"job id {text[:40]!r} is not allowed: no '/', '\\', control characters, "
-                           "'.' or '..', at most 200 characters")
+        raise JobFileError(
+            f"job id {text[:40]!r} is not allowed: no '/', '\\', control characters, "
+            "'.' or '..', at most 200 characters"
+        )
     return text
 
 
@@ -232,8 +242,12 @@ class Outcome:
 
     def summary(self) -> dict[str, Any]:
         """A job's outcome as the hot folder logs it."""
-        out: dict[str, Any] = {"job": self.job.id, "route": self.route, "api_calls": self.calls,
-                               "token_cost": self.cost}
+        out: dict[str, Any] = {
+            "job": self.job.id,
+            "route": self.route,
+            "api_calls": self.calls,
+            "token_cost": self.cost,
+        }
         if self.error is not None:
             out["error"] = {**self.error.to_dict(), "step": self.failed_step}
         return out

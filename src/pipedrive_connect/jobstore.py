@@ -63,7 +63,9 @@ def run_base(stem: str) -> str:
     name = safe_filename(stem, "job")
     encoded = name.encode("utf-8")
     if len(encoded) > MAX_RUN_NAME:
-        name = encoded[:MAX_RUN_NAME - 9].decode("utf-8", "ignore") + "~" + uuid.uuid5(uuid.NAMESPACE_URL, stem).hex[:8]
+        name = (
+            encoded[: MAX_RUN_NAME - 9].decode("utf-8", "ignore") + "~" + uuid.uuid5(uuid.NAMESPACE_URL, stem).hex[:8]
+        )
     return name
 
 
@@ -252,8 +254,12 @@ class FolderStore:
         fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": now_iso(),
-                                     "source": source}).encode())
+            os.write(
+                fd,
+                json.dumps(
+                    {"host": socket.gethostname(), "pid": os.getpid(), "since": now_iso(), "source": source}
+                ).encode(),
+            )
             os.link(tmp, self._lock_path(run))
         except FileExistsError:
             os.close(fd)
@@ -287,9 +293,12 @@ class FolderStore:
 
     def _taken(self, run: str) -> bool:
         out = self.out_dir
-        return ((self.processing / f"{run}.json").exists() or (out / "log" / run).exists()
-                or any((out / r / f"{run}.json").exists() or (out / r / f"{run}.files").exists() for r in ROUTES)
-                or (out / "error" / f"{run}.reason.json").exists())
+        return (
+            (self.processing / f"{run}.json").exists()
+            or (out / "log" / run).exists()
+            or any((out / r / f"{run}.json").exists() or (out / r / f"{run}.files").exists() for r in ROUTES)
+            or (out / "error" / f"{run}.reason.json").exists()
+        )
 
     def _reserve(self, stem: str, lock: Path) -> str:
         """A run name nobody uses, taken by hard-linking our (locked) lock file to `<run>.lock`."""
@@ -395,8 +404,10 @@ class FolderStore:
     # ---- outputs --------------------------------------------------------------------------
     def delivered(self, claim: Claim) -> bool:
         """A crash between delivery and clean-up: the run's name is ours, so its output is too."""
-        return any((self.out_dir / r / f"{claim.run}.json").exists() for r in ROUTES) or (
-            self.out_dir / "error" / f"{claim.run}.reason.json").exists()
+        return (
+            any((self.out_dir / r / f"{claim.run}.json").exists() for r in ROUTES)
+            or (self.out_dir / "error" / f"{claim.run}.reason.json").exists()
+        )
 
     def deliver(self, claim: Claim, route: str, payload: dict[str, Any], attachments: list) -> Path:
         """Write the routed job (its attachments first, in `<run>.files/`), durably, then return its path."""
@@ -412,8 +423,9 @@ class FolderStore:
                     self.guard(f"attachment {copy}", functools.partial(_copy_file, source, copy, self.file_mode))
                 attachment.path = str(copy)
         payload["input"] = {"file": claim.source, "run": claim.run}
-        data = json.dumps({**payload, "files": [a.to_dict(route_dir) for a in attachments]},
-                          ensure_ascii=False, default=str).encode()
+        data = json.dumps(
+            {**payload, "files": [a.to_dict(route_dir) for a in attachments]}, ensure_ascii=False, default=str
+        ).encode()
         self.guard(f"output {target}", lambda: write_atomic(target, data, self.file_mode))
         return target
 
@@ -421,12 +433,22 @@ class FolderStore:
         """A file that is not a job: its original bytes go to error/ as they came, the reason beside them."""
         target = self.out_dir / "error" / f"{claim.run}.json"
         self.guard(f"quarantine {target}", lambda: os.rename(claim.path, target))
-        note = {"error": {"type": "input", "message": f"The file is not a valid job: {reason}", "status": None,
-                          "pipedrive_error": None, "retryable": False, "input": None},
-                "input": {"file": claim.source, "run": claim.run}, "quarantined": target.name}
+        note = {
+            "error": {
+                "type": "input",
+                "message": f"The file is not a valid job: {reason}",
+                "status": None,
+                "pipedrive_error": None,
+                "retryable": False,
+                "input": None,
+            },
+            "input": {"file": claim.source, "run": claim.run},
+            "quarantined": target.name,
+        }
         data = json.dumps(note, ensure_ascii=False).encode()
-        self.guard(f"output {target}", lambda: write_atomic(target.with_name(f"{claim.run}.reason.json"), data,
-                                                             self.file_mode))
+        self.guard(
+            f"output {target}", lambda: write_atomic(target.with_name(f"{claim.run}.reason.json"), data, self.file_mode)
+        )
         return target
 
     # ---- attachments left in the inbox ------------------------------------------------------
@@ -467,8 +489,11 @@ class FolderStore:
         try:
             raw = parse_job_bytes(read_regular_file(job_file, MAX_JOB_BYTES))
             files = raw.get("files") or [] if isinstance(raw, dict) else []
-            return frozenset(Path(os.path.realpath(self.in_dir / f["path"])) for f in files
-                             if isinstance(f, dict) and isinstance(f.get("path"), str))
+            return frozenset(
+                Path(os.path.realpath(self.in_dir / f["path"]))
+                for f in files
+                if isinstance(f, dict) and isinstance(f.get("path"), str)
+            )
         except (ValueError, OSError):
             return frozenset()
 
@@ -527,11 +552,15 @@ def requeue(output: Path, in_dir: Path, resume: bool = False) -> Path:
     """
     raw = parse_job_bytes(read_regular_file(output, MAX_JOB_BYTES))
     if isinstance(raw, dict) and "quarantined" in raw:
-        raise ValueError(f"{output.name} explains why {raw['quarantined']} is not a valid job: fix that file "
-                         "and move it into the inbox")
+        raise ValueError(
+            f"{output.name} explains why {raw['quarantined']} is not a valid job: fix that file "
+            "and move it into the inbox"
+        )
     if not isinstance(raw, dict) or not ({"input", "error", "steps"} & set(raw)):
-        raise ValueError(f"{output.name} is not a routed job (success/ or error/ output); to retry a file that "
-                         "was not a valid job, fix it and move it into the inbox")
+        raise ValueError(
+            f"{output.name} is not a routed job (success/ or error/ output); to retry a file that "
+            "was not a valid job, fix it and move it into the inbox"
+        )
     source = (raw.get("input") or {}).get("file") or output.name
     base = run_base(Path(str(source)).stem)
     in_dir = Path(in_dir)

@@ -53,8 +53,14 @@ class RateLimiter:
     _shared: dict[str, RateLimiter] = {}
     _shared_lock = threading.Lock()
 
-    def __init__(self, limit: int = 20, margin: float = 0.05, clock=time.monotonic, sleep=time.sleep,
-                 max_pause: float = MAX_PAUSE):
+    def __init__(
+        self,
+        limit: int = 20,
+        margin: float = 0.05,
+        clock=time.monotonic,
+        sleep=time.sleep,
+        max_pause: float = MAX_PAUSE,
+    ):
         self._general = _Window(limit)
         self._search = _Window(SEARCH_LIMIT)
         self._lock = threading.Lock()

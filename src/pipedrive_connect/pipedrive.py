@@ -28,15 +28,16 @@ class Api:
     def from_manifest(cls, block: dict[str, Any] | None) -> Api:
         """The bundle manifest's `api` block (already validated against manifest.schema.json)."""
         block = block or {}
-        return cls(str(block.get("base_url") or DEFAULT_BASE_URL).rstrip("/"),
-                   dict(block.get("prefixes") or DEFAULT_PREFIXES))
+        return cls(
+            str(block.get("base_url") or DEFAULT_BASE_URL).rstrip("/"), dict(block.get("prefixes") or DEFAULT_PREFIXES)
+        )
 
     def locate(self, path: str) -> tuple[str, str] | None:
         """(API version, path below its root) for a path that starts with an API root (or a v1 alias)."""
         roots = [(prefix, api) for api, prefix in self.prefixes.items()] + list(ALIASES.items())
         for prefix, api in roots:
             if path.startswith(prefix.rstrip("/") + "/"):
-                return api, path[len(prefix.rstrip("/")):]
+                return api, path[len(prefix.rstrip("/")) :]
         return None
 
 

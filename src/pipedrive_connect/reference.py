@@ -41,17 +41,23 @@ def _input_rows(schema: dict[str, Any]) -> list[str]:
         for lead, holder in (("One of", prop), ("Each item one of", prop.get("items") or {})):
             if "enum" in holder:
                 labels = holder.get("x-enum-labels", {})
-                notes.append(f"{lead}: " + ", ".join(f"`{v}`" + (f" ({labels[str(v)]})" if str(v) in labels else "")
-                                                     for v in holder["enum"]) + ".")
+                notes.append(
+                    f"{lead}: "
+                    + ", ".join(f"`{v}`" + (f" ({labels[str(v)]})" if str(v) in labels else "") for v in holder["enum"])
+                    + "."
+                )
         if "default" in prop:
             notes.append(f"Default `{json.dumps(prop['default'])}`.")
         if prop.get("x-deprecated-alias"):
-            notes.append(f"Formerly `{prop['x-deprecated-alias']}`: "
-                         "still accepted until the next release, with a warning.")
+            notes.append(
+                f"Formerly `{prop['x-deprecated-alias']}`: still accepted until the next release, with a warning."
+            )
         if prop.get("x-datasource"):
             notes.append(f"Picklist: `{prop['x-datasource']}`.")
-        rows.append(f"| `{name}` | {_type(prop)} | {'yes' if name in required else ''} | "
-                    f"{_cell(prop.get('title', ''))} | {_cell(' '.join(n for n in notes if n))} |")
+        rows.append(
+            f"| `{name}` | {_type(prop)} | {'yes' if name in required else ''} | "
+            f"{_cell(prop.get('title', ''))} | {_cell(' '.join(n for n in notes if n))} |"
+        )
     return rows
 
 
@@ -61,8 +67,12 @@ def render(bundle: Bundle) -> str:
     for action in bundle.actions.values():
         (removed if action.removed else groups[action.resource]).append(action)
     working = sum(len(v) for v in groups.values())
-    out = [HEADER, f"{working} actions in {len(groups)} resource groups, {len(bundle.datasources)} picklists, "
-                   f"{len(removed)} removed actions.\n", "## Contents\n"]
+    out = [
+        HEADER,
+        f"{working} actions in {len(groups)} resource groups, {len(bundle.datasources)} picklists, "
+        f"{len(removed)} removed actions.\n",
+        "## Contents\n",
+    ]
     for resource in sorted(groups):
         out.append(f"- [{resource}](#{resource.lower()}): " + ", ".join(f"`{a.key}`" for a in groups[resource]))
     out.append("- [Picklists](#picklists)\n- [Removed actions](#removed-actions)\n")
@@ -88,11 +98,15 @@ def render(bundle: Bundle) -> str:
     for source in bundle.datasources.values():
         search = f"`{source.decl['search_path']}`" if source.decl.get("search_path") else "filters the list"
         params = ", ".join(f"`{p}`" for p in source.params) or ""
-        out.append(f"| `{source.key}` | {source.label} | `GET /api/{source.api}{source.path}` | {search} | {params}"
-                   f" | {source.cost} |")
+        out.append(
+            f"| `{source.key}` | {source.label} | `GET /api/{source.api}{source.path}` | {search} | {params}"
+            f" | {source.cost} |"
+        )
     out.append("\n## Removed actions\n")
-    out.append("These keys exist in older Pipedrive components but their Pipedrive API is gone. They are kept so a "
-               "flow that uses one fails with this explanation instead of an unknown key.\n")
+    out.append(
+        "These keys exist in older Pipedrive components but their Pipedrive API is gone. They are kept so a "
+        "flow that uses one fails with this explanation instead of an unknown key.\n"
+    )
     out.append("| Key | Label | Removed | Why | Instead |\n|---|---|---|---|---|")
     for action in sorted(removed, key=lambda a: a.key):
         r = action.removed

@@ -61,17 +61,30 @@ def emit(event: str, message: str, level: int = logging.INFO, **fields: Any) -> 
     log.log(level, message, extra={"event": event, "fields": fields})
 
 
-CONSOLE_EVENTS = {"routed", "quarantined", "retry", "paused", "resumed", "summary", "left", "stopped",
-                  "claim_failed", "recover_failed"}
+CONSOLE_EVENTS = {
+    "routed",
+    "quarantined",
+    "retry",
+    "paused",
+    "resumed",
+    "summary",
+    "left",
+    "stopped",
+    "claim_failed",
+    "recover_failed",
+}
 
 
 class JsonLines(logging.Formatter):
     """Each record as one JSON object: time, event, message and the event's fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-                 "event": getattr(record, "event", "message"), "message": record.getMessage(),
-                 **getattr(record, "fields", {})}
+        entry = {
+            "at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "event": getattr(record, "event", "message"),
+            "message": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -125,10 +138,17 @@ class RunStats:
             setattr(self, name, getattr(self, name) + by)
 
     def summary(self) -> dict:
-        return {"success": self.success, "error": self.error, "api_calls": self.calls, "token_cost": self.cost,
-                "recovered_after_crash": self.recovered, "outcome_unknown": self.outcome_unknown,
-                "quarantined": self.quarantined, "held_for_retry": self.held,
-                "left_in_inbox_still_changing": self.left_changing}
+        return {
+            "success": self.success,
+            "error": self.error,
+            "api_calls": self.calls,
+            "token_cost": self.cost,
+            "recovered_after_crash": self.recovered,
+            "outcome_unknown": self.outcome_unknown,
+            "quarantined": self.quarantined,
+            "held_for_retry": self.held,
+            "left_in_inbox_still_changing": self.left_changing,
+        }
 
 
 @dataclass(order=True)
@@ -150,8 +170,13 @@ class _Observed:
 
     def started(self, step) -> None:
         self.claim.journal.started(step)
-        emit("step_started", f"{self.claim.run}: {step.id} ({step.action})", job=self.claim.run, step=step.id,
-             action=step.action)
+        emit(
+            "step_started",
+            f"{self.claim.run}: {step.id} ({step.action})",
+            job=self.claim.run,
+            step=step.id,
+            action=step.action,
+        )
 
     def done(self, step, record) -> None:
         self.claim.journal.done(step, record, sync=step.id != self.last)
@@ -163,8 +188,16 @@ class Stopping(Exception):
 
 
 class HotFolder:
-    def __init__(self, runtime: Runtime, flow: Flow, in_dir: Path, out_dir: Path, workers: int | None = None,
-                 settings: WatchSettings | None = None, reconnect: Callable[[], Connection] | None = None):
+    def __init__(
+        self,
+        runtime: Runtime,
+        flow: Flow,
+        in_dir: Path,
+        out_dir: Path,
+        workers: int | None = None,
+        settings: WatchSettings | None = None,
+        reconnect: Callable[[], Connection] | None = None,
+    ):
         self.runtime, self.flow = runtime, flow
         self.settings = settings or WatchSettings()
         if workers is not None:
@@ -220,8 +253,11 @@ class HotFolder:
             except OSError as exc:
                 if not is_disk_error(exc):
                     raise
-                self._pause("disk", f"cannot write {what}: {exc.strerror}; free space or fix permissions "
-                                    "and the runner goes on by itself")
+                self._pause(
+                    "disk",
+                    f"cannot write {what}: {exc.strerror}; free space or fix permissions "
+                    "and the runner goes on by itself",
+                )
                 if self.stop.wait(wait):
                     raise Stopping(what) from None
                 wait = min(wait * 2, 30.0)
@@ -289,8 +325,14 @@ class HotFolder:
             self.store.quarantine(claim, str(exc))
             self.stats.add("error")
             self.stats.bump("quarantined")
-            emit("quarantined", f"  {claim.run:<16} error    not a valid job ({exc}); the file is in error/ as it came",
-                 logging.WARNING, job=claim.run, source=claim.source, reason=str(exc))
+            emit(
+                "quarantined",
+                f"  {claim.run:<16} error    not a valid job ({exc}); the file is in error/ as it came",
+                logging.WARNING,
+                job=claim.run,
+                source=claim.source,
+                reason=str(exc),
+            )
             self.store.release(claim)
             return None
         if not raw.get("id"):
@@ -308,8 +350,13 @@ class HotFolder:
                     f"The runner stopped while step '{step}' ({name}) was running; Pipedrive may or may not have "
                     "applied it, so it was not repeated. Check for the record, then re-submit the job if it is "
                     "missing.",
-                    details={"step": step, "action": name, "started_at": state.in_flight["at"],
-                             "finished_steps": sorted(state.finished)})
+                    details={
+                        "step": step,
+                        "action": name,
+                        "started_at": state.in_flight["at"],
+                        "finished_steps": sorted(state.finished),
+                    },
+                )
                 self._finish(claim, Outcome("error", job, error=error, failed_step=step), job.files)
                 return None
         return job
@@ -371,8 +418,12 @@ class HotFolder:
         except Stopping:
             self.store.let_go(claim)
         except Exception as exc:  # a fault of ours: the claim stays for the next start, no traceback
-            emit("left", f"job {claim.run} left for recovery at the next start: {type(exc).__name__}: {exc}",
-                 logging.ERROR, job=claim.run)
+            emit(
+                "left",
+                f"job {claim.run} left for recovery at the next start: {type(exc).__name__}: {exc}",
+                logging.ERROR,
+                job=claim.run,
+            )
             self.store.let_go(claim)
 
     def _route(self, claim: Claim, job: Job, outcome: Outcome) -> None:
@@ -397,12 +448,19 @@ class HotFolder:
         claim.journal.failed(step, error.to_dict())
         claim.journal.held(attempts, since, error.message)
         with self._held_lock:
-            heapq.heappush(self._held, _Held(time.monotonic() + delay, next(self._seq), claim, outcome.job,
-                                             attempts, since))
+            heapq.heappush(
+                self._held, _Held(time.monotonic() + delay, next(self._seq), claim, outcome.job, attempts, since)
+            )
         self.stats.bump("held")
-        emit("retry", f"  {claim.run:<16} held     {error.kind}: {error.message} "
-             f"(attempt {attempts}; next in {delay:.0f} s)", job=claim.run, step=step,
-             kind=error.kind, attempt=attempts, next_in=delay)
+        emit(
+            "retry",
+            f"  {claim.run:<16} held     {error.kind}: {error.message} (attempt {attempts}; next in {delay:.0f} s)",
+            job=claim.run,
+            step=step,
+            kind=error.kind,
+            attempt=attempts,
+            next_in=delay,
+        )
         return True
 
     def _finish(self, claim: Claim, outcome: Outcome, attachments: list[Attachment]) -> None:
@@ -418,11 +476,22 @@ class HotFolder:
         for path in removable:
             path.unlink(missing_ok=True)
         self.store.release(claim)
-        detail = (f"{outcome.error.kind} at step '{outcome.failed_step}': {outcome.error.message}"
-                  if outcome.error else f"{len(outcome.job.steps)} step(s)")
-        emit("routed", f"  {claim.run:<16} {outcome.route:<8} {detail}", job=claim.run, source=claim.source,
-             route=outcome.route, output=str(target), api_calls=outcome.calls, token_cost=outcome.cost,
-             error=payload.get("error"))
+        detail = (
+            f"{outcome.error.kind} at step '{outcome.failed_step}': {outcome.error.message}"
+            if outcome.error
+            else f"{len(outcome.job.steps)} step(s)"
+        )
+        emit(
+            "routed",
+            f"  {claim.run:<16} {outcome.route:<8} {detail}",
+            job=claim.run,
+            source=claim.source,
+            route=outcome.route,
+            output=str(target),
+            api_calls=outcome.calls,
+            token_cost=outcome.cost,
+            error=payload.get("error"),
+        )
 
     # ---- the loop -------------------------------------------------------------------------------
     def recover(self) -> list[Claim]:
@@ -489,8 +558,11 @@ class HotFolder:
                 future.result()
         with self._held_lock:
             if self._held:
-                emit("left", f"{len(self._held)} held job(s) stay claimed; the next start takes them over",
-                     logging.WARNING)
+                emit(
+                    "left",
+                    f"{len(self._held)} held job(s) stay claimed; the next start takes them over",
+                    logging.WARNING,
+                )
             for held in self._held:
                 self.store.let_go(held.claim)
             self._held.clear()
@@ -498,10 +570,17 @@ class HotFolder:
 
     def _finished(self, running: set, changing: list[Path], elapsed: float) -> bool:
         """For --once: nothing ready, running or held; files still changing are waited for (bounded)."""
-        if self.paused and self._paused_since is not None and time.monotonic() - self._paused_since > \
-                self.settings.retry_for:
-            emit("stopped", f"stopped: still paused after {self.settings.retry_for:.0f} s "
-                 f"({'; '.join(self._pauses.values())}); unclaimed jobs stay in the inbox", logging.ERROR)
+        if (
+            self.paused
+            and self._paused_since is not None
+            and time.monotonic() - self._paused_since > self.settings.retry_for
+        ):
+            emit(
+                "stopped",
+                f"stopped: still paused after {self.settings.retry_for:.0f} s "
+                f"({'; '.join(self._pauses.values())}); unclaimed jobs stay in the inbox",
+                logging.ERROR,
+            )
             return True
         if running or self._held or self.paused:
             return False
@@ -509,8 +588,12 @@ class HotFolder:
             return False
         if changing:
             self.stats.left_changing = len(changing)
-            emit("left", f"{len(changing)} file(s) still changing after {self.settings.settle_timeout:.0f} s "
-                 "were left in the inbox", logging.WARNING)
+            emit(
+                "left",
+                f"{len(changing)} file(s) still changing after {self.settings.settle_timeout:.0f} s "
+                "were left in the inbox",
+                logging.WARNING,
+            )
         return True
 
     def _summary(self) -> None:
@@ -518,9 +601,18 @@ class HotFolder:
         with self._held_lock:
             held = len(self._held)
         state = f"; paused: {'; '.join(self._pauses.values())}" if self._pauses else ""
-        emit("summary", f"so far: {s.success} success, {s.error} error, {s.quarantined} quarantined, {held} held; "
-             f"{s.calls} API calls, {s.cost} tokens{state}", success=s.success, error=s.error,
-             quarantined=s.quarantined, held=held, api_calls=s.calls, token_cost=s.cost, paused=bool(self._pauses))
+        emit(
+            "summary",
+            f"so far: {s.success} success, {s.error} error, {s.quarantined} quarantined, {held} held; "
+            f"{s.calls} API calls, {s.cost} tokens{state}",
+            success=s.success,
+            error=s.error,
+            quarantined=s.quarantined,
+            held=held,
+            api_calls=s.calls,
+            token_cost=s.cost,
+            paused=bool(self._pauses),
+        )
 
     def install_signal_handlers(self) -> None:
         def on_signal(signum, frame):

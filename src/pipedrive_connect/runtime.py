@@ -112,8 +112,13 @@ class Call:
     def paginate(self, request: Request, paging: str | None = None, progress: bool = True) -> Iterator[Any]:
         """Every item of a list, page after page (the action's paging style unless `paging` says another)."""
         action = self.action
-        items = self.runtime.client.walk(request, paging=paging or action.paging or "cursor",
-                                         page_size=action.page_size, trace=self.trace, usage=self.usage)
+        items = self.runtime.client.walk(
+            request,
+            paging=paging or action.paging or "cursor",
+            page_size=action.page_size,
+            trace=self.trace,
+            usage=self.usage,
+        )
         show = self.runtime.progress if progress else None
         return show(items, self.usage, action.key) if show else items
 
@@ -226,15 +231,17 @@ def picklist(req: PicklistRequest) -> Page:
         query[style.param] = req.cursor
     if req.search and decl.get("search_path"):
         query.update(term=req.search, limit=min(req.limit, 100))
-        request = Request("GET", source.api or "v2", decl["search_path"], query, cost=decl.get("search_cost", 20),
-                          search=True)
+        request = Request(
+            "GET", source.api or "v2", decl["search_path"], query, cost=decl.get("search_cost", 20), search=True
+        )
         response = client.execute(request, usage=usage)
         records = [hit.get("item", hit) for hit in (response.data or {}).get("items", [])]
     else:
         if paging == "none":
             query.pop("limit")
-        response = client.execute(Request("GET", source.api or "v2", source.path or "", query, cost=source.cost),
-                                  usage=usage)
+        response = client.execute(
+            Request("GET", source.api or "v2", source.path or "", query, cost=source.cost), usage=usage
+        )
         records = response.data or []
         if decl.get("items_at"):
             records = _lookup(records, decl["items_at"]) or []
@@ -251,11 +258,19 @@ def picklist(req: PicklistRequest) -> Page:
 class Runtime:
     """A loaded bundle plus one connection: runs steps and serves picklists."""
 
-    def __init__(self, bundle: Bundle | None = None, connection: Connection | None = None, *,
-                 client: PipedriveClient | None = None, out_dir: str | Path | None = None,
-                 retry: RetrySettings | None = None, limiter=None, picklist_ttl: float = 60.0,
-                 file_roots: FileRoots | None = None,
-                 progress: Callable[[Iterator, Usage, str], Iterator] | None = None):
+    def __init__(
+        self,
+        bundle: Bundle | None = None,
+        connection: Connection | None = None,
+        *,
+        client: PipedriveClient | None = None,
+        out_dir: str | Path | None = None,
+        retry: RetrySettings | None = None,
+        limiter=None,
+        picklist_ttl: float = 60.0,
+        file_roots: FileRoots | None = None,
+        progress: Callable[[Iterator, Usage, str], Iterator] | None = None,
+    ):
         self.bundle = bundle or Bundle.load()
         self.api = pipedrive.Api.from_manifest(self.bundle.manifest.get("api"))  # connector.yaml's API roots
         self.file_roots = file_roots  # where job-driven file inputs may read from (None: anywhere)
@@ -274,8 +289,11 @@ class Runtime:
             with self._lock:
                 if self._client is None:
                     if self.connection is None:
-                        raise StepError("connection", "No Pipedrive connection is configured: set PIPEDRIVE_API_TOKEN "
-                                        "(and PIPEDRIVE_BASE_URL), or pass --connection FILE.")
+                        raise StepError(
+                            "connection",
+                            "No Pipedrive connection is configured: set PIPEDRIVE_API_TOKEN "
+                            "(and PIPEDRIVE_BASE_URL), or pass --connection FILE.",
+                        )
                     from .limits import RateLimiter
 
                     limiter = self._limiter or RateLimiter.for_token(self.connection.secrets()[0])
@@ -321,8 +339,13 @@ class Runtime:
                 check_path_value(param.name, inputs[param.name])
         return inputs, notes
 
-    def run(self, action: str | Action, job: Job | None = None, inputs: dict[str, Any] | None = None,
-            step_id: str | None = None) -> Outcome:
+    def run(
+        self,
+        action: str | Action,
+        job: Job | None = None,
+        inputs: dict[str, Any] | None = None,
+        step_id: str | None = None,
+    ) -> Outcome:
         """Run one step of an action (or its key). Never raises for a job's sake: every failure becomes
         the error route."""
         job = job or Job()
@@ -336,8 +359,11 @@ class Runtime:
                 return Outcome("error", job, error=StepError("input", exc.args[0]), failed_step=step_id)
         try:
             if action.removed:
-                raise StepError("input", f"Action {key} is no longer available: {action.removed['reason']} "
-                                f"(removed {action.removed['date']}). Use instead: {action.removed['instead']}.")
+                raise StepError(
+                    "input",
+                    f"Action {key} is no longer available: {action.removed['reason']} "
+                    f"(removed {action.removed['date']}). Use instead: {action.removed['instead']}.",
+                )
             prepared, notes = self.prepare(action, inputs or {}, job)
             call = Call(self, action, prepared, job)
             call.logs.extend(LogItem("warning", note, "text/plain") for note in notes)
@@ -349,8 +375,14 @@ class Runtime:
         except StepError as exc:
             outcome = Outcome("error", job, error=self._scrub(exc), failed_step=step_id)
         except Exception as exc:  # a connector bug must still route the job, without a traceback
-            outcome = Outcome("error", job, error=self._scrub(StepError(
-                "unexpected", f"Internal error in {key}: {type(exc).__name__}: {exc}"[:500])), failed_step=step_id)
+            outcome = Outcome(
+                "error",
+                job,
+                error=self._scrub(
+                    StepError("unexpected", f"Internal error in {key}: {type(exc).__name__}: {exc}"[:500])
+                ),
+                failed_step=step_id,
+            )
         if call is not None:
             outcome.logs = call.logs
             outcome.calls, outcome.cost = call.usage.calls, call.usage.cost
@@ -375,17 +407,27 @@ class Runtime:
             error.pipedrive_error = redactor.text(error.pipedrive_error)
         return error
 
-    def picklist(self, key: str, search: str | None = None, params: dict[str, Any] | None = None,
-                 cursor: str | None = None, limit: int = 100) -> Page:
+    def picklist(
+        self,
+        key: str,
+        search: str | None = None,
+        params: dict[str, Any] | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
         """Options for a dropdown; repeated calls within the TTL are served from memory."""
         source = self.bundle.datasource(key)
         params = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         missing = [p for p in source.decl.get("required_params", []) if p not in params]
         if missing:
-            raise StepError("input", f"Picklist {key} needs {', '.join(missing)} (choose it first)",
-                            input_path=missing[0])
+            raise StepError(
+                "input", f"Picklist {key} needs {', '.join(missing)} (choose it first)", input_path=missing[0]
+            )
         cache_key = ("picklist", key, search or "", tuple(sorted(params.items())), cursor, limit)
-        page = self.cached(cache_key, self.picklist_ttl,
-                           lambda: source.handler(PicklistRequest(source, search, params, cursor, limit, self)))
+        page = self.cached(
+            cache_key,
+            self.picklist_ttl,
+            lambda: source.handler(PicklistRequest(source, search, params, cursor, limit, self)),
+        )
         calls, page.calls = page.calls, 0  # only the first answer cost API calls; cache hits are free
         return Page(page.options, page.next_cursor, calls)

@@ -101,8 +101,9 @@ def find_operation(operation_id: str, directory: Path) -> Operation:
     """The operation in v2 if it is there (the preferred API), else in v1."""
     missing = [v for v in ("v2", "v1") if not (directory / f"{v}.yaml").is_file()]
     if len(missing) == 2:
-        raise ScaffoldError(f"official spec not found in {directory} (v1.yaml, v2.yaml); "
-                            "pass --spec-dir or set PIPEDRIVE_OPENAPI_DIR")
+        raise ScaffoldError(
+            f"official spec not found in {directory} (v1.yaml, v2.yaml); pass --spec-dir or set PIPEDRIVE_OPENAPI_DIR"
+        )
     for api in ("v2", "v1"):
         if api in missing:
             continue
@@ -114,13 +115,25 @@ def find_operation(operation_id: str, directory: Path) -> Operation:
                     params = [_resolve(spec, p) for p in (item.get("parameters") or []) + (op.get("parameters") or [])]
                     body, kind = None, None
                     content = (_resolve(spec, op.get("requestBody") or {}) or {}).get("content") or {}
-                    for media, name in (("application/json", "json"), ("application/x-www-form-urlencoded", "form"),
-                                        ("multipart/form-data", "multipart")):
+                    for media, name in (
+                        ("application/json", "json"),
+                        ("application/x-www-form-urlencoded", "form"),
+                        ("multipart/form-data", "multipart"),
+                    ):
                         if media in content:
                             body, kind = _merged(spec, content[media].get("schema")), name
                             break
-                    return Operation(api, operation_id, method.upper(), path, int(op.get("x-token-cost") or 0),
-                                     params, body, kind, spec)
+                    return Operation(
+                        api,
+                        operation_id,
+                        method.upper(),
+                        path,
+                        int(op.get("x-token-cost") or 0),
+                        params,
+                        body,
+                        kind,
+                        spec,
+                    )
     raise ScaffoldError(f"operation {operation_id!r} is in neither the v2 nor the v1 spec in {directory}")
 
 
@@ -156,8 +169,10 @@ def _type_schema(spec: dict[str, Any], node: Any, depth: int = 0) -> dict[str, A
     if kind == "object":
         props = node.get("properties") or {}
         if props and depth < 3:
-            out["properties"] = {name: {**_type_schema(spec, sub, depth + 1), "title": TODO, "description": TODO}
-                                 for name, sub in props.items()}
+            out["properties"] = {
+                name: {**_type_schema(spec, sub, depth + 1), "title": TODO, "description": TODO}
+                for name, sub in props.items()
+            }
             out["additionalProperties"] = False
             if node.get("required"):
                 out["required"] = [r for r in node["required"] if r in props]
@@ -200,8 +215,15 @@ def _designer(value: Any) -> Any:
 def build(op: Operation, key: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[str]]:
     """The declaration, the input schema, the request case, and notes for the person."""
     notes: list[str] = []
-    decl: dict[str, Any] = {"label": _label(key), "description": TODO, "api": op.api, "method": op.method,
-                            "path": op.path, "operation": op.operation_id, "cost": op.cost}
+    decl: dict[str, Any] = {
+        "label": _label(key),
+        "description": TODO,
+        "api": op.api,
+        "method": op.method,
+        "path": op.path,
+        "operation": op.operation_id,
+        "cost": op.cost,
+    }
     query_names = {p.get("name") for p in op.parameters if p.get("in") == "query"}
     if "cursor" in query_names:
         decl["paging"] = "cursor"
@@ -215,8 +237,10 @@ def build(op: Operation, key: str) -> tuple[dict[str, Any], dict[str, Any], dict
     if op.body_kind == "form":
         decl["body"] = "form"
     elif op.body_kind == "multipart":
-        notes.append("the body is multipart/form-data: the generic handler sends JSON, so this action needs a "
-                     "handler in actions/<resource>.py (see actions/files.py)")
+        notes.append(
+            "the body is multipart/form-data: the generic handler sends JSON, so this action needs a "
+            "handler in actions/<resource>.py (see actions/files.py)"
+        )
     if not op.cost:
         notes.append("the spec gives no x-token-cost: set cost by hand")
 
@@ -281,8 +305,11 @@ def build(op: Operation, key: str) -> tuple[dict[str, Any], dict[str, Any], dict
         if place == "path":
             path = path.replace("{" + wire + "}", str(value))
         elif place == "query":
-            query[wire] = ",".join(map(str, value)) if isinstance(value, list) else (
-                ("true" if value else "false") if isinstance(value, bool) else str(value))
+            query[wire] = (
+                ",".join(map(str, value))
+                if isinstance(value, list)
+                else (("true" if value else "false") if isinstance(value, bool) else str(value))
+            )
         else:
             body[wire] = value
     request: dict[str, Any] = {"method": op.method, "path": f"/api/{op.api}{path}"}
@@ -290,10 +317,14 @@ def build(op: Operation, key: str) -> tuple[dict[str, Any], dict[str, Any], dict
         request["query"] = query
     if body or op.method in ("POST", "PUT", "PATCH"):
         request["form" if op.body_kind == "form" else "json"] = (
-            {k: _designer(v) for k, v in body.items()} if op.body_kind == "form" else body)
+            {k: _designer(v) for k, v in body.items()} if op.body_kind == "form" else body
+        )
     data: Any = [] if decl.get("paging") else {"id": 1}
-    case = {"inputs": {name: _designer(value) for name, value in example.items()}, "request": request,
-            "response": {"json": {"success": True, "data": data, "additional_data": {}}}}
+    case = {
+        "inputs": {name: _designer(value) for name, value in example.items()},
+        "request": request,
+        "response": {"json": {"success": True, "data": data, "additional_data": {}}},
+    }
     return decl, schema, case, notes
 
 
@@ -308,8 +339,13 @@ def _append(path: Path, text: str) -> None:
     path.write_text(current + text, encoding="utf-8")
 
 
-def new_action(root: Path, operation_id: str, key: str | None = None, resource: str | None = None,
-               spec: str | os.PathLike | None = None) -> Written:
+def new_action(
+    root: Path,
+    operation_id: str,
+    key: str | None = None,
+    resource: str | None = None,
+    spec: str | os.PathLike | None = None,
+) -> Written:
     """Write the three files of a new action into the bundle at `root` (and its tests/requests/)."""
     root = Path(root)
     bundle = Bundle.load(root)
@@ -343,11 +379,16 @@ def new_action(root: Path, operation_id: str, key: str | None = None, resource: 
         schema_file.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         case_file.parent.mkdir(parents=True, exist_ok=True)
         if not case_file.exists():
-            case_file.write_text(f"# {resource}: request cases; check each against Pipedrive's API reference.\n",
-                                 encoding="utf-8")
-        lines = [f"{key}:", "  # TODO: check against Pipedrive's API reference (written by new-action from the spec)",
-                 f"  - inputs: {_flow(case['inputs'])}", f"    request: {_flow(case['request'])}",
-                 f"    response: {_flow(case['response'])}"]
+            case_file.write_text(
+                f"# {resource}: request cases; check each against Pipedrive's API reference.\n", encoding="utf-8"
+            )
+        lines = [
+            f"{key}:",
+            "  # TODO: check against Pipedrive's API reference (written by new-action from the spec)",
+            f"  - inputs: {_flow(case['inputs'])}",
+            f"    request: {_flow(case['request'])}",
+            f"    response: {_flow(case['response'])}",
+        ]
         _append(case_file, "\n".join(lines) + "\n")
         Bundle.load(root, check=True)
     except BaseException:

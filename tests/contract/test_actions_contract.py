@@ -21,7 +21,8 @@ from ..support.openapi import ContractError, requires_spec, validate_request
 BUNDLE = Bundle.load()
 EXAMPLES = [
     pytest.param(key, i, example, id=f"{key}-{i}")
-    for key, action in sorted(BUNDLE.actions.items()) if not action.removed
+    for key, action in sorted(BUNDLE.actions.items())
+    if not action.removed
     for i, example in enumerate(action.schema.get("examples", []))
 ]
 ANY = re.compile(re.escape(BASE) + r"/.*")
@@ -34,12 +35,21 @@ def validate(version, request):
     body = request.body or b""
     content_type = request.headers.get("Content-Type", "application/json")
     try:
-        validate_request(version, request.method, request.url, headers=dict(request.headers),
-                         body_bytes=body.encode() if isinstance(body, str) else body, content_type=content_type)
+        validate_request(
+            version,
+            request.method,
+            request.url,
+            headers=dict(request.headers),
+            body_bytes=body.encode() if isinstance(body, str) else body,
+            content_type=content_type,
+        )
     except ContractError as exc:
         details = [line for line in str(exc).splitlines() if line.startswith("  at ")]
-        if not (content_type.startswith("multipart/form-data") and details
-                and all(_MULTIPART_INTEGER.match(line) for line in details)):
+        if not (
+            content_type.startswith("multipart/form-data")
+            and details
+            and all(_MULTIPART_INTEGER.match(line) for line in details)
+        ):
             raise
 
 
@@ -58,13 +68,21 @@ def test_example_request_matches_the_official_operation(key, index, example, run
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         # custom fields named in the example exist as text fields, for actions that read the field list first
         names = list(example.get("customFields") or {}) + [example.get("customFieldKey")]
-        fields = [{"field_code": n, "field_name": n, "field_type": "varchar", "is_custom_field": True}
-                  for n in names if n]
-        rsps.add("GET", re.compile(re.escape(BASE) + r"/api/v2/\w+Fields\b.*"),
-                 json={"success": True, "data": fields, "additional_data": {"next_cursor": None}})
+        fields = [
+            {"field_code": n, "field_name": n, "field_type": "varchar", "is_custom_field": True} for n in names if n
+        ]
+        rsps.add(
+            "GET",
+            re.compile(re.escape(BASE) + r"/api/v2/\w+Fields\b.*"),
+            json={"success": True, "data": fields, "additional_data": {"next_cursor": None}},
+        )
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-            rsps.add(method, ANY, json={"success": True, "data": data, "additional_data": {}},
-                     headers={"Content-Disposition": 'attachment; filename="f.bin"'})
+            rsps.add(
+                method,
+                ANY,
+                json={"success": True, "data": data, "additional_data": {}},
+                headers={"Content-Disposition": 'attachment; filename="f.bin"'},
+            )
         outcome = runtime.run(key, job, example)
         calls = list(rsps.calls)
     assert outcome.route == "success", outcome.error and outcome.error.to_dict()
@@ -93,19 +111,25 @@ def _spec_input(action, param):
     """The official schema of the query parameter or top-level body property an input becomes,
     with the parameter's description; {} when the spec has none."""
     spec = _raw_spec(action.api)
-    op = next(op for item in spec["paths"].values() for op in item.values()
-              if isinstance(op, dict) and op.get("operationId") == action.operation)
+    op = next(
+        op
+        for item in spec["paths"].values()
+        for op in item.values()
+        if isinstance(op, dict) and op.get("operationId") == action.operation
+    )
     if param.location == "query":
         for prm in map(lambda p: _resolve(spec, p), op.get("parameters", [])):
             if prm["name"] == param.wire and prm["in"] == "query":
                 return {**_resolve(spec, prm.get("schema", {})), "description": prm.get("description", "")}
         return {}
     found = {}
+
     def collect(node):
         node = _resolve(spec, node)
         for sub in node.get("allOf", []) + node.get("anyOf", []) + node.get("oneOf", []):
             collect(sub)
         found.update({k: _resolve(spec, v) for k, v in (node.get("properties") or {}).items()})
+
     for content in (_resolve(spec, op.get("requestBody", {})).get("content") or {}).values():
         collect(content.get("schema", {}))
     return found.get(param.wire, {})
@@ -113,8 +137,10 @@ def _spec_input(action, param):
 
 SENT_INPUTS = [
     pytest.param(key, param.name, id=f"{key}.{param.name}")
-    for key, action in sorted(BUNDLE.actions.items()) if not action.removed and action.operation
-    for param in action.params if param.location in ("query", "body")
+    for key, action in sorted(BUNDLE.actions.items())
+    if not action.removed and action.operation
+    for param in action.params
+    if param.location in ("query", "body")
 ]
 
 
@@ -142,9 +168,11 @@ def test_date_inputs_are_checked_before_sending(key, name):
     """An input the spec says is a date or a moment has a format (date, date-time) or a pattern."""
     action = BUNDLE.action(key)
     official = _spec_input(action, next(p for p in action.params if p.name == name))
-    if official.get("type") != "string" or (official.get("format") not in ("date", "date-time")
-                                            and not _DATE_WORDS.search(official.get("description", ""))):
+    if official.get("type") != "string" or (
+        official.get("format") not in ("date", "date-time") and not _DATE_WORDS.search(official.get("description", ""))
+    ):
         return
     prop = action.schema["properties"][name]
-    assert prop.get("format") in ("date", "date-time") or prop.get("pattern") or "x-dropped" in prop, \
+    assert prop.get("format") in ("date", "date-time") or prop.get("pattern") or "x-dropped" in prop, (
         f"{key}.{name} carries a date but nothing checks it"
+    )

@@ -26,9 +26,12 @@ def operations(version: str) -> dict[str, tuple[str, str, int | None]]:
     """operationId -> (METHOD, path, x-token-cost) in one version of the spec."""
     with open(spec_dir() / f"{version}.yaml", encoding="utf-8") as fh:
         spec = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return {op["operationId"]: (method.upper(), path, op.get("x-token-cost"))
-            for path, item in spec["paths"].items() for method, op in item.items()
-            if method in METHODS and isinstance(op, dict) and "operationId" in op}
+    return {
+        op["operationId"]: (method.upper(), path, op.get("x-token-cost"))
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method in METHODS and isinstance(op, dict) and "operationId" in op
+    }
 
 
 def test_declared_actions_name_their_operation():

@@ -32,7 +32,12 @@ def test_actions_json(capsys, bundle):
     assert code == 0 and len(rows) == sum(1 for a in bundle.actions.values() if not a.removed)
     add_deal = next(r for r in rows if r["key"] == "addDeal")
     assert {k: add_deal[k] for k in ("label", "resource", "api_version", "method", "path")} == {
-        "label": "Add Deal", "resource": "deals", "api_version": "v2", "method": "POST", "path": "/deals"}
+        "label": "Add Deal",
+        "resource": "deals",
+        "api_version": "v2",
+        "method": "POST",
+        "path": "/deals",
+    }
 
 
 def test_describe_shows_inputs_and_examples(capsys):

@@ -63,12 +63,15 @@ def test_unknown_resource_on_actions(capsys):
     assert code == 2 and "unknown resource 'dealz'" in line and "deals" in line
 
 
-@pytest.mark.parametrize("content, expected", [
-    (None, "cannot read"),
-    ("{ not json", "not valid JSON"),
-    ('["a list"]', "JSON object"),
-    ('{"deals": 5}', "JSON object"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (None, "cannot read"),
+        ("{ not json", "not valid JSON"),
+        ('["a list"]', "JSON object"),
+        ('{"deals": 5}', "JSON object"),
+    ],
+)
 def test_sandbox_bad_data_file(capsys, tmp_path, content, expected):
     data = tmp_path / "seed.json"
     if content is not None:
@@ -120,21 +123,24 @@ def test_debug_env_shows_the_traceback(capsys, monkeypatch):
 
 
 # ---- 2. base URLs -------------------------------------------------------------------------
-@pytest.mark.parametrize("base_url, expected", [
-    ("acme.pipedrive.com", "must start with https://"),
-    ("ftp://acme.pipedrive.com", "must start with https://"),
-    ("https://", "host"),
-    ("https://acme pipedrive.com", "host"),
-    ("https://acme.pipedrive.com:99999", "port"),
-    ("http://acme.pipedrive.com", "plain http"),
-    ("https://acme.pipedrive.com/api/v1", "path"),
-    (f"https://acme.pipedrive.com/?api_token={SECRET}", "query"),
-    (f"https://acme.pipedrive.com/x?api_token={SECRET}", "query"),
-    (f"http://acme.pipedrive.com/?api_token={SECRET}", "query"),
-    (f"https://me:{SECRET}@acme.pipedrive.com", "user name or password"),
-    (f"https://{SECRET}@acme.pipedrive.com", "user name or password"),
-    (f"https://acme.pipedrive.com#{SECRET}", "fragment"),
-])
+@pytest.mark.parametrize(
+    "base_url, expected",
+    [
+        ("acme.pipedrive.com", "must start with https://"),
+        ("ftp://acme.pipedrive.com", "must start with https://"),
+        ("https://", "host"),
+        ("https://acme pipedrive.com", "host"),
+        ("https://acme.pipedrive.com:99999", "port"),
+        ("http://acme.pipedrive.com", "plain http"),
+        ("https://acme.pipedrive.com/api/v1", "path"),
+        (f"https://acme.pipedrive.com/?api_token={SECRET}", "query"),
+        (f"https://acme.pipedrive.com/x?api_token={SECRET}", "query"),
+        (f"http://acme.pipedrive.com/?api_token={SECRET}", "query"),
+        (f"https://me:{SECRET}@acme.pipedrive.com", "user name or password"),
+        (f"https://{SECRET}@acme.pipedrive.com", "user name or password"),
+        (f"https://acme.pipedrive.com#{SECRET}", "fragment"),
+    ],
+)
 def test_wrong_base_url_says_why_without_echoing_secrets(capsys, monkeypatch, base_url, expected):
     monkeypatch.setenv("PIPEDRIVE_API_TOKEN", "another-token-123")
     monkeypatch.setenv("PIPEDRIVE_BASE_URL", base_url)
@@ -147,8 +153,15 @@ def test_wrong_base_url_says_why_without_echoing_secrets(capsys, monkeypatch, ba
 
 def test_wrong_base_url_in_a_connection_file(capsys, secrets_dir):
     conn = secrets_dir / "conn.json"
-    conn.write_text(json.dumps({"type": "apiToken", "api_token": "abcdefgh1234",
-                                "base_url": f"https://acme.pipedrive.com/?api_token={SECRET}"}))
+    conn.write_text(
+        json.dumps(
+            {
+                "type": "apiToken",
+                "api_token": "abcdefgh1234",
+                "base_url": f"https://acme.pipedrive.com/?api_token={SECRET}",
+            }
+        )
+    )
     code, out, err = run(capsys, "check-connection", "--connection", str(conn))
     line = one_line(err)
     assert code == 2 and "base_url" in line and "query" in line and SECRET not in out + err
@@ -163,9 +176,11 @@ def _closed_port() -> int:
 
 def test_failed_oauth_refresh_is_reported_not_raised(capsys, secrets_dir):
     conn = secrets_dir / "oauth.yaml"
-    conn.write_text(f"type: oauth2\naccess_token: access-{SECRET}\nrefresh_token: refresh-{SECRET}\n"
-                    f"client_id: cid\nclient_secret: cs-{SECRET}\nexpires_at: 1\n"
-                    f"api_domain: https://acme.pipedrive.com\ntoken_url: http://127.0.0.1:{_closed_port()}/oauth/token\n")
+    conn.write_text(
+        f"type: oauth2\naccess_token: access-{SECRET}\nrefresh_token: refresh-{SECRET}\n"
+        f"client_id: cid\nclient_secret: cs-{SECRET}\nexpires_at: 1\n"
+        f"api_domain: https://acme.pipedrive.com\ntoken_url: http://127.0.0.1:{_closed_port()}/oauth/token\n"
+    )
     for argv in (["check-connection"], ["run", "getDeal", "--input", "id=1"], ["picklist", "selectPerson"]):
         code, out, err = run(capsys, *argv, "--connection", str(conn))
         assert code == 1 and "Traceback" not in err and SECRET not in out + err

@@ -33,13 +33,21 @@ from .conftest import SANDBOX_TOKEN, connect
 
 pytestmark = pytest.mark.slow  # minutes, not seconds: run by `pytest` and CI, left out by `pytest -m "not slow"`
 
-FLOW = {"steps": [
-    {"id": "deal", "action": "addDeal",
-     "inputs": {"title": "{{ job.data.title }}", "debugRequest": "{{ job.data.debug }}"}},
-    {"id": "note", "action": "addNote",
-     "inputs": {"content": "for {{ job.data.title }}", "dealId": "{{ steps.deal.result.id }}"}},
-    {"id": "read", "action": "getDeal", "inputs": {"id": "{{ steps.deal.result.id }}"}},
-]}
+FLOW = {
+    "steps": [
+        {
+            "id": "deal",
+            "action": "addDeal",
+            "inputs": {"title": "{{ job.data.title }}", "debugRequest": "{{ job.data.debug }}"},
+        },
+        {
+            "id": "note",
+            "action": "addNote",
+            "inputs": {"content": "for {{ job.data.title }}", "dealId": "{{ steps.deal.result.id }}"},
+        },
+        {"id": "read", "action": "getDeal", "inputs": {"id": "{{ steps.deal.result.id }}"}},
+    ]
+}
 RETRY = RetrySettings(max_attempts=6, max_wait=20, backoff_base=0.02, backoff_cap=0.2)
 
 
@@ -100,13 +108,29 @@ def test_thousand_jobs_with_ten_percent_faults(bundle, tmp_path):
     assert set(faults) == {"429", "500", "502", "503", "delay", "drop_before", "drop_after"}
     assert stats.success + stats.error == 1000
     assert not scan_for_secret(tmp_path, SANDBOX_TOKEN)
-    print(f"\n1000 jobs, faults injected {dict(faults)}: {stats.success} success, {stats.error} error "
-          f"{dict(causes)}, {stats.calls} calls, {elapsed:.1f} s")
+    print(
+        f"\n1000 jobs, faults injected {dict(faults)}: {stats.success} success, {stats.error} error "
+        f"{dict(causes)}, {stats.calls} calls, {elapsed:.1f} s"
+    )
 
 
 def start_sandbox_process(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "pipedrive_connect.sandbox", "--port", "0", "--token", SANDBOX_TOKEN,
-                             "--seed", "5", *extra], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipedrive_connect.sandbox",
+            "--port",
+            "0",
+            "--token",
+            SANDBOX_TOKEN,
+            "--seed",
+            "5",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:\d+", line)
     assert match, f"sandbox did not start: {line!r}"
@@ -120,8 +144,21 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(bundle, tmp_path)
     flow_file.write_text(json.dumps(FLOW))
     sandbox, base_url = start_sandbox_process(tmp_path, "--fault-rate", "0.15", "--fault-kinds", "delay")
     env = {**os.environ, "PIPEDRIVE_API_TOKEN": SANDBOX_TOKEN, "PIPEDRIVE_BASE_URL": base_url}
-    command = [sys.executable, "-m", "pipedrive_connect.cli", "watch", "--flow", str(flow_file),
-               "--in", str(inbox), "--out", str(out), "--workers", "4", "--once"]
+    command = [
+        sys.executable,
+        "-m",
+        "pipedrive_connect.cli",
+        "watch",
+        "--flow",
+        str(flow_file),
+        "--in",
+        str(inbox),
+        "--out",
+        str(out),
+        "--workers",
+        "4",
+        "--once",
+    ]
     rng = random.Random(20261123)
     kills, deadline = 0, time.monotonic() + 240
     try:
@@ -147,8 +184,10 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(bundle, tmp_path)
     assert set(causes) <= {"outcome_unknown"}, causes  # delays only: the sole error is a kill mid-create
     assert not list((inbox / ".processing").glob("*"))
     assert not scan_for_secret(tmp_path, SANDBOX_TOKEN)
-    print(f"\n500 jobs, {kills} SIGKILLs: {sum(1 for r in routed(out).values() if r == ['success'])} success, "
-          f"{causes['outcome_unknown']} outcome unknown (explained), 0 lost, 0 duplicated")
+    print(
+        f"\n500 jobs, {kills} SIGKILLs: {sum(1 for r in routed(out).values() if r == ['success'])} success, "
+        f"{causes['outcome_unknown']} outcome unknown (explained), 0 lost, 0 duplicated"
+    )
 
 
 def test_throughput_under_burst_limit(bundle, tmp_path):
@@ -167,5 +206,7 @@ def test_throughput_under_burst_limit(bundle, tmp_path):
     assert all(o.route == "success" for o in outcomes)
     achieved = jobs / elapsed
     allowed = limit / 2.0
-    print(f"\nburst limit {limit}/2 s: {achieved:.1f} req/s = {achieved / allowed:.0%} of allowed, "
-          f"{statuses.get(429, 0)} answered 429 of {sum(statuses.values())}")
+    print(
+        f"\nburst limit {limit}/2 s: {achieved:.1f} req/s = {achieved / allowed:.0%} of allowed, "
+        f"{statuses.get(429, 0)} answered 429 of {sum(statuses.values())}"
+    )

@@ -50,8 +50,9 @@ class Hostile:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def client(self, **settings) -> PipedriveClient:
-        connection = Connection.from_settings({"type": "apiToken", "api_token": SANDBOX_TOKEN,
-                                               "base_url": f"http://127.0.0.1:{self.server.server_port}"})
+        connection = Connection.from_settings(
+            {"type": "apiToken", "api_token": SANDBOX_TOKEN, "base_url": f"http://127.0.0.1:{self.server.server_port}"}
+        )
         client = PipedriveClient(connection, retry=RetrySettings.none())
         for name, value in settings.items():
             setattr(client, name, value)

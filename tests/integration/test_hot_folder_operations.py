@@ -30,14 +30,18 @@ from ..conftest import SANDBOX_TOKEN
 from .conftest import connect
 
 CREATE = {"steps": [{"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}"}}]}
-CREATE_AND_READ = {"steps": [
-    {"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}"}},
-    {"id": "read", "action": "getDeal", "inputs": {"id": "{{ steps.deal.result.id }}"}},
-]}
-UPLOAD = {"steps": [
-    {"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}"}},
-    {"id": "file", "action": "addFile", "inputs": {"entityType": "deal", "entityId": "{{ steps.deal.result.id }}"}},
-]}
+CREATE_AND_READ = {
+    "steps": [
+        {"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}"}},
+        {"id": "read", "action": "getDeal", "inputs": {"id": "{{ steps.deal.result.id }}"}},
+    ]
+}
+UPLOAD = {
+    "steps": [
+        {"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}"}},
+        {"id": "file", "action": "addFile", "inputs": {"entityType": "deal", "entityId": "{{ steps.deal.result.id }}"}},
+    ]
+}
 
 
 @pytest.fixture
@@ -66,8 +70,11 @@ def drop(inbox: Path, name: str, job: dict | str | bytes) -> Path:
 
 
 def outputs(out: Path, route: str) -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted((out / route).glob("*.json"))
-            if not p.name.endswith(".reason.json")}
+    return {
+        p.stem: json.loads(p.read_text())
+        for p in sorted((out / route).glob("*.json"))
+        if not p.name.endswith(".reason.json")
+    }
 
 
 def titles(sandbox) -> list[str]:
@@ -101,8 +108,12 @@ def test_the_readme_advice_for_outcome_unknown_works_drop_the_job_back(live, san
     claim.journal.append({"event": "done", "step": "deal", "record": {"action": "addDeal", "result": created}})
     claim.journal.append({"event": "started", "step": "read", "action": "addNote", "at": "t"})
     store.let_go(claim)  # the runner died here
-    flow = {"steps": [CREATE_AND_READ["steps"][0],
-                      {"id": "read", "action": "getDeal", "inputs": {"id": "{{ steps.deal.result.id }}"}}]}
+    flow = {
+        "steps": [
+            CREATE_AND_READ["steps"][0],
+            {"id": "read", "action": "getDeal", "inputs": {"id": "{{ steps.deal.result.id }}"}},
+        ]
+    }
     folder(live, inbox, out, flow).run(once=True)
     error = outputs(out, "error")["crashed"]
     assert error["error"]["type"] == "outcome_unknown"
@@ -119,8 +130,11 @@ def test_a_job_in_flight_shares_nothing_with_a_redrop_of_its_name(live, sandbox,
     drop(inbox, "same.json", {"data": {"title": "in flight"}})
     in_flight = store.claim(inbox / "same.json")  # owned by a live runner (this test)
     drop(inbox, "same.json", {"data": {"title": "dropped again"}})
-    flow = {"steps": [{"id": "deal", "action": "addDeal",
-                       "inputs": {"title": "{{ job.data.title }}", "debugRequest": True}}]}
+    flow = {
+        "steps": [
+            {"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}", "debugRequest": True}}
+        ]
+    }
     folder(live, inbox, out, flow).run(once=True)
     assert in_flight.path.exists()  # untouched, not taken over
     assert not in_flight.journal.path.exists()  # nothing was written for it by the other run
@@ -131,14 +145,17 @@ def test_a_job_in_flight_shares_nothing_with_a_redrop_of_its_name(live, sandbox,
 
 
 # ---- 2. bad files are never destroyed; outputs can be re-dropped; requeue --------------------------
-@pytest.mark.parametrize("name, payload, reason", [
-    ("not-json.json", b"{ not json", "not valid JSON"),
-    ("unknown-keys.json", b'{"data": {}, "dta": {}}', "unknown job keys: dta"),
-    ("latin1.json", '{"data": {"title": "Köln"}}'.encode("latin-1"), "not UTF-8"),
-    ("array.json", b"[1, 2]", "must be a JSON object"),
-    ("bad-id.json", b'{"id": "../../escape", "data": {}}', "job id"),
-    ("bad-files.json", b'{"data": {}, "files": 7}', "'files' must be a JSON array"),
-])
+@pytest.mark.parametrize(
+    "name, payload, reason",
+    [
+        ("not-json.json", b"{ not json", "not valid JSON"),
+        ("unknown-keys.json", b'{"data": {}, "dta": {}}', "unknown job keys: dta"),
+        ("latin1.json", '{"data": {"title": "Köln"}}'.encode("latin-1"), "not UTF-8"),
+        ("array.json", b"[1, 2]", "must be a JSON object"),
+        ("bad-id.json", b'{"id": "../../escape", "data": {}}', "job id"),
+        ("bad-files.json", b'{"data": {}, "files": 7}', "'files' must be a JSON array"),
+    ],
+)
 def test_a_bad_job_file_goes_to_error_byte_for_byte_with_its_reason(live, inbox, out, name, payload, reason):
     drop(inbox, name, payload)
     stats = folder(live, inbox, out).run(once=True)
@@ -169,8 +186,9 @@ def test_an_error_output_dropped_back_is_a_valid_job(live, sandbox, inbox, out):
 
 
 def test_requeue_starts_over_or_resumes_at_the_failed_step(live, sandbox, inbox, out, capsys):
-    flow = {"steps": [CREATE["steps"][0],
-                      {"id": "read", "action": "getDeal", "inputs": {"id": "{{ job.data.readId }}"}}]}
+    flow = {
+        "steps": [CREATE["steps"][0], {"id": "read", "action": "getDeal", "inputs": {"id": "{{ job.data.readId }}"}}]
+    }
     drop(inbox, "two-steps.json", {"data": {"title": "requeued deal", "readId": 999999}})
     folder(live, inbox, out, flow).run(once=True)
     failed = out / "error" / "two-steps.json"
@@ -211,7 +229,7 @@ def slow_writer(path: Path, content: bytes, chunk: int, pause: float) -> threadi
     def produce() -> None:
         with path.open("wb") as fh:
             for i in range(0, len(content), chunk):
-                fh.write(content[i:i + chunk])
+                fh.write(content[i : i + chunk])
                 fh.flush()
                 time.sleep(pause)
 
@@ -266,8 +284,11 @@ def test_an_allowed_root_lets_attachments_in(live, inbox, out, tmp_path):
     shared = tmp_path / "shared-scans"
     shared.mkdir()
     (shared / "catalog.pdf").write_bytes(b"%PDF shared")
-    drop(inbox, "allowed.json", {"data": {"title": "allowed"},
-                                 "files": [{"name": "catalog.pdf", "path": str(shared / "catalog.pdf")}]})
+    drop(
+        inbox,
+        "allowed.json",
+        {"data": {"title": "allowed"}, "files": [{"name": "catalog.pdf", "path": str(shared / "catalog.pdf")}]},
+    )
     folder(live, inbox, out, UPLOAD, allow_files_from=[shared]).run(once=True)
     assert "allowed" in outputs(out, "success")
     assert (shared / "catalog.pdf").exists()  # never removed: it is not the inbox's
@@ -275,8 +296,15 @@ def test_an_allowed_root_lets_attachments_in(live, inbox, out, tmp_path):
 
 def test_a_file_input_from_job_data_cannot_read_outside_the_roots(live, sandbox, inbox, out, tmp_path):
     (tmp_path / "token.txt").write_text("secret")
-    flow = {"steps": [{"id": "file", "action": "addFile",
-                       "inputs": {"entityType": "deal", "entityId": 1, "file": "{{ job.data.path }}"}}]}
+    flow = {
+        "steps": [
+            {
+                "id": "file",
+                "action": "addFile",
+                "inputs": {"entityType": "deal", "entityId": 1, "file": "{{ job.data.path }}"},
+            }
+        ]
+    }
     drop(inbox, "steal.json", {"data": {"path": str(tmp_path / "token.txt")}})
     folder(live, inbox, out, flow).run(once=True)
     error = outputs(out, "error")["steal"]["error"]
@@ -325,8 +353,10 @@ def test_run_job_refuses_a_path_as_job_id_and_keeps_logs_under_out(sandbox, tmp_
     assert main(["run", "getDeals", "--job", str(job), "--out", str(tmp_path / "out")]) == 2
     assert "job id" in capsys.readouterr().err
     job.write_text(json.dumps({"id": "order 7", "data": {}}))
-    assert main(["run", "getDeals", "--job", str(job), "--out", str(tmp_path / "out"),
-                 "--input", "debugRequest=true"]) == 0
+    assert (
+        main(["run", "getDeals", "--job", str(job), "--out", str(tmp_path / "out"), "--input", "debugRequest=true"])
+        == 0
+    )
     assert (tmp_path / "out" / "log" / "order 7" / "getDeals-debug.json").is_file()
     assert not (tmp_path / "outside").exists()
 
@@ -352,10 +382,26 @@ def test_two_watch_processes_on_one_inbox_never_duplicate(sandbox, inbox, out, t
     flow = tmp_path / "flow.json"
     flow.write_text(json.dumps(CREATE))
     env = {**os.environ, "PIPEDRIVE_API_TOKEN": SANDBOX_TOKEN, "PIPEDRIVE_BASE_URL": sandbox.base_url}
-    command = [sys.executable, "-m", "pipedrive_connect.cli", "watch", "--flow", str(flow), "--in", str(inbox),
-               "--out", str(out), "--once", "--settle", "0", "--workers", "2"]
-    procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "pipedrive_connect.cli",
+        "watch",
+        "--flow",
+        str(flow),
+        "--in",
+        str(inbox),
+        "--out",
+        str(out),
+        "--once",
+        "--settle",
+        "0",
+        "--workers",
+        "2",
+    ]
+    procs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     results = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), results
     assert sorted(outputs(out, "success")) == [f"proc-{i:02}" for i in range(40)]
@@ -367,11 +413,19 @@ def test_recovery_takes_over_only_claims_whose_owner_is_gone(live, sandbox, inbo
     store = FolderStore(inbox, out)
     drop(inbox, "owned.json", {"data": {"title": "owned elsewhere"}})
     claim = store.claim(inbox / "owned.json")
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import fcntl, os, sys, time\n"
-        f"fd = os.open({str(store.processing / 'owned.lock')!r}, os.O_RDWR)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(60)\n")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import fcntl, os, sys, time\n"
+                f"fd = os.open({str(store.processing / 'owned.lock')!r}, os.O_RDWR)\n"
+                "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(60)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     store.let_go(claim)  # this process gives it up; the other process now holds it
     assert holder.stdout.readline().strip() == "locked"
     try:
@@ -501,8 +555,10 @@ def test_poisoned_files_are_quarantined_and_the_rest_goes_on(live, sandbox, inbo
     (inbox / "link.json").symlink_to(tmp_path / "target.json")
     drop(inbox, "good.json", {"data": {"title": "good one"}})
     stats = folder(live, inbox, out).run(once=True)
-    reasons = {p.name[:-len(".reason.json")]: json.loads(p.read_text())["error"]["message"]
-               for p in (out / "error").glob("*.reason.json")}
+    reasons = {
+        p.name[: -len(".reason.json")]: json.loads(p.read_text())["error"]["message"]
+        for p in (out / "error").glob("*.reason.json")
+    }
     assert set(reasons) == {"folder", "deep", "pipe", "link"}
     assert "folder" in reasons["folder"] and "too deeply" in reasons["deep"]
     assert "pipe" in reasons["pipe"] and "symbolic link" in reasons["link"]
@@ -525,14 +581,32 @@ def test_recovery_at_start_up_carries_on_past_a_poisoned_claim(live, sandbox, in
 
 def test_watch_prints_no_traceback_for_poisoned_files(sandbox, inbox, out, tmp_path):
     (inbox / "dir.json").mkdir()
-    drop(inbox, "deep.json", b"{\"a\":" * 50_000)
+    drop(inbox, "deep.json", b'{"a":' * 50_000)
     drop(inbox, "bad.json", b"\x00\x01")
     flow = tmp_path / "flow.json"
     flow.write_text(json.dumps(CREATE))
     env = {**os.environ, "PIPEDRIVE_API_TOKEN": SANDBOX_TOKEN, "PIPEDRIVE_BASE_URL": sandbox.base_url}
-    done = subprocess.run([sys.executable, "-m", "pipedrive_connect.cli", "watch", "--flow", str(flow), "--in",
-                           str(inbox), "--out", str(out), "--once", "--settle", "0"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipedrive_connect.cli",
+            "watch",
+            "--flow",
+            str(flow),
+            "--in",
+            str(inbox),
+            "--out",
+            str(out),
+            "--once",
+            "--settle",
+            "0",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "Traceback" not in done.stderr
     assert json.loads(done.stdout)["quarantined"] == 3
     assert done.stderr.count("not a valid job") == 3
@@ -574,14 +648,21 @@ def test_after_the_bound_a_held_job_goes_to_error(fragile, sandbox, inbox, out):
 
 
 def test_a_refused_token_at_start_up_pauses_without_touching_the_inbox(bundle, sandbox, inbox, out):
-    wrong = Connection.from_settings({"type": "apiToken", "api_token": "revoked-token-000", "base_url":
-                                      sandbox.base_url})
+    wrong = Connection.from_settings(
+        {"type": "apiToken", "api_token": "revoked-token-000", "base_url": sandbox.base_url}
+    )
     current = {"connection": wrong}
     runtime = Runtime(bundle, wrong, out_dir=out, retry=RetrySettings.none())
     for i in range(3):
         drop(inbox, f"paused-{i}.json", {"data": {"title": f"paused {i}"}})
-    hot = HotFolder(runtime, Flow.from_dict(CREATE, runtime), inbox, out, reconnect=lambda: current["connection"],
-                    settings=WatchSettings(settle=0, probe_every=(0.1, 0.2)))
+    hot = HotFolder(
+        runtime,
+        Flow.from_dict(CREATE, runtime),
+        inbox,
+        out,
+        reconnect=lambda: current["connection"],
+        settings=WatchSettings(settle=0, probe_every=(0.1, 0.2)),
+    )
     runner = threading.Thread(target=hot.run, kwargs={"once": True})
     runner.start()
     deadline = time.monotonic() + 20
@@ -678,8 +759,16 @@ def test_watch_help_and_bad_options_say_what_to_fix(capsys, tmp_path):
         assert option in help_text or option == "requeue"
     (tmp_path / "in").mkdir()
     (tmp_path / "flow.json").write_text(json.dumps(CREATE))
-    args = ["watch", "--flow", str(tmp_path / "flow.json"), "--in", str(tmp_path / "in"), "--out", str(tmp_path / "o"),
-            "--once"]
+    args = [
+        "watch",
+        "--flow",
+        str(tmp_path / "flow.json"),
+        "--in",
+        str(tmp_path / "in"),
+        "--out",
+        str(tmp_path / "o"),
+        "--once",
+    ]
     env = {"PIPEDRIVE_API_TOKEN": "t0123456789", "PIPEDRIVE_BASE_URL": "http://127.0.0.1:9"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -73,15 +73,34 @@ def test_activities(live, sandbox):
     person = ok(run(live, "addPerson", {"name": "Act Person"}))
     org = ok(run(live, "addOrganization", {"name": "Act Org"}))
     deal = ok(run(live, "addDeal", {"title": "Act Deal", "orgId": str(org["id"])}))
-    call = ok(run(live, "addActivity", {"subject": "Call about order 1042", "type": "call", "dealId": str(deal["id"]),
-                                        "personId": str(person["id"]), "orgId": str(org["id"]),
-                                        "dueDate": "2026-03-02", "dueTime": "09:30", "duration": "00:30",
-                                        "busy": "true", "location": "Main street 1, Berlin"}))
+    call = ok(
+        run(
+            live,
+            "addActivity",
+            {
+                "subject": "Call about order 1042",
+                "type": "call",
+                "dealId": str(deal["id"]),
+                "personId": str(person["id"]),
+                "orgId": str(org["id"]),
+                "dueDate": "2026-03-02",
+                "dueTime": "09:30",
+                "duration": "00:30",
+                "busy": "true",
+                "location": "Main street 1, Berlin",
+            },
+        )
+    )
     assert call["participants"] == [{"person_id": person["id"], "primary": True}]
     assert call["location"]["value"] == "Main street 1, Berlin"
     assert (call["deal_id"], call["org_id"], call["type"], call["busy"]) == (deal["id"], org["id"], "call", True)
-    task = ok(run(live, "addActivity", {"subject": "Send offer", "type": "task", "dealId": deal["id"],
-                                        "dueDate": "2026-04-15"}))
+    task = ok(
+        run(
+            live,
+            "addActivity",
+            {"subject": "Send offer", "type": "task", "dealId": deal["id"], "dueDate": "2026-04-15"},
+        )
+    )
 
     got = ok(run(live, "getActivity", {"id": str(call["id"])}))
     assert got["subject"] == "Call about order 1042" and got["due_date"] == "2026-03-02"
@@ -100,8 +119,13 @@ def test_activities(live, sandbox):
     assert ids(open_ones) == [task["id"]]
 
     # Person becomes the primary participant, other participants stay as secondary ones
-    group = ok(run(live, "addActivity", {"subject": "Group call", "personId": "1",
-                                         "participants": [{"person_id": 2, "primary": True}]}))
+    group = ok(
+        run(
+            live,
+            "addActivity",
+            {"subject": "Group call", "personId": "1", "participants": [{"person_id": 2, "primary": True}]},
+        )
+    )
     assert group["participants"] == [{"person_id": 1, "primary": True}, {"person_id": 2, "primary": False}]
     ok(run(live, "updateActivity", {"id": group["id"], "personId": "3"}))  # replaces the participant list
     assert ok(run(live, "getActivity", {"id": group["id"]}))["participants"] == [{"person_id": 3, "primary": True}]
@@ -145,14 +169,36 @@ def test_currencies_term_filters(live, sandbox):
 
 
 def test_call_logs(live, sandbox):
-    first = ok(run(live, "addCallLog", {"toPhoneNumber": "+49 30 1234", "fromPhoneNumber": "+49 30 9999",
-                                        "outcome": "connected", "startTime": "2026-02-01T10:00:00Z",
-                                        "endTime": "2026-02-01T10:05:00Z", "subject": "Intro call",
-                                        "personId": "1", "dealId": "1"}))
+    first = ok(
+        run(
+            live,
+            "addCallLog",
+            {
+                "toPhoneNumber": "+49 30 1234",
+                "fromPhoneNumber": "+49 30 9999",
+                "outcome": "connected",
+                "startTime": "2026-02-01T10:00:00Z",
+                "endTime": "2026-02-01T10:05:00Z",
+                "subject": "Intro call",
+                "personId": "1",
+                "dealId": "1",
+            },
+        )
+    )
     assert isinstance(first["id"], str) and first["outcome"] == "connected"
     assert (first["person_id"], first["deal_id"]) == (1, 1)
-    second = ok(run(live, "addCallLog", {"toPhoneNumber": "+49 30 5555", "outcome": "no_answer",
-                                         "startTime": "2026-02-02T10:00:00Z", "endTime": "2026-02-02T10:00:30Z"}))
+    second = ok(
+        run(
+            live,
+            "addCallLog",
+            {
+                "toPhoneNumber": "+49 30 5555",
+                "outcome": "no_answer",
+                "startTime": "2026-02-02T10:00:00Z",
+                "endTime": "2026-02-02T10:00:30Z",
+            },
+        )
+    )
     got = ok(run(live, "getCallLog", {"id": first["id"]}))
     assert got["subject"] == "Intro call" and got["to_phone_number"] == "+49 30 1234"
     listed = ok(run(live, "getUserCallLogs", {"fetchAll": "true"}))
@@ -164,8 +210,18 @@ def test_call_logs(live, sandbox):
 
     # fetchAll walks v1 offset pages of at most 50 call logs
     for i in range(55):
-        ok(run(live, "addCallLog", {"toPhoneNumber": f"+49 {i}", "outcome": "busy", "startTime": "2026-02-03T10:00:00Z",
-                                    "endTime": "2026-02-03T10:01:00Z"}))
+        ok(
+            run(
+                live,
+                "addCallLog",
+                {
+                    "toPhoneNumber": f"+49 {i}",
+                    "outcome": "busy",
+                    "startTime": "2026-02-03T10:00:00Z",
+                    "endTime": "2026-02-03T10:01:00Z",
+                },
+            )
+        )
     before = len(sandbox.request_log)
     every = ok(run(live, "getUserCallLogs", {"fetchAll": "true"}))
     assert len(every) == len(set(ids(every))) == 56
@@ -225,18 +281,43 @@ def test_note_fields(live):
 def test_deals_crud_list_and_search(live, sandbox):
     org = ok(run(live, "addOrganization", {"name": "Deal Org"}))
     person = ok(run(live, "addPerson", {"name": "Deal Person", "orgId": org["id"]}))
-    deal = ok(run(live, "addDeal", {"title": "Quasar upgrade", "value": "2500", "currency": "USD",
-                                    "orgId": str(org["id"]), "personId": str(person["id"]), "stageId": "2",
-                                    "probability": "60", "expectedCloseDate": "2026-06-30", "visibleTo": "3",
-                                    "customFields": {REGION_KEY: 12}}))
+    deal = ok(
+        run(
+            live,
+            "addDeal",
+            {
+                "title": "Quasar upgrade",
+                "value": "2500",
+                "currency": "USD",
+                "orgId": str(org["id"]),
+                "personId": str(person["id"]),
+                "stageId": "2",
+                "probability": "60",
+                "expectedCloseDate": "2026-06-30",
+                "visibleTo": "3",
+                "customFields": {REGION_KEY: 12},
+            },
+        )
+    )
     assert (deal["value"], deal["currency"], deal["stage_id"], deal["pipeline_id"]) == (2500, "USD", 2, 1)
     assert deal["custom_fields"][REGION_KEY] == 12 and deal["expected_close_date"] == "2026-06-30"
 
     got = ok(run(live, "getDeal", {"id": str(deal["id"])}))
     assert got["title"] == "Quasar upgrade" and got["person_id"] == person["id"]
 
-    ok(run(live, "updateDeal", {"id": deal["id"], "title": "Quasar upgrade v2", "value": "3000", "stageId": "3",
-                                "customFields": {REGION_KEY: 11}}))
+    ok(
+        run(
+            live,
+            "updateDeal",
+            {
+                "id": deal["id"],
+                "title": "Quasar upgrade v2",
+                "value": "3000",
+                "stageId": "3",
+                "customFields": {REGION_KEY: 11},
+            },
+        )
+    )
     again = ok(run(live, "getDeal", {"id": deal["id"]}))
     assert (again["title"], again["value"], again["stage_id"]) == ("Quasar upgrade v2", 3000, 3)
     assert again["custom_fields"][REGION_KEY] == 11 and again["currency"] == "USD"  # untouched
@@ -279,16 +360,26 @@ def test_deal_reports(live):
     by_stage = ok(run(live, "getDealsSummary", {"stageId": "1"}))
     assert by_stage["total_count"] == 1
     ok(run(live, "addDeal", {"title": "Timeline deal", "value": "10", "expectedCloseDate": "2026-05-20"}))
-    timeline = ok(run(live, "getDealsTimeline", {"startDate": "2026-04-01", "interval": "month", "amount": "3",
-                                                 "fieldKey": "expected_close_date"}))
+    timeline = ok(
+        run(
+            live,
+            "getDealsTimeline",
+            {"startDate": "2026-04-01", "interval": "month", "amount": "3", "fieldKey": "expected_close_date"},
+        )
+    )
     assert [p["totals"]["count"] for p in timeline] == [0, 1, 0]
     assert timeline[1]["deals"][0]["title"] == "Timeline deal"
 
 
 def test_deals_timeline_by_week(live):
     ok(run(live, "addDeal", {"title": "Week 2 deal", "expectedCloseDate": "2026-01-09"}))
-    weeks = ok(run(live, "getDealsTimeline", {"startDate": "2026-01-05", "interval": "week", "amount": "2",
-                                              "fieldKey": "expected_close_date"}))
+    weeks = ok(
+        run(
+            live,
+            "getDealsTimeline",
+            {"startDate": "2026-01-05", "interval": "week", "amount": "2", "fieldKey": "expected_close_date"},
+        )
+    )
     assert [p["period_start"][:10] for p in weeks] == ["2026-01-05", "2026-01-12"]
     assert [p["totals"]["count"] for p in weeks] == [1, 0]
 
@@ -315,16 +406,38 @@ def test_deal_followers_and_participants(live):
 
 def test_deal_products(live):
     deal = ok(run(live, "addDeal", {"title": "Product deal", "currency": "EUR"}))
-    line = ok(run(live, "addDealProduct", {"id": deal["id"], "productId": "1", "itemPrice": "49", "quantity": "2",
-                                           "discountPercentage": "10", "comments": "first year"}))
+    line = ok(
+        run(
+            live,
+            "addDealProduct",
+            {
+                "id": deal["id"],
+                "productId": "1",
+                "itemPrice": "49",
+                "quantity": "2",
+                "discountPercentage": "10",
+                "comments": "first year",
+            },
+        )
+    )
     assert (line["product_id"], line["discount"], line["discount_type"]) == (1, 10, "percentage")
     assert line["sum"] == pytest.approx(88.2)
-    other = ok(run(live, "addDealProduct", {"id": deal["id"], "productId": 2, "itemPrice": 199, "quantity": 1,
-                                            "discountAmount": "9"}))
+    other = ok(
+        run(
+            live,
+            "addDealProduct",
+            {"id": deal["id"], "productId": 2, "itemPrice": 199, "quantity": 1, "discountAmount": "9"},
+        )
+    )
     assert other["discount_type"] == "amount" and other["sum"] == pytest.approx(190)
 
-    ok(run(live, "updateDealProduct", {"id": deal["id"], "productAttachmentId": line["id"], "quantity": "3",
-                                       "discountAmount": "7"}))
+    ok(
+        run(
+            live,
+            "updateDealProduct",
+            {"id": deal["id"], "productAttachmentId": line["id"], "quantity": "3", "discountAmount": "7"},
+        )
+    )
     lines = ok(run(live, "getDealProducts", {"id": deal["id"], "fetchAll": "true"}))
     assert ids(lines) == [line["id"], other["id"]]
     changed = lines[0]
@@ -365,8 +478,9 @@ def test_deal_related_lists(live, sandbox, tmp_path):
 def test_files(live, sandbox, tmp_path):
     source = tmp_path / "spec sheet.txt"
     source.write_bytes(b"line one\nline two\n")
-    person_file = ok(run(live, "addFile", {"entityType": "person", "entityId": "2", "file": str(source),
-                                           "fileName": "renamed.txt"}))
+    person_file = ok(
+        run(live, "addFile", {"entityType": "person", "entityId": "2", "file": str(source), "fileName": "renamed.txt"})
+    )
     assert person_file["name"] == "renamed.txt" and person_file["person_id"] == 2
     job = Job(files=[Attachment("attached.txt", str(source), "text/plain")])
     org_file = ok(run(live, "addFile", {"entityType": "organization", "entityId": "1"}, job=job))
@@ -412,8 +526,17 @@ def test_filters(live):
     assert ok(run(live, "getFilters", {"type": "people"})) == []
     one = ok(run(live, "getFilter", {"id": "1"}))
     assert one["name"] == "All open deals"
-    conditions = {"glue": "and", "conditions": [{"glue": "and", "conditions": [
-        {"object": "deal", "field_id": "12", "operator": "=", "value": "open", "extra_value": None}]}]}
+    conditions = {
+        "glue": "and",
+        "conditions": [
+            {
+                "glue": "and",
+                "conditions": [
+                    {"object": "deal", "field_id": "12", "operator": "=", "value": "open", "extra_value": None}
+                ],
+            }
+        ],
+    }
     ok(run(live, "updateFilter", {"id": 1, "conditions": conditions, "name": "Open deals only"}))
     again = ok(run(live, "getFilter", {"id": 1}))
     assert again["name"] == "Open deals only" and again["conditions"] == conditions
@@ -440,9 +563,21 @@ def test_lead_labels_and_sources(live):
 
 def test_leads(live):
     label = ok(run(live, "addLeadLabel", {"name": "Warm", "color": "yellow"}))
-    lead = ok(run(live, "addLead", {"title": "Widget inquiry", "personId": "1", "labelIds": label["id"],
-                                    "value": {"amount": "500", "currency": "EUR"}, "expectedCloseDate": "2026-07-01",
-                                    "visibleTo": "3", "wasSeen": "false"}))
+    lead = ok(
+        run(
+            live,
+            "addLead",
+            {
+                "title": "Widget inquiry",
+                "personId": "1",
+                "labelIds": label["id"],
+                "value": {"amount": "500", "currency": "EUR"},
+                "expectedCloseDate": "2026-07-01",
+                "visibleTo": "3",
+                "wasSeen": "false",
+            },
+        )
+    )
     assert lead["person_id"] == 1 and lead["label_ids"] == [label["id"]]
     assert lead["value"] == {"amount": 500, "currency": "EUR"}
     org_lead = ok(run(live, "addLead", {"title": "Gadget inquiry", "orgId": "2"}))
@@ -450,11 +585,20 @@ def test_leads(live):
     got = ok(run(live, "getLead", {"id": lead["id"]}))
     assert got["title"] == "Widget inquiry" and got["expected_close_date"] == "2026-07-01"
 
-    ok(run(live, "updateLead", {"id": lead["id"], "title": "Widget inquiry (qualified)", "wasSeen": "true",
-                                "orgId": "1"}))
+    ok(
+        run(
+            live,
+            "updateLead",
+            {"id": lead["id"], "title": "Widget inquiry (qualified)", "wasSeen": "true", "orgId": "1"},
+        )
+    )
     got = ok(run(live, "getLead", {"id": lead["id"]}))
     assert (got["title"], got["was_seen"], got["organization_id"], got["person_id"]) == (
-        "Widget inquiry (qualified)", True, 1, 1)
+        "Widget inquiry (qualified)",
+        True,
+        1,
+        1,
+    )
 
     everything = ok(run(live, "getLeads", {"fetchAll": "true"}))
     assert {lead["id"], org_lead["id"]} <= set(ids(everything))
@@ -477,8 +621,12 @@ def test_mailbox_routes(live, sandbox):
     assert ok(run(live, "getMailThreads", {"folder": "inbox", "fetchAll": "true"})) == []
     assert last_request(sandbox)["operation"] == "getMailThreads"
     assert last_request(sandbox)["query"]["folder"] == "inbox"
-    for key, inputs in (("getMailThread", {"id": "5"}), ("getMailThreadMessages", {"id": "5"}),
-                        ("getMailMessage", {"id": "7", "includeBody": "true"}), ("deleteMailThread", {"id": "5"})):
+    for key, inputs in (
+        ("getMailThread", {"id": "5"}),
+        ("getMailThreadMessages", {"id": "5"}),
+        ("getMailMessage", {"id": "7", "includeBody": "true"}),
+        ("deleteMailThread", {"id": "5"}),
+    ):
         fails(run(live, key, inputs), "not_found", 404)
         assert last_request(sandbox)["operation"] == key
     assert last_request(sandbox)["method"] == "DELETE"
@@ -490,8 +638,9 @@ def test_mailbox_routes(live, sandbox):
 def test_raw_request(live):
     body = ok(run(live, "rawRequest", {"method": "GET", "url": "/api/v2/deals", "queryParams": {"limit": "1"}}))
     assert body["success"] is True and len(body["data"]) == 1
-    created = ok(run(live, "rawRequest", {"method": "POST", "url": "/api/v2/organizations",
-                                          "data": {"name": "Raw Org"}}))["data"]
+    created = ok(
+        run(live, "rawRequest", {"method": "POST", "url": "/api/v2/organizations", "data": {"name": "Raw Org"}})
+    )["data"]
     assert ok(run(live, "getOrganization", {"id": created["id"]}))["name"] == "Raw Org"
     fails(run(live, "rawRequest", {"method": "GET", "url": "https://example.com/api/v2/deals"}), "input")
 
@@ -531,8 +680,18 @@ def test_notes_date_range(live, sandbox):
 
 
 def test_organizations_crud_list_and_search(live, sandbox):
-    org = ok(run(live, "addOrganization", {"name": "Globex Corporation", "website": "https://globex.example",
-                                           "address": {"value": "Cypress Creek 1"}, "visibleTo": "3"}))
+    org = ok(
+        run(
+            live,
+            "addOrganization",
+            {
+                "name": "Globex Corporation",
+                "website": "https://globex.example",
+                "address": {"value": "Cypress Creek 1"},
+                "visibleTo": "3",
+            },
+        )
+    )
     assert org["website"] == "https://globex.example" and org["address"]["value"] == "Cypress Creek 1"
     got = ok(run(live, "getOrganization", {"id": str(org["id"])}))
     assert got["name"] == "Globex Corporation"
@@ -583,8 +742,11 @@ def test_organization_related(live, sandbox, tmp_path):
     assert last_request(sandbox)["operation"] == "getOrganizationMailMessages"
 
     updates = ok(run(live, "getOrganizationUpdates", {"id": org["id"], "fetchAll": "true"}))
-    assert {(u["object"], u["data"]["id"]) for u in updates} == {("note", note["id"]), ("file", uploaded["id"]),
-                                                                 ("activity", act["id"])}
+    assert {(u["object"], u["data"]["id"]) for u in updates} == {
+        ("note", note["id"]),
+        ("file", uploaded["id"]),
+        ("activity", act["id"]),
+    }
     assert ok(run(live, "getOrganizationUsers", {"id": org["id"]})) == [1, 2]
 
 
@@ -627,16 +789,26 @@ def test_permission_sets_by_app(live, sandbox):
 
 
 def test_persons_crud_list_and_search(live, sandbox):
-    person = ok(run(live, "addPerson", {"name": "Harriet Quimby", "emails": "harriet@air.example, hq@home.example",
-                                        "phones": "+1 555 0199", "orgId": "1", "marketingStatus": "subscribed"}))
+    person = ok(
+        run(
+            live,
+            "addPerson",
+            {
+                "name": "Harriet Quimby",
+                "emails": "harriet@air.example, hq@home.example",
+                "phones": "+1 555 0199",
+                "orgId": "1",
+                "marketingStatus": "subscribed",
+            },
+        )
+    )
     assert [e["value"] for e in person["emails"]] == ["harriet@air.example", "hq@home.example"]
     assert [e["primary"] for e in person["emails"]] == [True, False]
     assert person["phones"][0]["value"] == "+1 555 0199" and person["org_id"] == 1
     got = ok(run(live, "getPerson", {"id": str(person["id"])}))
     assert (got["first_name"], got["last_name"]) == ("Harriet", "Quimby")
 
-    ok(run(live, "updatePerson", {"id": person["id"], "name": "Harriet Q.", "emails": "new@air.example",
-                                  "orgId": "2"}))
+    ok(run(live, "updatePerson", {"id": person["id"], "name": "Harriet Q.", "emails": "new@air.example", "orgId": "2"}))
     got = ok(run(live, "getPerson", {"id": person["id"]}))
     assert (got["name"], got["org_id"]) == ("Harriet Q.", 2)
     assert [e["value"] for e in got["emails"]] == ["new@air.example"]
@@ -646,8 +818,13 @@ def test_persons_crud_list_and_search(live, sandbox):
     ok(run(live, "setFieldValueForPerson", {"personId": person["id"], "customFieldKey": tier, "value": "Gold"}))
     assert ok(run(live, "getPerson", {"id": person["id"]}))["custom_fields"][tier] == "Gold"
     score = new_field(live, "personFields", "Score", "double")
-    ok(run(live, "setFieldValueForPerson", {"personId": person["id"], "customFieldKey": score, "value": "4.5",
-                                            "valueIsJson": "true"}))
+    ok(
+        run(
+            live,
+            "setFieldValueForPerson",
+            {"personId": person["id"], "customFieldKey": score, "value": "4.5", "valueIsJson": "true"},
+        )
+    )
     custom = ok(run(live, "getPerson", {"id": person["id"]}))["custom_fields"]
     assert (custom[tier], custom[score]) == ("Gold", 4.5)
 
@@ -698,8 +875,11 @@ def test_person_related(live, sandbox, tmp_path):
     assert [(p["deal_id"], p["product_id"]) for p in products] == [(deal["id"], 2)] and products[0]["id"] == line["id"]
 
     updates = ok(run(live, "getPersonUpdates", {"id": person["id"], "fetchAll": True}))
-    assert {(u["object"], u["data"]["id"]) for u in updates} == {("note", note["id"]), ("file", uploaded["id"]),
-                                                                 ("activity", act["id"])}
+    assert {(u["object"], u["data"]["id"]) for u in updates} == {
+        ("note", note["id"]),
+        ("file", uploaded["id"]),
+        ("activity", act["id"]),
+    }
     assert ok(run(live, "getPersonUsers", {"id": person["id"]})) == [1, 2]
 
 
@@ -714,8 +894,9 @@ def test_merge_persons_keeps_the_merge_with_person(live):
     kept = ok(run(live, "getPerson", {"id": keep["id"]}))
     assert kept["org_id"] == 1 and [e["value"] for e in kept["emails"]] == ["keep@x.example"]
     assert ok(run(live, "getDeal", {"id": deal["id"]}))["person_id"] == keep["id"]
-    assert ok(run(live, "getActivity", {"id": act["id"]}))["participants"] == [{"person_id": keep["id"],
-                                                                                "primary": True}]
+    assert ok(run(live, "getActivity", {"id": act["id"]}))["participants"] == [
+        {"person_id": keep["id"], "primary": True}
+    ]
 
 
 # ---- pipelines and stages ---------------------------------------------------------------------------------------
@@ -726,8 +907,11 @@ def test_pipelines(live):
     pipeline = ok(run(live, "addPipeline", {"name": "Renewals", "isDealProbabilityEnabled": "true"}))
     assert pipeline["is_deal_probability_enabled"] is True
     assert ok(run(live, "getPipeline", {"id": str(pipeline["id"])}))["name"] == "Renewals"
-    ok(run(live, "updatePipeline",
-           {"id": pipeline["id"], "name": "Renewals 2026", "isDealProbabilityEnabled": "false"}))
+    ok(
+        run(
+            live, "updatePipeline", {"id": pipeline["id"], "name": "Renewals 2026", "isDealProbabilityEnabled": "false"}
+        )
+    )
     got = ok(run(live, "getPipeline", {"id": pipeline["id"]}))
     assert (got["name"], got["is_deal_probability_enabled"]) == ("Renewals 2026", False)
     assert ids(ok(run(live, "getPipelines", {"fetchAll": True}))) == [1, pipeline["id"]]
@@ -741,11 +925,21 @@ def test_pipelines(live):
     assert ids(ok(run(live, "getPipelineDeals", {"id": pipeline["id"], "status": "won"}))) == [won["id"]]
     assert len(ok(run(live, "getPipelineDeals", {"id": 1, "fetchAll": True}))) == 3  # the sample deals
 
-    conversion = ok(run(live, "getPipelineConversionStatistics", {"id": pipeline["id"], "startDate": "2026-01-01",
-                                                                  "endDate": "2026-12-31"}))
+    conversion = ok(
+        run(
+            live,
+            "getPipelineConversionStatistics",
+            {"id": pipeline["id"], "startDate": "2026-01-01", "endDate": "2026-12-31"},
+        )
+    )
     assert conversion["won_conversion"] == 50
-    movement = ok(run(live, "getPipelineMovementStatistics", {"id": pipeline["id"], "startDate": "2026-01-01",
-                                                              "endDate": "2026-12-31", "userId": "1"}))
+    movement = ok(
+        run(
+            live,
+            "getPipelineMovementStatistics",
+            {"id": pipeline["id"], "startDate": "2026-01-01", "endDate": "2026-12-31", "userId": "1"},
+        )
+    )
     assert movement["new_deals"]["count"] == 2 and movement["won_deals"]["count"] == 1
 
     empty = ok(run(live, "addPipeline", {"name": "Scratch"}))
@@ -757,10 +951,19 @@ def test_pipelines(live):
 def test_stages(live):
     stages = ok(run(live, "getStages", {"pipelineId": "1", "fetchAll": "true"}))
     assert [s["name"] for s in stages] == ["Lead in", "Demo booked", "Contract sent"]
-    stage = ok(run(live, "addStage", {"name": "Closing", "pipelineId": "1", "dealProbability": "80",
-                                      "rottenFlag": "true", "rottenDays": "14"}))
+    stage = ok(
+        run(
+            live,
+            "addStage",
+            {"name": "Closing", "pipelineId": "1", "dealProbability": "80", "rottenFlag": "true", "rottenDays": "14"},
+        )
+    )
     assert (stage["order_nr"], stage["deal_probability"], stage["is_deal_rot_enabled"], stage["days_to_rotten"]) == (
-        4, 80, True, 14)
+        4,
+        80,
+        True,
+        14,
+    )
     assert ok(run(live, "getStage", {"id": stage["id"]}))["name"] == "Closing"
     ok(run(live, "updateStage", {"id": stage["id"], "name": "Closing soon", "dealProbability": "90"}))
     got = ok(run(live, "getStage", {"id": stage["id"]}))
@@ -781,15 +984,38 @@ def test_stages(live):
 
 
 def test_products_crud_list_and_search(live):
-    product = ok(run(live, "addProduct", {"name": "Enterprise plan", "code": "ENT", "unit": "seat", "tax": "19",
-                                          "prices": [{"price": "999", "currency": "EUR"}], "selectable": "true",
-                                          "billingFrequency": "monthly", "billingFrequencyCycles": "12"}))
+    product = ok(
+        run(
+            live,
+            "addProduct",
+            {
+                "name": "Enterprise plan",
+                "code": "ENT",
+                "unit": "seat",
+                "tax": "19",
+                "prices": [{"price": "999", "currency": "EUR"}],
+                "selectable": "true",
+                "billingFrequency": "monthly",
+                "billingFrequencyCycles": "12",
+            },
+        )
+    )
     assert product["prices"][0]["price"] == 999 and product["prices"][0]["product_id"] == product["id"]
     assert (product["billing_frequency"], product["billing_frequency_cycles"]) == ("monthly", 12)
     got = ok(run(live, "getProduct", {"id": str(product["id"])}))
     assert (got["code"], got["tax"], got["is_linkable"]) == ("ENT", 19, True)
-    ok(run(live, "updateProduct", {"id": product["id"], "name": "Enterprise plan+", "selectable": "false",
-                                   "prices": [{"price": 1099, "currency": "EUR"}, {"price": 1199, "currency": "USD"}]}))
+    ok(
+        run(
+            live,
+            "updateProduct",
+            {
+                "id": product["id"],
+                "name": "Enterprise plan+",
+                "selectable": "false",
+                "prices": [{"price": 1099, "currency": "EUR"}, {"price": 1199, "currency": "USD"}],
+            },
+        )
+    )
     got = ok(run(live, "getProduct", {"id": product["id"]}))
     assert (got["name"], got["is_linkable"], got["code"]) == ("Enterprise plan+", False, "ENT")
     assert [(p["price"], p["currency"]) for p in got["prices"]] == [(1099, "EUR"), (1199, "USD")]
@@ -819,8 +1045,10 @@ def test_product_related(live, tmp_path):
     won_deal = ok(run(live, "addDeal", {"title": "Add-on won", "status": "won"}))
     for deal in (open_deal, won_deal):
         ok(run(live, "addDealProduct", {"id": deal["id"], "productId": product["id"], "itemPrice": 5, "quantity": 1}))
-    assert ids(ok(run(live, "getProductDeals", {"id": product["id"], "fetchAll": "true"}))) == [open_deal["id"],
-                                                                                                 won_deal["id"]]
+    assert ids(ok(run(live, "getProductDeals", {"id": product["id"], "fetchAll": "true"}))) == [
+        open_deal["id"],
+        won_deal["id"],
+    ]
     assert ids(ok(run(live, "getProductDeals", {"id": product["id"], "status": "won"}))) == [won_deal["id"]]
 
     source = tmp_path / "datasheet.txt"
@@ -872,8 +1100,9 @@ def exercised_keys() -> set[str]:
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
                 keys.add(key.value)
             else:
-                keys |= {c.value for c in ast.walk(function)
-                         if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+                keys |= {
+                    c.value for c in ast.walk(function) if isinstance(c, ast.Constant) and isinstance(c.value, str)
+                }
     return keys
 
 

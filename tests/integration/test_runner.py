@@ -29,8 +29,9 @@ def folders(tmp_path):
 
 def make_folder(live, folders, workers=2, **settings) -> HotFolder:
     settings.setdefault("settle", 0)
-    return HotFolder(live, Flow.from_dict(FLOW, live), folders[0], folders[1],
-                     settings=WatchSettings(workers=workers, **settings))
+    return HotFolder(
+        live, Flow.from_dict(FLOW, live), folders[0], folders[1], settings=WatchSettings(workers=workers, **settings)
+    )
 
 
 def drop(inbox: Path, name: str, title: str) -> Path:
@@ -41,8 +42,12 @@ def drop(inbox: Path, name: str, title: str) -> Path:
 
 def routed(out: Path) -> dict[str, str]:
     """Run name -> route, for every routed job (a quarantined file's reason is not a job)."""
-    return {p.stem: route for route in ("success", "error") for p in (out / route).glob("*.json")
-            if not p.name.endswith(".reason.json")}
+    return {
+        p.stem: route
+        for route in ("success", "error")
+        for p in (out / route).glob("*.json")
+        if not p.name.endswith(".reason.json")
+    }
 
 
 def deal_titles(sandbox) -> list[str]:
@@ -78,8 +83,9 @@ def claim_with_journal(folders, name: str, entries: list[dict]) -> Path:
 
 
 def test_crash_during_a_create_is_outcome_unknown_not_repeated(live, sandbox, folders):
-    claim_with_journal(folders, "crashed-create",
-                       [{"event": "started", "step": "deal", "action": "addDeal", "at": "t"}])
+    claim_with_journal(
+        folders, "crashed-create", [{"event": "started", "step": "deal", "action": "addDeal", "at": "t"}]
+    )
     folder = make_folder(live, folders)
     folder.run(once=True)
     error = json.loads((folders[1] / "error" / "crashed-create.json").read_text())["error"]
@@ -92,11 +98,15 @@ def test_crash_during_a_create_is_outcome_unknown_not_repeated(live, sandbox, fo
 def test_crash_after_a_finished_create_resumes_without_repeating_it(live, sandbox, folders):
     created = live.run("addDeal", inputs={"title": "made before the crash"}).result
     record = {"action": "addDeal", "result": created}
-    claim_with_journal(folders, "resumed", [
-        {"event": "started", "step": "deal", "action": "addDeal", "at": "t"},
-        {"event": "done", "step": "deal", "record": record, "at": "t"},
-        {"event": "started", "step": "read", "action": "getDeal", "at": "t"},  # a read: safe to repeat
-    ])
+    claim_with_journal(
+        folders,
+        "resumed",
+        [
+            {"event": "started", "step": "deal", "action": "addDeal", "at": "t"},
+            {"event": "done", "step": "deal", "record": record, "at": "t"},
+            {"event": "started", "step": "read", "action": "getDeal", "at": "t"},  # a read: safe to repeat
+        ],
+    )
     make_folder(live, folders).run(once=True)
     job = json.loads((folders[1] / "success" / "resumed.json").read_text())
     assert job["steps"]["read"]["result"]["id"] == created["id"]
@@ -105,8 +115,9 @@ def test_crash_after_a_finished_create_resumes_without_repeating_it(live, sandbo
 
 
 def test_torn_journal_line_counts_as_not_finished(folders):
-    claimed = claim_with_journal(folders, "torn",
-                                 [{"event": "started", "step": "deal", "action": "addDeal", "at": "t"}])
+    claimed = claim_with_journal(
+        folders, "torn", [{"event": "started", "step": "deal", "action": "addDeal", "at": "t"}]
+    )
     with claimed.with_suffix(".journal").open("a") as fh:
         fh.write('{"event": "done", "step": "deal", "rec')
     state = Journal(claimed.with_suffix(".journal")).read()
@@ -139,12 +150,22 @@ def test_crash_after_delivery_only_cleans_up(live, sandbox, folders):
 def test_attachments_travel_with_the_job(live, folders):
     inbox, out = folders
     (inbox / "scan.pdf").write_bytes(b"%PDF-1.4")
-    (inbox / "with-file.json").write_text(json.dumps({"data": {"title": "attach"},
-                                                      "files": [{"name": "scan.pdf", "path": "scan.pdf"}]}))
-    flow = Flow.from_dict({"steps": [{"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}"}},
-                                     {"id": "file", "action": "addFile",
-                                      "inputs": {"entityType": "deal",
-                                                 "entityId": "{{ steps.deal.result.id }}"}}]}, live)
+    (inbox / "with-file.json").write_text(
+        json.dumps({"data": {"title": "attach"}, "files": [{"name": "scan.pdf", "path": "scan.pdf"}]})
+    )
+    flow = Flow.from_dict(
+        {
+            "steps": [
+                {"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}"}},
+                {
+                    "id": "file",
+                    "action": "addFile",
+                    "inputs": {"entityType": "deal", "entityId": "{{ steps.deal.result.id }}"},
+                },
+            ]
+        },
+        live,
+    )
     HotFolder(live, flow, inbox, out, settings=WatchSettings(settle=0)).run(once=True)
     job = json.loads((out / "success" / "with-file.json").read_text())
     assert job["files"][0]["path"] == "with-file.files/scan.pdf"
@@ -167,9 +188,26 @@ def test_sigterm_finishes_in_flight_jobs_and_exits_cleanly(sandbox, folders, tmp
     flow = tmp_path / "flow.json"
     flow.write_text(json.dumps(FLOW))
     env = {**os.environ, "PIPEDRIVE_API_TOKEN": SANDBOX_TOKEN, "PIPEDRIVE_BASE_URL": sandbox.base_url}
-    proc = subprocess.Popen([sys.executable, "-m", "pipedrive_connect.cli", "watch", "--flow", str(flow), "--in",
-                             str(inbox), "--out", str(out), "--workers", "2"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipedrive_connect.cli",
+            "watch",
+            "--flow",
+            str(flow),
+            "--in",
+            str(inbox),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 20
     while not list((out / "success").glob("*.json")) and time.monotonic() < deadline:
         time.sleep(0.05)

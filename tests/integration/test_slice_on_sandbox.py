@@ -20,12 +20,27 @@ def ok(outcome):
 
 def test_create_read_update_delete_a_deal(live):
     org = ok(live.run("addOrganization", Job(), {"name": "Acme Corp"}))
-    person = ok(live.run("addPerson", Job(),
-                         {"name": "Jane Roe", "emails": "jane@acme.example", "orgId": str(org["id"])}))
-    assert person["emails"][0] == {"value": "jane@acme.example", "primary": True,
-                                   "label": person["emails"][0].get("label")}
-    deal = ok(live.run("addDeal", Job(), {"title": "Order 1", "value": "120.5", "currency": "EUR",
-                                          "orgId": str(org["id"]), "personId": str(person["id"])}))
+    person = ok(
+        live.run("addPerson", Job(), {"name": "Jane Roe", "emails": "jane@acme.example", "orgId": str(org["id"])})
+    )
+    assert person["emails"][0] == {
+        "value": "jane@acme.example",
+        "primary": True,
+        "label": person["emails"][0].get("label"),
+    }
+    deal = ok(
+        live.run(
+            "addDeal",
+            Job(),
+            {
+                "title": "Order 1",
+                "value": "120.5",
+                "currency": "EUR",
+                "orgId": str(org["id"]),
+                "personId": str(person["id"]),
+            },
+        )
+    )
     assert (deal["org_id"], deal["person_id"], deal["value"]) == (org["id"], person["id"], 120.5)
     assert ok(live.run("getDeal", Job(), {"id": deal["id"]}))["title"] == "Order 1"
     updated = ok(live.run("updateDeal", Job(), {"id": deal["id"], "status": "won", "title": ""}))
@@ -93,12 +108,15 @@ def test_file_upload_and_download_round_trip_with_non_ascii_name(live, tmp_path)
     assert Path(logged.path).name == "Angebot Größe ½.pdf"
 
 
-@pytest.mark.parametrize("key,search,expect", [
-    ("selectDeal", None, "Northwind rollout - open"),
-    ("selectOrganization", None, "Contoso Ltd"),
-    ("selectPerson", "Maria", "Maria Anders"),
-    ("selectDeal", "Contoso", "Contoso pilot - open"),
-])
+@pytest.mark.parametrize(
+    "key,search,expect",
+    [
+        ("selectDeal", None, "Northwind rollout - open"),
+        ("selectOrganization", None, "Contoso Ltd"),
+        ("selectPerson", "Maria", "Maria Anders"),
+        ("selectDeal", "Contoso", "Contoso pilot - open"),
+    ],
+)
 def test_record_picklists(bundle, tmp_path, key, search, expect):
     with Sandbox(token=SANDBOX_TOKEN, data=SAMPLE_DATA) as sb:
         runtime = Runtime(bundle, connect(sb), out_dir=tmp_path)
@@ -123,12 +141,23 @@ def test_raw_request_binary_goes_to_log(live, tmp_path):
     deal = ok(live.run("addDeal", Job(), {"title": "Raw"}))
     source = tmp_path / "raw.txt"
     source.write_text("raw upload")
-    uploaded = ok(live.run("rawRequest", Job(), {"method": "POST", "url": "/api/v1/files",
-                                                 "fileData": {"file": str(source)},
-                                                 "formData": {"deal_id": deal["id"]}}))
-    outcome = live.run("rawRequest", Job(id="rawjob"), {"method": "GET",
-                                                       "url": f"/files/{uploaded['data']['id']}/download",
-                                                       "responseType": "binary"})
+    uploaded = ok(
+        live.run(
+            "rawRequest",
+            Job(),
+            {
+                "method": "POST",
+                "url": "/api/v1/files",
+                "fileData": {"file": str(source)},
+                "formData": {"deal_id": deal["id"]},
+            },
+        )
+    )
+    outcome = live.run(
+        "rawRequest",
+        Job(id="rawjob"),
+        {"method": "GET", "url": f"/files/{uploaded['data']['id']}/download", "responseType": "binary"},
+    )
     assert ok(outcome)["size"] == len("raw upload")
     assert Path(outcome.logs[0].path).read_text() == "raw upload"
 
@@ -141,8 +170,9 @@ def test_wrong_token_is_a_connection_error(sandbox, bundle, tmp_path):
 
 
 def test_schema_violation_is_rejected_by_the_sandbox(live):
-    outcome = live.run("rawRequest", Job(),
-                       {"method": "POST", "url": "/api/v2/deals", "data": {"title": "x", "org_id": "12"}})
+    outcome = live.run(
+        "rawRequest", Job(), {"method": "POST", "url": "/api/v2/deals", "data": {"title": "x", "org_id": "12"}}
+    )
     assert outcome.route == "error" and outcome.error.kind == "rejected" and outcome.error.status == 400
 
 
@@ -169,8 +199,9 @@ def test_fetch_all_can_stream_to_a_file(bundle, tmp_path):
 
     with Sandbox(token=SANDBOX_TOKEN, generate={"deals": 1100}, seed=4) as sb:
         runtime = Runtime(bundle, connect(sb), out_dir=tmp_path, retry=FAST_RETRY)
-        outcome = runtime.run("getDeals", Job(id="stream"),
-                              {"fetchAll": "yes", "saveToFile": "yes", "maxItems": "1050"})
+        outcome = runtime.run(
+            "getDeals", Job(id="stream"), {"fetchAll": "yes", "saveToFile": "yes", "maxItems": "1050"}
+        )
         calls = len(sb.request_log)
     result = ok(outcome)
     [logged] = outcome.logs
@@ -188,11 +219,14 @@ def test_custom_fields_by_name_are_resolved_once_and_typed(live, sandbox):
     assert sum(1 for entry in sandbox.request_log if entry["path"] == "/api/v2/dealFields") == 1  # cached
 
 
-@pytest.mark.parametrize("custom,message", [
-    ({"Regoin": "EMEA"}, "no deal field has this name or key"),
-    ({"Region": "Mars"}, "is not an option of Region: EMEA (11), Americas (12)"),
-    ({"Title": "x"}, "is a standard field; use its own input"),
-])
+@pytest.mark.parametrize(
+    "custom,message",
+    [
+        ({"Regoin": "EMEA"}, "no deal field has this name or key"),
+        ({"Region": "Mars"}, "is not an option of Region: EMEA (11), Americas (12)"),
+        ({"Title": "x"}, "is a standard field; use its own input"),
+    ],
+)
 def test_custom_field_mistakes_are_input_errors(live, sandbox, custom, message):
     outcome = live.run("addDeal", Job(), {"title": "x", "customFields": custom})
     assert outcome.route == "error" and outcome.error.kind == "input" and message in outcome.error.message

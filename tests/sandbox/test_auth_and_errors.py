@@ -39,8 +39,13 @@ def test_error_envelope_and_400_for_v2_type_errors(api):
     r = api.post("/api/v2/deals", json={"title": "x", "value": "100"})
     assert r.status_code == 400
     body = r.json()
-    assert body == {"success": False, "error": body["error"], "error_info": body["error_info"], "data": None,
-                    "additional_data": None}
+    assert body == {
+        "success": False,
+        "error": body["error"],
+        "error_info": body["error_info"],
+        "data": None,
+        "additional_data": None,
+    }
     assert api.post("/api/v2/deals", json={"title": "x", "is_archived": "true"}).status_code == 400
     assert api.post("/api/v2/deals", json={"title": "x", "bogus": 1}).status_code == 400
     assert api.post("/api/v2/deals", json={"value": 1}).status_code == 400  # title is required
@@ -71,9 +76,16 @@ def test_405_for_put_on_v2(api):
 
 
 def test_410_for_a_deleted_call_log(api):
-    log = api.data("POST", "/v1/callLogs", json={"to_phone_number": "+4930123", "outcome": "connected",
-                                                  "start_time": "2026-01-01 10:00:00",
-                                                  "end_time": "2026-01-01 10:05:00"})
+    log = api.data(
+        "POST",
+        "/v1/callLogs",
+        json={
+            "to_phone_number": "+4930123",
+            "outcome": "connected",
+            "start_time": "2026-01-01 10:00:00",
+            "end_time": "2026-01-01 10:05:00",
+        },
+    )
     assert isinstance(log["id"], str)
     assert api.data("DELETE", f"/v1/callLogs/{log['id']}") == {"id": log["id"]}
     r = api.get(f"/v1/callLogs/{log['id']}")

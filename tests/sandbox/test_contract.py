@@ -28,75 +28,146 @@ LEAD = "11111111-1111-4111-8111-111111111111"
 LABEL = "22222222-2222-4222-8222-222222222222"
 WORLD = {
     "organizations": [{"id": 1, "name": "Acme"}, {"id": 2, "name": "Globex"}],
-    "persons": [{"id": 1, "name": "Ann Smith", "org_id": 1, "emails": [{"value": "ann@acme.example"}]},
-                {"id": 2, "name": "Bob Jones", "org_id": 2}],
+    "persons": [
+        {"id": 1, "name": "Ann Smith", "org_id": 1, "emails": [{"value": "ann@acme.example"}]},
+        {"id": 2, "name": "Bob Jones", "org_id": 2},
+    ],
     "products": [{"id": 1, "name": "Anvil", "code": "AN-1", "prices": [{"price": 10, "currency": "EUR"}]}],
     "dealFields": [{"field_code": CUSTOM, "field_name": "Region", "field_type": "varchar", "is_custom_field": True}],
-    "personFields": [{"field_code": "b" * 40, "field_name": "Tier", "field_type": "varchar",
-                      "is_custom_field": True}],
-    "organizationFields": [{"field_code": "c" * 40, "field_name": "Size", "field_type": "double",
-                            "is_custom_field": True}],
-    "productFields": [{"field_code": "d" * 40, "field_name": "SKU", "field_type": "varchar",
-                       "is_custom_field": True}],
-    "deals": [{"id": 1, "title": "Acme anvils", "value": 100, "person_id": 1, "org_id": 1,
-               "expected_close_date": "2026-12-01", "custom_fields": {CUSTOM: "EMEA"}},
-              {"id": 2, "title": "Globex deal", "person_id": 2, "org_id": 2, "status": "won"}],
-    "activities": [{"id": 1, "subject": "Call Ann", "type": "call", "deal_id": 1,
-                    "participants": [{"person_id": 1, "primary": True}]}],
+    "personFields": [{"field_code": "b" * 40, "field_name": "Tier", "field_type": "varchar", "is_custom_field": True}],
+    "organizationFields": [
+        {"field_code": "c" * 40, "field_name": "Size", "field_type": "double", "is_custom_field": True}
+    ],
+    "productFields": [{"field_code": "d" * 40, "field_name": "SKU", "field_type": "varchar", "is_custom_field": True}],
+    "deals": [
+        {
+            "id": 1,
+            "title": "Acme anvils",
+            "value": 100,
+            "person_id": 1,
+            "org_id": 1,
+            "expected_close_date": "2026-12-01",
+            "custom_fields": {CUSTOM: "EMEA"},
+        },
+        {"id": 2, "title": "Globex deal", "person_id": 2, "org_id": 2, "status": "won"},
+    ],
+    "activities": [
+        {
+            "id": 1,
+            "subject": "Call Ann",
+            "type": "call",
+            "deal_id": 1,
+            "participants": [{"person_id": 1, "primary": True}],
+        }
+    ],
     "dealProducts": [{"id": 1, "deal_id": 1, "product_id": 1, "item_price": 10, "quantity": 2}],
     "dealParticipants": [{"id": 1, "deal_id": 1, "person_id": 2}],
-    "followers": [{"id": i, "entity": t, "entity_id": 1, "user_id": 1, "add_time": "2026-01-01T00:00:00Z"}
-                  for i, t in enumerate(("deals", "persons", "organizations", "products", "users"), start=1)],
+    "followers": [
+        {"id": i, "entity": t, "entity_id": 1, "user_id": 1, "add_time": "2026-01-01T00:00:00Z"}
+        for i, t in enumerate(("deals", "persons", "organizations", "products", "users"), start=1)
+    ],
     "notes": [{"id": 1, "content": "Likes anvils", "deal_id": 1, "person_id": 1, "org_id": 1}],
     "leadLabels": [{"id": LABEL, "name": "Hot", "color": "red"}],
-    "leads": [{"id": LEAD, "title": "Anvil lead", "person_id": 1, "label_ids": [LABEL],
-               "value": {"amount": 50, "currency": "EUR"}}],
-    "callLogs": [{"id": "1", "to_phone_number": "+4930123", "outcome": "connected",
-                  "start_time": "2026-01-01T10:00:00Z", "end_time": "2026-01-01T10:05:00Z", "deal_id": 1}],
-    "files": [{"id": 1, "name": "quote.pdf", "file_name": "quote.pdf", "file_type": "pdf", "file_size": 3,
-               "deal_id": 1, "person_id": None, "org_id": None, "product_id": None, "activity_id": None,
-               "lead_id": None, "url": "http://127.0.0.1/v1/files/1/download"}],
+    "leads": [
+        {
+            "id": LEAD,
+            "title": "Anvil lead",
+            "person_id": 1,
+            "label_ids": [LABEL],
+            "value": {"amount": 50, "currency": "EUR"},
+        }
+    ],
+    "callLogs": [
+        {
+            "id": "1",
+            "to_phone_number": "+4930123",
+            "outcome": "connected",
+            "start_time": "2026-01-01T10:00:00Z",
+            "end_time": "2026-01-01T10:05:00Z",
+            "deal_id": 1,
+        }
+    ],
+    "files": [
+        {
+            "id": 1,
+            "name": "quote.pdf",
+            "file_name": "quote.pdf",
+            "file_type": "pdf",
+            "file_size": 3,
+            "deal_id": 1,
+            "person_id": None,
+            "org_id": None,
+            "product_id": None,
+            "activity_id": None,
+            "lead_id": None,
+            "url": "http://127.0.0.1/v1/files/1/download",
+        }
+    ],
     "fileBlobs": [{"id": 1, "content": base64.b64encode(b"pdf").decode()}],
 }
 
 # (version, method, path, json body or None, expected status)
 CASES = [
     # v2 entities
-    *[c for table, body, change in (
-        ("deals", {"title": "New"}, {"title": "Renamed", "value": 5}),
-        ("persons", {"name": "Cy"}, {"name": "Cyd", "emails": [{"value": "c@x.example", "primary": True}]}),
-        ("organizations", {"name": "Initech"}, {"name": "Initrode"}),
-        ("products", {"name": "Rocket", "prices": [{"price": 5, "currency": "EUR"}]}, {"code": "R-1"}),
-        ("activities", {"subject": "Meet", "type": "meeting", "participants": [{"person_id": 1, "primary": True}]},
-         {"done": True}),
-        ("pipelines", {"name": "Partners"}, {"name": "Partner pipeline"}),
-        ("stages", {"name": "Demo", "pipeline_id": 1}, {"name": "Demo done"}),
-    ) for c in (
-        ("v2", "GET", f"/{table}", None, 200),
-        ("v2", "GET", f"/{table}/1", None, 200),
-        ("v2", "POST", f"/{table}", body, 201 if table == "products" else 200),
-        ("v2", "PATCH", f"/{table}/1", change, 200),
-        ("v2", "DELETE", f"/{table}/1", None, 200),
-    )],
+    *[
+        c
+        for table, body, change in (
+            ("deals", {"title": "New"}, {"title": "Renamed", "value": 5}),
+            ("persons", {"name": "Cy"}, {"name": "Cyd", "emails": [{"value": "c@x.example", "primary": True}]}),
+            ("organizations", {"name": "Initech"}, {"name": "Initrode"}),
+            ("products", {"name": "Rocket", "prices": [{"price": 5, "currency": "EUR"}]}, {"code": "R-1"}),
+            (
+                "activities",
+                {"subject": "Meet", "type": "meeting", "participants": [{"person_id": 1, "primary": True}]},
+                {"done": True},
+            ),
+            ("pipelines", {"name": "Partners"}, {"name": "Partner pipeline"}),
+            ("stages", {"name": "Demo", "pipeline_id": 1}, {"name": "Demo done"}),
+        )
+        for c in (
+            ("v2", "GET", f"/{table}", None, 200),
+            ("v2", "GET", f"/{table}/1", None, 200),
+            ("v2", "POST", f"/{table}", body, 201 if table == "products" else 200),
+            ("v2", "PATCH", f"/{table}/1", change, 200),
+            ("v2", "DELETE", f"/{table}/1", None, 200),
+        )
+    ],
     ("v2", "GET", "/deals?status=open&sort_by=update_time&sort_direction=desc&limit=1", None, 200),
     ("v2", "GET", "/persons?deal_id=1", None, 200),
     ("v2", "GET", "/activities?person_id=1&done=false", None, 200),
     # followers
-    *[c for table in ("deals", "persons", "organizations", "products") for c in (
-        ("v2", "GET", f"/{table}/1/followers", None, 200),
-        ("v2", "POST", f"/{table}/1/followers", {"user_id": 2}, 201),
-        ("v2", "DELETE", f"/{table}/1/followers/1", None, 200),
-    )],
+    *[
+        c
+        for table in ("deals", "persons", "organizations", "products")
+        for c in (
+            ("v2", "GET", f"/{table}/1/followers", None, 200),
+            ("v2", "POST", f"/{table}/1/followers", {"user_id": 2}, 201),
+            ("v2", "DELETE", f"/{table}/1/followers/1", None, 200),
+        )
+    ],
     ("v2", "GET", "/users/1/followers", None, 200),
     # fields
-    *[c for table, key in (("dealFields", CUSTOM), ("personFields", "b" * 40), ("organizationFields", "c" * 40),
-                           ("productFields", "d" * 40)) for c in (
-        ("v2", "GET", f"/{table}", None, 200),
-        ("v2", "GET", f"/{table}/{key}", None, 200),
-        ("v2", "POST", f"/{table}", {"field_name": "Colour", "field_type": "enum",
-                                     "options": [{"label": "Red"}, {"label": "Blue"}]}, 200),
-        ("v2", "DELETE", f"/{table}/{key}", None, 200),
-    )],
+    *[
+        c
+        for table, key in (
+            ("dealFields", CUSTOM),
+            ("personFields", "b" * 40),
+            ("organizationFields", "c" * 40),
+            ("productFields", "d" * 40),
+        )
+        for c in (
+            ("v2", "GET", f"/{table}", None, 200),
+            ("v2", "GET", f"/{table}/{key}", None, 200),
+            (
+                "v2",
+                "POST",
+                f"/{table}",
+                {"field_name": "Colour", "field_type": "enum", "options": [{"label": "Red"}, {"label": "Blue"}]},
+                200,
+            ),
+            ("v2", "DELETE", f"/{table}/{key}", None, 200),
+        )
+    ],
     ("v2", "GET", "/activityFields", None, 200),
     # deal products
     ("v2", "GET", "/deals/1/products", None, 200),
@@ -142,8 +213,18 @@ CASES = [
     ("v1", "GET", "/leadSources", None, 200),
     ("v1", "GET", "/callLogs", None, 200),
     ("v1", "GET", "/callLogs/1", None, 200),
-    ("v1", "POST", "/callLogs", {"to_phone_number": "+1555", "outcome": "busy", "start_time": "2026-01-01T10:00:00Z",
-                                 "end_time": "2026-01-01T10:01:00Z"}, 200),
+    (
+        "v1",
+        "POST",
+        "/callLogs",
+        {
+            "to_phone_number": "+1555",
+            "outcome": "busy",
+            "start_time": "2026-01-01T10:00:00Z",
+            "end_time": "2026-01-01T10:01:00Z",
+        },
+        200,
+    ),
     ("v1", "DELETE", "/callLogs/1", None, 200),
     # v1: users and account
     ("v1", "GET", "/users", None, 200),
@@ -190,8 +271,17 @@ SPEC_EXCEPTIONS = {
     ("v2", "GET", "/products/search"): (
         "the search item schema types `code` as integer, while product codes are strings everywhere else "
         "(v2 product schema: `code: string`): validate everything but `code`",
-        lambda body: [{**body, "data": {"items": [{**i, "item": {k: v for k, v in i["item"].items() if k != "code"}}
-                                                  for i in body["data"]["items"]]}}],
+        lambda body: [
+            {
+                **body,
+                "data": {
+                    "items": [
+                        {**i, "item": {k: v for k, v in i["item"].items() if k != "code"}}
+                        for i in body["data"]["items"]
+                    ]
+                },
+            }
+        ],
     ),
 }
 
@@ -218,8 +308,7 @@ def _call(sb, version, method, path, body):
     return requests.request(method, url, data=data or None, headers=headers, timeout=10), headers, data
 
 
-@pytest.mark.parametrize("version, method, path, body, status", CASES,
-                         ids=[f"{c[0]} {c[1]} {c[2]}" for c in CASES])
+@pytest.mark.parametrize("version, method, path, body, status", CASES, ids=[f"{c[0]} {c[1]} {c[2]}" for c in CASES])
 def test_response_matches_spec(world, version, method, path, body, status):
     response, headers, data = _call(world, version, method, path, body)
     url_path = f"/api/{version}{path}"
@@ -231,8 +320,9 @@ def test_response_matches_spec(world, version, method, path, body, status):
         bodies = exception[1](bodies[0])
         assert bodies, "the exception's adjustment left nothing to validate"
     for body in bodies:
-        validate_response(version, method, url_path, response.status_code, body_bytes=json.dumps(body).encode(),
-                          ignore_nulls=True)
+        validate_response(
+            version, method, url_path, response.status_code, body_bytes=json.dumps(body).encode(), ignore_nulls=True
+        )
 
 
 def test_multipart_upload_and_form_update_match_spec(world):
@@ -240,8 +330,9 @@ def test_multipart_upload_and_form_update_match_spec(world):
     headers = {"x-api-token": TOKEN}
     # Request validation is left out here: openapi-core checks multipart text parts as raw
     # strings, so the spec-valid `deal_id=1` fails its `integer` schema.
-    response = requests.post(base + "/v1/files", headers=headers, files={"file": ("a.txt", b"abc")},
-                             data={"deal_id": "1"}, timeout=10)
+    response = requests.post(
+        base + "/v1/files", headers=headers, files={"file": ("a.txt", b"abc")}, data={"deal_id": "1"}, timeout=10
+    )
     assert response.status_code == 200
     validate_response("v1", "POST", "/v1/files", 200, body_bytes=response.content, ignore_nulls=True)
     updated = requests.put(base + "/v1/files/1", data={"name": "b.txt"}, headers=headers, timeout=10)
@@ -301,14 +392,19 @@ def test_route_table_matches_spec_operations_and_costs():
     problems = []
     for version in ("v1", "v2"):
         paths = load_spec(version).spec / "paths"
-        operations = {(method.upper(), norm(path)): (paths / path / method).read_value()
-                      for path in paths.keys() for method in (paths / path).keys()
-                      if method in ("get", "post", "put", "patch", "delete")}
+        operations = {
+            (method.upper(), norm(path)): (paths / path / method).read_value()
+            for path in paths.keys()
+            for method in (paths / path).keys()
+            if method in ("get", "post", "put", "patch", "delete")
+        }
         for route in (r for r in ROUTES if r.version == version):
             op = operations.get((route.method, norm(route.path)))
             if op is None:
                 problems.append(f"{route.method} {route.path}: not in the {version} spec")
             elif (op.get("operationId"), op.get("x-token-cost")) != (route.operation_id, route.cost):
-                problems.append(f"{route.method} {route.path}: spec says {op.get('operationId')} "
-                                f"cost {op.get('x-token-cost')}, route table says {route.operation_id} {route.cost}")
+                problems.append(
+                    f"{route.method} {route.path}: spec says {op.get('operationId')} "
+                    f"cost {op.get('x-token-cost')}, route table says {route.operation_id} {route.cost}"
+                )
     assert not problems, "\n".join(problems)

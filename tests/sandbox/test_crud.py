@@ -3,16 +3,22 @@
 import pytest
 
 
-@pytest.mark.parametrize("path, body, change", [
-    ("/api/v2/deals", {"title": "Big deal", "value": 1000, "currency": "USD"}, {"title": "Bigger deal"}),
-    ("/api/v2/persons", {"name": "Ada Lovelace", "emails": [{"value": "ada@example.com", "primary": True}]},
-     {"job_title": "Analyst"}),
-    ("/api/v2/organizations", {"name": "Analytical Engines"}, {"website": "https://example.com"}),
-    ("/api/v2/products", {"name": "Gear", "prices": [{"price": 10, "currency": "EUR"}]}, {"code": "G-1"}),
-    ("/api/v2/pipelines", {"name": "Partners"}, {"name": "Partner deals"}),
-    ("/api/v2/stages", {"name": "Demo", "pipeline_id": 1}, {"deal_probability": 50}),
-    ("/api/v2/activities", {"subject": "Call Ada", "type": "call"}, {"done": True}),
-])
+@pytest.mark.parametrize(
+    "path, body, change",
+    [
+        ("/api/v2/deals", {"title": "Big deal", "value": 1000, "currency": "USD"}, {"title": "Bigger deal"}),
+        (
+            "/api/v2/persons",
+            {"name": "Ada Lovelace", "emails": [{"value": "ada@example.com", "primary": True}]},
+            {"job_title": "Analyst"},
+        ),
+        ("/api/v2/organizations", {"name": "Analytical Engines"}, {"website": "https://example.com"}),
+        ("/api/v2/products", {"name": "Gear", "prices": [{"price": 10, "currency": "EUR"}]}, {"code": "G-1"}),
+        ("/api/v2/pipelines", {"name": "Partners"}, {"name": "Partner deals"}),
+        ("/api/v2/stages", {"name": "Demo", "pipeline_id": 1}, {"deal_probability": 50}),
+        ("/api/v2/activities", {"subject": "Call Ada", "type": "call"}, {"done": True}),
+    ],
+)
 def test_v2_entity_lifecycle(api, sandbox, path, body, change):
     table = path.rsplit("/", 1)[1]
     before = sandbox.store.count(table)
@@ -46,8 +52,9 @@ def test_ids_auto_increment_per_entity(api):
 def test_v2_list_filters(api):
     org = api.data("POST", "/api/v2/organizations", json={"name": "Filtered Org"})
     person = api.data("POST", "/api/v2/persons", json={"name": "P", "org_id": org["id"]})
-    won = api.data("POST", "/api/v2/deals", json={"title": "w", "status": "won", "org_id": org["id"],
-                                                  "person_id": person["id"]})
+    won = api.data(
+        "POST", "/api/v2/deals", json={"title": "w", "status": "won", "org_id": org["id"], "person_id": person["id"]}
+    )
     api.data("POST", "/api/v2/deals", json={"title": "o", "owner_id": 2})
     assert [d["id"] for d in api.data("GET", f"/api/v2/deals?org_id={org['id']}")] == [won["id"]]
     assert all(d["status"] == "won" for d in api.data("GET", "/api/v2/deals?status=won"))
@@ -64,8 +71,16 @@ def test_v2_list_filters(api):
 def test_activities_participants_and_done_filter(api):
     person = api.data("POST", "/api/v2/persons", json={"name": "P"})
     deal = api.data("POST", "/api/v2/deals", json={"title": "d"})
-    act = api.data("POST", "/api/v2/activities", json={"subject": "Meet", "type": "meeting", "deal_id": deal["id"],
-                                                        "participants": [{"person_id": person["id"], "primary": True}]})
+    act = api.data(
+        "POST",
+        "/api/v2/activities",
+        json={
+            "subject": "Meet",
+            "type": "meeting",
+            "deal_id": deal["id"],
+            "participants": [{"person_id": person["id"], "primary": True}],
+        },
+    )
     assert act["person_id"] == person["id"]
     assert api.post("/api/v2/activities", json={"type": "unknown"}).status_code == 400
     assert [a["id"] for a in api.data("GET", f"/api/v2/activities?deal_id={deal['id']}")] == [act["id"]]
@@ -74,8 +89,11 @@ def test_activities_participants_and_done_filter(api):
 
 
 def test_custom_fields(api):
-    field = api.data("POST", "/api/v2/dealFields", json={"field_name": "Region", "field_type": "enum",
-                                                          "options": [{"label": "EMEA"}, {"label": "APAC"}]})
+    field = api.data(
+        "POST",
+        "/api/v2/dealFields",
+        json={"field_name": "Region", "field_type": "enum", "options": [{"label": "EMEA"}, {"label": "APAC"}]},
+    )
     key, option = field["field_code"], field["options"][0]["id"]
     assert len(key) == 40 and field["is_custom_field"] is True
     deal = api.data("POST", "/api/v2/deals", json={"title": "d", "custom_fields": {key: option}})
@@ -131,8 +149,9 @@ def test_notes_leads_and_labels(api):
     assert api.data("PUT", f"/v1/notes/{note['id']}", json={"content": "bye"})["content"] == "bye"
     assert api.post("/v1/notes", json={"content": "orphan"}).status_code == 400
     label = api.data("POST", "/v1/leadLabels", json={"name": "Hot", "color": "red"})
-    lead = api.data("POST", "/v1/leads", status=201, json={"title": "L", "person_id": person["id"],
-                                                           "label_ids": [label["id"]]})
+    lead = api.data(
+        "POST", "/v1/leads", status=201, json={"title": "L", "person_id": person["id"], "label_ids": [label["id"]]}
+    )
     assert len(lead["id"]) == 36
     assert api.data("PATCH", f"/v1/leads/{lead['id']}", json={"title": "L2"})["title"] == "L2"
     assert api.get("/v1/leads/not-a-uuid").status_code == 400

@@ -36,8 +36,10 @@ def test_cursor_survives_inserts_between_pages(make_sandbox):
     api = Api(make_sandbox(generate={"deals": 4}))
     first = api.get("/api/v2/deals?limit=2&sort_direction=desc").json()
     api.data("POST", "/api/v2/deals", json={"title": "late"})
-    rest = api.get("/api/v2/deals", params={"limit": 10, "sort_direction": "desc",
-                                            "cursor": first["additional_data"]["next_cursor"]}).json()
+    rest = api.get(
+        "/api/v2/deals",
+        params={"limit": 10, "sort_direction": "desc", "cursor": first["additional_data"]["next_cursor"]},
+    ).json()
     assert [d["id"] for d in first["data"]] == [4, 3] and [d["id"] for d in rest["data"]] == [2, 1]
 
 

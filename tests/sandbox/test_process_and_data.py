@@ -19,8 +19,13 @@ SAMPLE = SRC / "pipedrive_connect" / "sandbox" / "sample_data.json"
 
 def test_sigterm_stops_the_module_cleanly():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen([sys.executable, "-m", "pipedrive_connect.sandbox", "--port", "0", "--token", "T"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipedrive_connect.sandbox", "--port", "0", "--token", "T"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         first = proc.stdout.readline()
         assert "http://127.0.0.1:" in first

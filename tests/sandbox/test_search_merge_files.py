@@ -7,8 +7,9 @@ from .helpers import Api
 
 def test_entity_search_and_term_rules(api):
     org = api.data("POST", "/api/v2/organizations", json={"name": "Zebra Logistics"})
-    api.data("POST", "/api/v2/persons", json={"name": "Zoe Zebra", "org_id": org["id"],
-                                              "emails": ["zoe@zebra.example"]})
+    api.data(
+        "POST", "/api/v2/persons", json={"name": "Zoe Zebra", "org_id": org["id"], "emails": ["zoe@zebra.example"]}
+    )
     api.data("POST", "/api/v2/deals", json={"title": "Zebra renewal", "org_id": org["id"]})
     found = api.data("GET", "/api/v2/deals/search?term=zebra")["items"]
     assert [i["item"]["title"] for i in found] == ["Zebra renewal"]
@@ -31,15 +32,17 @@ def test_search_pages_with_a_cursor(make_sandbox):
     api = Api(make_sandbox(generate={"deals": 30}))
     body = api.get("/api/v2/deals/search?term=deal&limit=10").json()
     assert len(body["data"]["items"]) == 10 and body["additional_data"]["next_cursor"]
-    rest = api.get("/api/v2/deals/search", params={"term": "deal", "limit": 100,
-                                                   "cursor": body["additional_data"]["next_cursor"]}).json()
+    rest = api.get(
+        "/api/v2/deals/search", params={"term": "deal", "limit": 100, "cursor": body["additional_data"]["next_cursor"]}
+    ).json()
     ids = [i["item"]["id"] for i in body["data"]["items"] + rest["data"]["items"]]
     assert sorted(ids) == list(range(1, 31))
 
 
 def test_person_merge_keeps_merge_with_id_and_moves_notes(api, sandbox):
-    absorbed = api.data("POST", "/api/v2/persons", json={"name": "Old Record", "job_title": "CTO",
-                                                          "phones": ["+1 555 0100"]})
+    absorbed = api.data(
+        "POST", "/api/v2/persons", json={"name": "Old Record", "job_title": "CTO", "phones": ["+1 555 0100"]}
+    )
     survivor = api.data("POST", "/api/v2/persons", json={"name": "New Record"})
     note = api.data("POST", "/v1/notes", json={"content": "met", "person_id": absorbed["id"]})
     deal = api.data("POST", "/api/v2/deals", json={"title": "d", "person_id": absorbed["id"]})
@@ -69,8 +72,9 @@ def test_deal_and_org_merges(api):
 def test_file_round_trip_with_non_ascii_name(api, sandbox):
     deal = api.data("POST", "/api/v2/deals", json={"title": "d"})
     payload = "Grüße, 東京".encode() + bytes(range(256))
-    meta = api.data("POST", "/v1/files", files={"file": ("Angebot Müller 東京.pdf", payload)},
-                    data={"deal_id": str(deal["id"])})
+    meta = api.data(
+        "POST", "/v1/files", files={"file": ("Angebot Müller 東京.pdf", payload)}, data={"deal_id": str(deal["id"])}
+    )
     assert meta["file_name"] == "Angebot Müller 東京.pdf" and meta["file_size"] == len(payload)
     assert meta["deal_id"] == deal["id"] and meta["deal_name"] == "d"
     r = api.get(f"/v1/files/{meta['id']}/download")

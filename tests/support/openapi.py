@@ -78,7 +78,7 @@ def spec_path(version: str, url_path: str) -> str:
     path = urlsplit(url_path).path
     for prefix in OUR_PREFIXES[version]:
         if path == prefix or path.startswith(prefix + "/"):
-            return SPEC_PREFIX[version] + path[len(prefix):]
+            return SPEC_PREFIX[version] + path[len(prefix) :]
     raise ContractError(f"{url_path} is not an API {version} path")
 
 
@@ -108,12 +108,26 @@ def _describe(exc: BaseException) -> str:
 def _request(version, method, url_path, query=None, headers=None, body_bytes=b"", content_type="application/json"):
     from openapi_core.testing import MockRequest
 
-    return MockRequest(SPEC_HOST, method.lower(), spec_path(version, url_path), args=_query(query, url_path),
-                       headers=dict(headers or {}), data=body_bytes or b"", content_type=content_type)
+    return MockRequest(
+        SPEC_HOST,
+        method.lower(),
+        spec_path(version, url_path),
+        args=_query(query, url_path),
+        headers=dict(headers or {}),
+        data=body_bytes or b"",
+        content_type=content_type,
+    )
 
 
-def validate_request(version: str, method: str, url_path: str, query=None, headers=None,
-                     body_bytes: bytes = b"", content_type: str = "application/json") -> None:
+def validate_request(
+    version: str,
+    method: str,
+    url_path: str,
+    query=None,
+    headers=None,
+    body_bytes: bytes = b"",
+    content_type: str = "application/json",
+) -> None:
     """Raise ContractError unless the spec accepts this request (params, body and auth header)."""
     request = _request(version, method, url_path, query, headers, body_bytes, content_type)
     try:
@@ -137,9 +151,16 @@ def strip_nulls(value):
     return value
 
 
-def validate_response(version: str, method: str, url_path: str, status: int, headers=None,
-                      body_bytes: bytes = b"", content_type: str = "application/json",
-                      ignore_nulls: bool = False) -> None:
+def validate_response(
+    version: str,
+    method: str,
+    url_path: str,
+    status: int,
+    headers=None,
+    body_bytes: bytes = b"",
+    content_type: str = "application/json",
+    ignore_nulls: bool = False,
+) -> None:
     """Raise ContractError unless the spec's response schema for this status accepts the body.
 
     ``ignore_nulls=True`` applies :func:`strip_nulls` to JSON bodies first.
@@ -149,8 +170,7 @@ def validate_response(version: str, method: str, url_path: str, status: int, hea
     if ignore_nulls and content_type.startswith("application/json") and body_bytes:
         body_bytes = json.dumps(strip_nulls(json.loads(body_bytes))).encode()
     request = _request(version, method, url_path)
-    response = MockResponse(body_bytes, status_code=status, headers=dict(headers or {}),
-                            content_type=content_type)
+    response = MockResponse(body_bytes, status_code=status, headers=dict(headers or {}), content_type=content_type)
     try:
         load_spec(version).validate_response(request, response)
     except Exception as exc:

@@ -54,8 +54,12 @@ def _register(rsps, request, response):
 
 
 def _multipart(req):
-    environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": req.headers["Content-Type"],
-               "CONTENT_LENGTH": str(len(req.body)), "wsgi.input": io.BytesIO(req.body)}
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": req.headers["Content-Type"],
+        "CONTENT_LENGTH": str(len(req.body)),
+        "wsgi.input": io.BytesIO(req.body),
+    }
     _, form, files = parse_form_data(environ)
     return dict(form), {name: {"filename": f.filename, "content": f.read().decode()} for name, f in files.items()}
 

@@ -73,8 +73,9 @@ def test_schema_that_is_not_json_schema(copy):
 
 
 def test_unknown_datasource(copy):
-    edit_json(copy / "schemas" / "addDeal.json",
-              lambda d: d["properties"]["title"].update({"x-datasource": "selectNothing"}))
+    edit_json(
+        copy / "schemas" / "addDeal.json", lambda d: d["properties"]["title"].update({"x-datasource": "selectNothing"})
+    )
     assert load_error(copy) == "schemas/addDeal.json [title]: x-datasource names unknown data source 'selectNothing'"
 
 
@@ -105,8 +106,9 @@ def test_duplicate_action_key(copy):
 
 
 def test_unknown_shared_definition(copy):
-    edit_json(copy / "schemas" / "getDeal.json",
-              lambda d: d["properties"].update(extra={"$ref": "_defs.json#/$defs/nothing"}))
+    edit_json(
+        copy / "schemas" / "getDeal.json", lambda d: d["properties"].update(extra={"$ref": "_defs.json#/$defs/nothing"})
+    )
     assert "refers to a definition that schemas/_defs.json lacks" in load_error(copy)
 
 
@@ -123,7 +125,8 @@ def broken(copy, schema_file, name, changes) -> str:
 
 def test_misspelled_annotation(copy):
     assert broken(copy, "addDeal.json", "title", {"x-wier": "name"}) == (
-        "schemas/addDeal.json [title]: unknown annotation 'x-wier' (did you mean 'x-wire'?)")
+        "schemas/addDeal.json [title]: unknown annotation 'x-wier' (did you mean 'x-wire'?)"
+    )
 
 
 def test_unknown_transform(copy):
@@ -137,7 +140,8 @@ def test_transform_values_come_from_the_engine(copy):
 
     bundle = Bundle.load(copy)
     assert bundle._annotation_validators["input"].schema["$defs"]["input"]["properties"]["x-transform"] == {
-        "enum": sorted(TRANSFORMS)}
+        "enum": sorted(TRANSFORMS)
+    }
 
 
 def test_unknown_location(copy):
@@ -149,19 +153,25 @@ def test_unknown_location(copy):
 
 def test_path_location_without_placeholder(copy):
     assert broken(copy, "addDeal.json", "title", {"x-in": "path"}) == (
-        "schemas/addDeal.json [title]: x-in is path but the path /deals has no {title} placeholder")
+        "schemas/addDeal.json [title]: x-in is path but the path /deals has no {title} placeholder"
+    )
 
 
 def test_unknown_datasource_inside_an_input(copy):
-    edit_json(copy / "schemas" / "addLead.json",
-              lambda d: d["properties"]["labelIds"]["items"].update({"x-datasource": "selectLabelz"}))
+    edit_json(
+        copy / "schemas" / "addLead.json",
+        lambda d: d["properties"]["labelIds"]["items"].update({"x-datasource": "selectLabelz"}),
+    )
     assert load_error(copy) == (
-        "schemas/addLead.json [labelIds.items]: x-datasource names unknown data source 'selectLabelz'")
+        "schemas/addLead.json [labelIds.items]: x-datasource names unknown data source 'selectLabelz'"
+    )
 
 
 def test_resolver_that_does_not_import(copy):
-    edit_json(copy / "schemas" / "_defs.json",
-              lambda d: d["$defs"]["customFields"].update({"x-resolve": "custom_fields:no_such_resolver"}))
+    edit_json(
+        copy / "schemas" / "_defs.json",
+        lambda d: d["$defs"]["customFields"].update({"x-resolve": "custom_fields:no_such_resolver"}),
+    )
     message = load_error(copy)
     assert "has no function 'no_such_resolver'" in message and "customFields" in message
 
@@ -172,18 +182,23 @@ def test_resolver_that_is_not_a_function_reference(copy):
 
 
 def test_input_annotation_inside_an_input(copy):
-    edit_json(copy / "schemas" / "addPerson.json",
-              lambda d: d["properties"]["emails"]["items"].update({"x-wire": "email"}))
+    edit_json(
+        copy / "schemas" / "addPerson.json", lambda d: d["properties"]["emails"]["items"].update({"x-wire": "email"})
+    )
     message = load_error(copy)
-    assert message.startswith("schemas/addPerson.json [emails.items]: annotation 'x-wire' has no effect on a schema "
-                              "inside an input")
+    assert message.startswith(
+        "schemas/addPerson.json [emails.items]: annotation 'x-wire' has no effect on a schema inside an input"
+    )
 
 
 def test_enum_label_for_a_value_the_enum_lacks(copy):
-    edit_json(copy / "schemas" / "getDeals.json",
-              lambda d: d["properties"]["status"]["x-enum-labels"].update(opened="Opened"))
-    assert load_error(copy) == ("schemas/getDeals.json [status]: x-enum-labels labels 'opened', which the enum "
-                                "does not list (deleted, lost, open, won)")
+    edit_json(
+        copy / "schemas" / "getDeals.json", lambda d: d["properties"]["status"]["x-enum-labels"].update(opened="Opened")
+    )
+    assert load_error(copy) == (
+        "schemas/getDeals.json [status]: x-enum-labels labels 'opened', which the enum "
+        "does not list (deleted, lost, open, won)"
+    )
 
 
 def test_enum_labels_without_enum(copy):
@@ -198,7 +213,8 @@ def test_dropped_without_not(copy):
 
 def test_deprecated_alias_that_is_an_input(copy):
     assert broken(copy, "addPerson.json", "phones", {"x-deprecated-alias": "emails"}) == (
-        "schemas/addPerson.json [phones]: x-deprecated-alias 'emails' is also the name of an input")
+        "schemas/addPerson.json [phones]: x-deprecated-alias 'emails' is also the name of an input"
+    )
 
 
 def test_broken_shared_definition(copy):
@@ -211,6 +227,7 @@ def test_broken_shared_definition(copy):
 def test_misspelled_secret_on_a_connection_setting(copy):
     def change(d):
         d["apiToken"]["fields"]["properties"]["api_token"]["x-secrets"] = True
+
     edit_yaml(copy / "connections" / "pipedrive.yaml", change)
     assert load_error(copy) == (
         "connections [apiToken.api_token]: unknown annotation 'x-secrets' (did you mean 'x-secret'?)"
@@ -220,6 +237,7 @@ def test_misspelled_secret_on_a_connection_setting(copy):
 def test_input_annotation_on_a_connection_setting(copy):
     def change(d):
         d["apiToken"]["fields"]["properties"]["api_token"]["x-wire"] = "token"
+
     edit_yaml(copy / "connections" / "pipedrive.yaml", change)
     assert "annotation 'x-wire' has no effect on a connection setting" in load_error(copy)
 
@@ -232,8 +250,12 @@ def test_secret_settings_are_the_ones_the_connection_scrubs():
     for kind, declared in bundle.connections.items():
         props = declared["fields"]["properties"]
         settings = {name: f"value-of-{name}-123" for name, prop in props.items() if prop.get("type") == "string"}
-        settings.update(type=kind, base_url="https://acme.pipedrive.com", api_domain="https://acme.pipedrive.com",
-                        token_url="https://oauth.pipedrive.com/oauth/token")
+        settings.update(
+            type=kind,
+            base_url="https://acme.pipedrive.com",
+            api_domain="https://acme.pipedrive.com",
+            token_url="https://oauth.pipedrive.com/oauth/token",
+        )
         scrubbed = set(Connection.from_settings(settings).secrets())
         marked = {settings[name] for name, prop in props.items() if prop.get("x-secret")}
         assert marked == scrubbed, kind

@@ -72,8 +72,11 @@ def unwritten(bundle: Bundle, key: str) -> list[str]:
     """Where an action still says TODO (left by `pipedrive-connect new-action` for a person to write)."""
     action = bundle.action(key)
     found = [f"{key}.{part}" for part in ("label", "description") if "TODO" in action.decl.get(part, "")]
-    found += [f"{key}.{name}" for name, prop in action.schema["properties"].items()
-              if "TODO" in str(prop.get("title", "")) + str(prop.get("description", ""))]
+    found += [
+        f"{key}.{name}"
+        for name, prop in action.schema["properties"].items()
+        if "TODO" in str(prop.get("title", "")) + str(prop.get("description", ""))
+    ]
     return found
 
 

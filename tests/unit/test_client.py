@@ -32,12 +32,21 @@ def page(data, **extra):
 @responses.activate
 def test_cursor_paging_uses_max_page_size_and_stops(client):
     url = f"{BASE}/api/v2/deals"
-    responses.get(url, json=page([{"id": 1}, {"id": 2}], next_cursor="c1"),
-                  match=[matchers.query_param_matcher({"limit": "500", "status": "open"})])
-    responses.get(url, json=page([{"id": 3}], next_cursor="c2"),
-                  match=[matchers.query_param_matcher({"limit": "500", "status": "open", "cursor": "c1"})])
-    responses.get(url, json=page([{"id": 4}], next_cursor=None),
-                  match=[matchers.query_param_matcher({"limit": "500", "status": "open", "cursor": "c2"})])
+    responses.get(
+        url,
+        json=page([{"id": 1}, {"id": 2}], next_cursor="c1"),
+        match=[matchers.query_param_matcher({"limit": "500", "status": "open"})],
+    )
+    responses.get(
+        url,
+        json=page([{"id": 3}], next_cursor="c2"),
+        match=[matchers.query_param_matcher({"limit": "500", "status": "open", "cursor": "c1"})],
+    )
+    responses.get(
+        url,
+        json=page([{"id": 4}], next_cursor=None),
+        match=[matchers.query_param_matcher({"limit": "500", "status": "open", "cursor": "c2"})],
+    )
     items = list(client.paginate("v2", "/deals", {"status": "open"}, paging="cursor", cost=10))
     assert [i["id"] for i in items] == [1, 2, 3, 4]
     assert client.usage.calls == 3 and client.usage.cost == 30
@@ -46,12 +55,18 @@ def test_cursor_paging_uses_max_page_size_and_stops(client):
 @responses.activate
 def test_offset_paging_stops_on_last_page(client):
     url = f"{BASE}/api/v1/notes"
-    responses.get(url, json=page([{"id": 1}], pagination={"start": 0, "limit": 500, "more_items_in_collection": True,
-                                                          "next_start": 500}),
-                  match=[matchers.query_param_matcher({"limit": "500"})])
-    responses.get(url, json=page([{"id": 2}],
-                                 pagination={"start": 500, "limit": 500, "more_items_in_collection": False}),
-                  match=[matchers.query_param_matcher({"limit": "500", "start": "500"})])
+    responses.get(
+        url,
+        json=page(
+            [{"id": 1}], pagination={"start": 0, "limit": 500, "more_items_in_collection": True, "next_start": 500}
+        ),
+        match=[matchers.query_param_matcher({"limit": "500"})],
+    )
+    responses.get(
+        url,
+        json=page([{"id": 2}], pagination={"start": 500, "limit": 500, "more_items_in_collection": False}),
+        match=[matchers.query_param_matcher({"limit": "500", "start": "500"})],
+    )
     assert [i["id"] for i in client.paginate("v1", "/notes", paging="offset")] == [1, 2]
 
 
@@ -67,8 +82,9 @@ def test_paging_that_repeats_a_cursor_is_stopped(client):
 
 @responses.activate
 def test_offset_that_does_not_move_is_stopped(client):
-    responses.get(f"{BASE}/api/v1/notes",
-                  json=page([{"id": 1}], pagination={"more_items_in_collection": True, "next_start": 0}))
+    responses.get(
+        f"{BASE}/api/v1/notes", json=page([{"id": 1}], pagination={"more_items_in_collection": True, "next_start": 0})
+    )
     with pytest.raises(StepError, match="did not move forward"):
         list(client.paginate("v1", "/notes", paging="offset"))
 
@@ -80,14 +96,17 @@ def test_max_items_stops_early(client):
     assert len(responses.calls) == 1
 
 
-@pytest.mark.parametrize("status,body,kind,retryable", [
-    (401, {"success": False, "error": "unauthorized access", "errorCode": 401}, "connection", False),
-    (402, {"success": False, "error": "Company account is not open"}, "connection", False),
-    (403, {"success": False, "error": "Forbidden"}, "connection", False),
-    (404, {"success": False, "error": "Deal not found"}, "not_found", False),
-    (410, {"success": False, "error": "gone"}, "not_found", False),
-    (400, {"success": False, "error": "Validation failed", "error_info": "title is required"}, "rejected", False),
-])
+@pytest.mark.parametrize(
+    "status,body,kind,retryable",
+    [
+        (401, {"success": False, "error": "unauthorized access", "errorCode": 401}, "connection", False),
+        (402, {"success": False, "error": "Company account is not open"}, "connection", False),
+        (403, {"success": False, "error": "Forbidden"}, "connection", False),
+        (404, {"success": False, "error": "Deal not found"}, "not_found", False),
+        (410, {"success": False, "error": "gone"}, "not_found", False),
+        (400, {"success": False, "error": "Validation failed", "error_info": "title is required"}, "rejected", False),
+    ],
+)
 @responses.activate
 def test_error_envelope_maps_to_kinds(client, status, body, kind, retryable):
     responses.get(f"{BASE}/api/v2/deals/1", json=body, status=status)
@@ -109,8 +128,9 @@ def test_cloudflare_html_403_is_a_hard_stop(client):
 @responses.activate
 def test_429_waits_for_the_window_and_retries_even_a_create(client):
     url = f"{BASE}/api/v2/deals"
-    responses.post(url, json={"success": False, "error": "Too many requests"}, status=429,
-                   headers={"x-ratelimit-reset": "0"})
+    responses.post(
+        url, json={"success": False, "error": "Too many requests"}, status=429, headers={"x-ratelimit-reset": "0"}
+    )
     responses.post(url, json={"success": True, "data": {"id": 7}}, status=201)
     assert client.send("POST", "v2", "/deals", json_body={"title": "x"}, cost=5).data == {"id": 7}
     assert len(responses.calls) == 2
@@ -119,8 +139,11 @@ def test_429_waits_for_the_window_and_retries_even_a_create(client):
 
 @responses.activate
 def test_daily_budget_is_not_retried(client):
-    responses.get(f"{BASE}/api/v2/deals", status=429,
-                  json={"success": False, "error": "Daily API token budget exhausted", "error_info": "daily limit"})
+    responses.get(
+        f"{BASE}/api/v2/deals",
+        status=429,
+        json={"success": False, "error": "Daily API token budget exhausted", "error_info": "daily limit"},
+    )
     with pytest.raises(StepError) as info:
         client.send("GET", "v2", "/deals")
     assert info.value.kind == "budget_exhausted" and not info.value.retryable
@@ -167,8 +190,9 @@ def test_create_is_retried_when_the_connection_never_came_up(connection):
     from pipedrive_connect.connection import Connection
 
     dead = Connection.from_settings({"type": "apiToken", "api_token": TOKEN, "base_url": "http://127.0.0.1:9"})
-    client = PipedriveClient(dead,
-                             retry=RetrySettings(max_attempts=3, max_wait=2, backoff_base=0.001, backoff_cap=0.001))
+    client = PipedriveClient(
+        dead, retry=RetrySettings(max_attempts=3, max_wait=2, backoff_base=0.001, backoff_cap=0.001)
+    )
     with pytest.raises(StepError) as info:
         client.send("POST", "v2", "/deals", json_body={"title": "x"}, cost=5)
     assert info.value.kind == "network" and info.value.details.get("not_sent")
@@ -216,10 +240,14 @@ def sleeps(monkeypatch):
     return taken
 
 
-@pytest.mark.parametrize("body,content_type", [
-    ("<html><body>502 Bad Gateway from the proxy</body></html>" + " " * 500, "text/html"),
-    ('{"success": true, "data": [{"id": 1}, {"id"', "application/json"),
-], ids=["html", "truncated-json"])
+@pytest.mark.parametrize(
+    "body,content_type",
+    [
+        ("<html><body>502 Bad Gateway from the proxy</body></html>" + " " * 500, "text/html"),
+        ('{"success": true, "data": [{"id": 1}, {"id"', "application/json"),
+    ],
+    ids=["html", "truncated-json"],
+)
 @responses.activate
 def test_unreadable_2xx_is_a_server_error_with_an_excerpt(client, body, content_type):
     responses.get(f"{BASE}/api/v2/deals", body=body + TOKEN, status=200, content_type=content_type)
@@ -234,8 +262,11 @@ def test_unreadable_2xx_is_a_server_error_with_an_excerpt(client, body, content_
 
 @responses.activate
 def test_2xx_that_says_success_false_is_rejected_with_pipedrive_text(client):
-    responses.get(f"{BASE}/api/v2/deals/1", status=200, json={"success": False, "error": "Deal is locked",
-                                                                "error_info": "Try later"})
+    responses.get(
+        f"{BASE}/api/v2/deals/1",
+        status=200,
+        json={"success": False, "error": "Deal is locked", "error_info": "Try later"},
+    )
     with pytest.raises(StepError) as info:
         client.send("GET", "v2", "/deals/1")
     assert info.value.kind == "rejected" and info.value.pipedrive_error == "Deal is locked - Try later"
@@ -265,14 +296,23 @@ def http_date(seconds_from_now: float) -> str:
     return email.utils.formatdate(time.time() + seconds_from_now, usegmt=True)
 
 
-@pytest.mark.parametrize("header,value", [
-    ("Retry-After", "86400"), ("x-ratelimit-reset", "1e9"), ("Retry-After", 3600),
-])
+@pytest.mark.parametrize(
+    "header,value",
+    [
+        ("Retry-After", "86400"),
+        ("x-ratelimit-reset", "1e9"),
+        ("Retry-After", 3600),
+    ],
+)
 @responses.activate
 def test_an_absurd_wait_hint_routes_rate_limited_instead_of_sleeping(client, sleeps, header, value):
     value = http_date(value) if isinstance(value, int) else value  # an int: an HTTP date that many seconds away
-    responses.get(f"{BASE}/api/v2/deals", status=429, json={"success": False, "error": "Too many requests"},
-                  headers={header: value})
+    responses.get(
+        f"{BASE}/api/v2/deals",
+        status=429,
+        json={"success": False, "error": "Too many requests"},
+        headers={header: value},
+    )
     with pytest.raises(StepError) as info:
         client.send("GET", "v2", "/deals")
     assert info.value.kind == "rate_limited" and info.value.retryable
@@ -290,9 +330,17 @@ def test_a_wait_longer_than_the_remaining_budget_is_not_taken(connection, sleeps
     assert len(responses.calls) == 1 and not sleeps
 
 
-@pytest.mark.parametrize("value,low,high", [
-    ("inf", 2.0, 2.25), ("nan", 2.0, 2.25), ("soon", 2.0, 2.25), ("-3", 0.0, 0.25), (-60, 0.0, 0.25), (4, 2.9, 4.3),
-])
+@pytest.mark.parametrize(
+    "value,low,high",
+    [
+        ("inf", 2.0, 2.25),
+        ("nan", 2.0, 2.25),
+        ("soon", 2.0, 2.25),
+        ("-3", 0.0, 0.25),
+        (-60, 0.0, 0.25),
+        (4, 2.9, 4.3),
+    ],
+)
 @responses.activate
 def test_wait_hints_in_every_shape(client, sleeps, value, low, high):
     value = http_date(value) if isinstance(value, int) else value  # an int: an HTTP date that many seconds away
@@ -307,10 +355,16 @@ def test_wait_hints_in_every_shape(client, sleeps, value, low, high):
 def test_a_cursor_cycle_is_stopped_as_a_server_error(client):
     url = f"{BASE}/api/v2/deals"
     responses.get(url, json=page([{"id": 1}], next_cursor="A"), match=[matchers.query_param_matcher({"limit": "500"})])
-    responses.get(url, json=page([{"id": 2}], next_cursor="B"),
-                  match=[matchers.query_param_matcher({"limit": "500", "cursor": "A"})])
-    responses.get(url, json=page([{"id": 3}], next_cursor="A"),
-                  match=[matchers.query_param_matcher({"limit": "500", "cursor": "B"})])
+    responses.get(
+        url,
+        json=page([{"id": 2}], next_cursor="B"),
+        match=[matchers.query_param_matcher({"limit": "500", "cursor": "A"})],
+    )
+    responses.get(
+        url,
+        json=page([{"id": 3}], next_cursor="A"),
+        match=[matchers.query_param_matcher({"limit": "500", "cursor": "B"})],
+    )
     with pytest.raises(StepError) as info:
         list(client.paginate("v2", "/deals", paging="cursor"))
     assert info.value.kind == "server" and "cursor" in info.value.message and "'A'" in info.value.message
@@ -321,9 +375,15 @@ def test_a_cursor_cycle_is_stopped_as_a_server_error(client):
 def test_paging_stops_at_the_page_cap(connection):
     client = PipedriveClient(connection, retry=FAST, max_pages=3)
     counter = itertools.count()
-    responses.add_callback(responses.GET, f"{BASE}/api/v2/deals", callback=lambda request: (
-        200, {"Content-Type": "application/json"},
-        json.dumps(page([{"id": next(counter)}], next_cursor=f"c{len(responses.calls)}"))))
+    responses.add_callback(
+        responses.GET,
+        f"{BASE}/api/v2/deals",
+        callback=lambda request: (
+            200,
+            {"Content-Type": "application/json"},
+            json.dumps(page([{"id": next(counter)}], next_cursor=f"c{len(responses.calls)}")),
+        ),
+    )
     with pytest.raises(StepError) as info:
         list(client.paginate("v2", "/deals", paging="cursor"))
     assert info.value.kind == "server" and "3 pages" in info.value.message
@@ -333,10 +393,16 @@ def test_paging_stops_at_the_page_cap(connection):
 @responses.activate
 def test_offset_page_without_next_start_continues_after_its_items(client):
     url = f"{BASE}/api/v1/notes"
-    responses.get(url, json=page([{"id": 1}, {"id": 2}], pagination={"start": 0, "more_items_in_collection": True}),
-                  match=[matchers.query_param_matcher({"limit": "500"})])
-    responses.get(url, json=page([{"id": 3}], pagination={"start": 2, "more_items_in_collection": False}),
-                  match=[matchers.query_param_matcher({"limit": "500", "start": "2"})])
+    responses.get(
+        url,
+        json=page([{"id": 1}, {"id": 2}], pagination={"start": 0, "more_items_in_collection": True}),
+        match=[matchers.query_param_matcher({"limit": "500"})],
+    )
+    responses.get(
+        url,
+        json=page([{"id": 3}], pagination={"start": 2, "more_items_in_collection": False}),
+        match=[matchers.query_param_matcher({"limit": "500", "start": "2"})],
+    )
     assert [i["id"] for i in client.paginate("v1", "/notes", paging="offset")] == [1, 2, 3]
 
 

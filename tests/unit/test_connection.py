@@ -13,7 +13,9 @@ from pipedrive_connect.errors import StepError
 
 
 def test_from_env_and_errors():
-    conn = Connection.from_env({"PIPEDRIVE_API_TOKEN": "abcdefgh1234", "PIPEDRIVE_BASE_URL": "https://acme.pipedrive.com/"})
+    conn = Connection.from_env(
+        {"PIPEDRIVE_API_TOKEN": "abcdefgh1234", "PIPEDRIVE_BASE_URL": "https://acme.pipedrive.com/"}
+    )
     assert conn.base_url == "https://acme.pipedrive.com"
     with pytest.raises(ValueError, match="PIPEDRIVE_API_TOKEN"):
         Connection.from_env({})
@@ -31,13 +33,29 @@ def test_connection_file(tmp_path):
 
 @responses.activate
 def test_oauth_refreshes_before_expiry_and_moves_to_api_domain():
-    responses.post(TOKEN_URL, json={"access_token": "new-access-999", "refresh_token": "refresh-1", "expires_in": 3599,
-                                    "api_domain": "https://acme-eu.pipedrive.com", "token_type": "Bearer"})
+    responses.post(
+        TOKEN_URL,
+        json={
+            "access_token": "new-access-999",
+            "refresh_token": "refresh-1",
+            "expires_in": 3599,
+            "api_domain": "https://acme-eu.pipedrive.com",
+            "token_type": "Bearer",
+        },
+    )
     responses.get("https://acme-eu.pipedrive.com/api/v1/users/me", json={"success": True, "data": {"id": 1}})
     saved = []
-    conn = Connection.from_settings({"type": "oauth2", "access_token": "old-access-111", "refresh_token": "refresh-1",
-                                     "client_id": "cid", "client_secret": "csecret-77", "expires_at": time.time() + 10,
-                                     "api_domain": "https://acme.pipedrive.com"})
+    conn = Connection.from_settings(
+        {
+            "type": "oauth2",
+            "access_token": "old-access-111",
+            "refresh_token": "refresh-1",
+            "client_id": "cid",
+            "client_secret": "csecret-77",
+            "expires_at": time.time() + 10,
+            "api_domain": "https://acme.pipedrive.com",
+        }
+    )
     conn.auth.on_refresh = saved.append
     client = PipedriveClient(conn, retry=RetrySettings.none())
     assert client.send("GET", "v1", "/users/me").data == {"id": 1}
@@ -51,8 +69,16 @@ def test_oauth_refreshes_before_expiry_and_moves_to_api_domain():
 @responses.activate
 def test_oauth_refresh_failure_is_a_connection_error_without_secrets():
     responses.post(TOKEN_URL, status=400, json={"error": "invalid_grant"})
-    conn = Connection.from_settings({"type": "oauth2", "access_token": "old-access-111", "refresh_token": "refresh-1",
-                                     "client_id": "cid", "client_secret": "csecret-77", "expires_at": time.time() - 1})
+    conn = Connection.from_settings(
+        {
+            "type": "oauth2",
+            "access_token": "old-access-111",
+            "refresh_token": "refresh-1",
+            "client_id": "cid",
+            "client_secret": "csecret-77",
+            "expires_at": time.time() - 1,
+        }
+    )
     client = PipedriveClient(conn, retry=RetrySettings.none())
     with pytest.raises(StepError) as info:
         client.send("GET", "v1", "/users/me")
@@ -62,12 +88,21 @@ def test_oauth_refresh_failure_is_a_connection_error_without_secrets():
 
 @responses.activate
 def test_oauth_401_refreshes_once_and_retries():
-    responses.get("https://acme.pipedrive.com/api/v2/deals/1", status=401,
-                  json={"success": False, "error": "unauthorized access"})
+    responses.get(
+        "https://acme.pipedrive.com/api/v2/deals/1", status=401, json={"success": False, "error": "unauthorized access"}
+    )
     responses.post(TOKEN_URL, json={"access_token": "fresh-222", "expires_in": 3600})
     responses.get("https://acme.pipedrive.com/api/v2/deals/1", json={"success": True, "data": {"id": 1}})
-    conn = Connection.from_settings({"type": "oauth2", "access_token": "revoked-111", "refresh_token": "refresh-1",
-                                     "client_id": "cid", "client_secret": "csecret-77", "api_domain": "https://acme.pipedrive.com"})
+    conn = Connection.from_settings(
+        {
+            "type": "oauth2",
+            "access_token": "revoked-111",
+            "refresh_token": "refresh-1",
+            "client_id": "cid",
+            "client_secret": "csecret-77",
+            "api_domain": "https://acme.pipedrive.com",
+        }
+    )
     client = PipedriveClient(conn, retry=RetrySettings.none())
     assert client.send("GET", "v2", "/deals/1").data == {"id": 1}
     assert responses.calls[2].request.headers["Authorization"] == "Bearer fresh-222"
@@ -75,22 +110,28 @@ def test_oauth_401_refreshes_once_and_retries():
 
 @responses.activate
 def test_api_token_401_is_not_retried():
-    responses.get("https://acme.pipedrive.com/api/v2/deals/1", status=401,
-                  json={"success": False, "error": "unauthorized access"})
-    conn = Connection.from_settings({"type": "apiToken", "api_token": "abcdefgh1234", "base_url": "https://acme.pipedrive.com"})
+    responses.get(
+        "https://acme.pipedrive.com/api/v2/deals/1", status=401, json={"success": False, "error": "unauthorized access"}
+    )
+    conn = Connection.from_settings(
+        {"type": "apiToken", "api_token": "abcdefgh1234", "base_url": "https://acme.pipedrive.com"}
+    )
     with pytest.raises(StepError):
         PipedriveClient(conn).send("GET", "v2", "/deals/1")
     assert len(responses.calls) == 1
 
 
-@pytest.mark.parametrize("base_url, problem", [
-    ("acme.pipedrive.com", "must start with https://"),
-    ("https://acme.pipedrive.com/api/v1", "path"),
-    ("https://acme.pipedrive.com/?api_token=tok-SECRET-999", "query"),
-    ("https://user:tok-SECRET-999@acme.pipedrive.com", "user name or password"),
-    ("https://bad_host!.example", "host"),
-    ("http://10.0.0.5:8765", "plain http"),
-])
+@pytest.mark.parametrize(
+    "base_url, problem",
+    [
+        ("acme.pipedrive.com", "must start with https://"),
+        ("https://acme.pipedrive.com/api/v1", "path"),
+        ("https://acme.pipedrive.com/?api_token=tok-SECRET-999", "query"),
+        ("https://user:tok-SECRET-999@acme.pipedrive.com", "user name or password"),
+        ("https://bad_host!.example", "host"),
+        ("http://10.0.0.5:8765", "plain http"),
+    ],
+)
 def test_base_url_problems_are_named_without_echoing_it(base_url, problem):
     with pytest.raises(ValueError) as info:
         Connection.from_settings({"type": "apiToken", "api_token": "abcdefgh1234", "base_url": base_url})
@@ -108,18 +149,30 @@ def test_token_url_must_be_https_off_loopback():
 
 
 def oauth(expired: bool = True, **extra) -> Connection:
-    return Connection.from_settings({"type": "oauth2", "access_token": "old-access-111", "refresh_token": "refresh-1",
-                                     "client_id": "cid", "client_secret": "csecret-77",
-                                     "expires_at": time.time() - 1 if expired else time.time() + 3600,
-                                     "api_domain": "https://acme.pipedrive.com", **extra})
+    return Connection.from_settings(
+        {
+            "type": "oauth2",
+            "access_token": "old-access-111",
+            "refresh_token": "refresh-1",
+            "client_id": "cid",
+            "client_secret": "csecret-77",
+            "expires_at": time.time() - 1 if expired else time.time() + 3600,
+            "api_domain": "https://acme.pipedrive.com",
+            **extra,
+        }
+    )
 
 
 @responses.activate
 def test_refreshed_tokens_are_redacted_at_once():
-    responses.post(TOKEN_URL, json={"access_token": "new-access-999", "refresh_token": "new-refresh-888",
-                                    "expires_in": 3600})
-    responses.get("https://acme.pipedrive.com/api/v2/deals/1", status=400,
-                  json={"success": False, "error": "echo new-access-999 new-refresh-888 old-access-111"})
+    responses.post(
+        TOKEN_URL, json={"access_token": "new-access-999", "refresh_token": "new-refresh-888", "expires_in": 3600}
+    )
+    responses.get(
+        "https://acme.pipedrive.com/api/v2/deals/1",
+        status=400,
+        json={"success": False, "error": "echo new-access-999 new-refresh-888 old-access-111"},
+    )
     conn = oauth()
     client = PipedriveClient(conn, retry=RetrySettings.none())
     with pytest.raises(StepError) as info:
@@ -142,7 +195,9 @@ def test_token_refresh_never_follows_a_redirect(status):
 
 
 @responses.activate
-@pytest.mark.parametrize("api_domain", ["http://acme.pipedrive.com", "https://evil.example/path?x=1", "ftp://x.example"])
+@pytest.mark.parametrize(
+    "api_domain", ["http://acme.pipedrive.com", "https://evil.example/path?x=1", "ftp://x.example"]
+)
 def test_token_refresh_refuses_an_unsafe_api_domain(api_domain):
     responses.post(TOKEN_URL, json={"access_token": "new-access-999", "expires_in": 3600, "api_domain": api_domain})
     conn = oauth()
@@ -155,8 +210,9 @@ def test_token_refresh_refuses_an_unsafe_api_domain(api_domain):
 
 @responses.activate
 def test_token_refresh_accepts_a_loopback_api_domain():
-    responses.post(TOKEN_URL, json={"access_token": "new-access-999", "expires_in": 3600,
-                                    "api_domain": "http://127.0.0.1:9"})
+    responses.post(
+        TOKEN_URL, json={"access_token": "new-access-999", "expires_in": 3600, "api_domain": "http://127.0.0.1:9"}
+    )
     conn = oauth()
     conn.auth.refresh()
     assert conn.current_base_url == "http://127.0.0.1:9"

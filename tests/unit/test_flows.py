@@ -40,8 +40,9 @@ def test_the_sample_flow_loads(rt):
 
 
 def test_a_bare_list_of_steps_is_a_flow(rt):
-    flow = Flow.from_dict([deal(), {"action": "getDeal", "inputs": {"id": "{{ steps.deal.result.id }}"}}], rt,
-                          "flows/quick.yaml")
+    flow = Flow.from_dict(
+        [deal(), {"action": "getDeal", "inputs": {"id": "{{ steps.deal.result.id }}"}}], rt, "flows/quick.yaml"
+    )
     assert [s.id for s in flow.steps] == ["deal", "getDeal"] and flow.name == "quick"
 
 
@@ -62,31 +63,40 @@ def test_template_errors_in_inputs(rt, text):
 
 
 def test_template_errors_in_nested_inputs_and_when(rt):
-    raw = [{**deal(), "when": "{{ job.data.go }"},
-           {"id": "note", "action": "addNote", "inputs": {"content": "x", "dealId": "1",
-                                                          "nothing": {"a": ["{{ oops"]}}}]
+    raw = [
+        {**deal(), "when": "{{ job.data.go }"},
+        {"id": "note", "action": "addNote", "inputs": {"content": "x", "dealId": "1", "nothing": {"a": ["{{ oops"]}}},
+    ]
     found = problems(raw, rt)
     assert any(p.startswith("orders.yaml: step 'deal' when: template error:") for p in found)
     assert any(p.startswith("orders.yaml: step 'note' input 'nothing': unknown input") for p in found)
 
 
 def test_template_error_inside_a_known_object_input(rt):
-    raw = [{"id": "raw", "action": "rawRequest", "inputs": {"method": "GET", "url": "/v1/deals",
-                                                             "queryParams": {"term": "{{ job.data.term"}}}]
+    raw = [
+        {
+            "id": "raw",
+            "action": "rawRequest",
+            "inputs": {"method": "GET", "url": "/v1/deals", "queryParams": {"term": "{{ job.data.term"}},
+        }
+    ]
     assert one(raw, rt).startswith("orders.yaml: step 'raw' input 'queryParams': template error:")
 
 
 def test_unknown_names_and_job_fields(rt):
     found = problems([deal(title="{{ jbo.data.x }}", value="{{ job.dta.total }}")], rt)
-    assert found == ["orders.yaml: step 'deal' input 'title': unknown name 'jbo' (templates see job and steps); "
-                     "did you mean 'job'?",
-                     "orders.yaml: step 'deal' input 'value': unknown job field 'dta' (a job has id, data, "
-                     "metadata, files); did you mean 'data'?"]
+    assert found == [
+        "orders.yaml: step 'deal' input 'title': unknown name 'jbo' (templates see job and steps); did you mean 'job'?",
+        "orders.yaml: step 'deal' input 'value': unknown job field 'dta' (a job has id, data, "
+        "metadata, files); did you mean 'data'?",
+    ]
 
 
 def test_step_references_must_point_to_earlier_steps(rt):
-    raw = [deal(orgId="{{ steps.org.result.id }}", personId="{{ steps['deal'].result.id }}"),
-           {"id": "org", "action": "addOrganization", "inputs": {"name": "{{ steps.dael.result.title }}"}}]
+    raw = [
+        deal(orgId="{{ steps.org.result.id }}", personId="{{ steps['deal'].result.id }}"),
+        {"id": "org", "action": "addOrganization", "inputs": {"name": "{{ steps.dael.result.title }}"}},
+    ]
     found = problems(raw, rt)
     assert found == [
         "orders.yaml: step 'deal' input 'orgId': refers to steps.org, which has not run yet at this point "
@@ -98,26 +108,34 @@ def test_step_references_must_point_to_earlier_steps(rt):
     ]
 
 
-@pytest.mark.parametrize("inputs, expected", [
-    ({"value": "abc"}, "input 'value': 'abc' is not of type 'number'"),
-    ({"visibleTo": "12"}, "input 'visibleTo': 12 is not one of [1, 3, 5, 7]"),
-    ({"status": "gone"}, "input 'status': 'gone' is not one of ['open', 'won', 'lost']"),
-    ({"title": ""}, "input 'title': required, but the step does not set it"),
-])
+@pytest.mark.parametrize(
+    "inputs, expected",
+    [
+        ({"value": "abc"}, "input 'value': 'abc' is not of type 'number'"),
+        ({"visibleTo": "12"}, "input 'visibleTo': 12 is not one of [1, 3, 5, 7]"),
+        ({"status": "gone"}, "input 'status': 'gone' is not one of ['open', 'won', 'lost']"),
+        ({"title": ""}, "input 'title': required, but the step does not set it"),
+    ],
+)
 def test_constants_are_checked_after_coercion(rt, inputs, expected):
     assert expected in one([deal(**inputs)], rt)
 
 
 def test_constants_that_coerce_are_fine(rt):
-    flow = Flow.from_dict([deal(value="1250.50", orgId="3"),
-                           {"action": "addNote", "inputs": {"content": "x", "dealId": "1", "pinnedToDealFlag": "yes"}}],
-                          rt)
+    flow = Flow.from_dict(
+        [
+            deal(value="1250.50", orgId="3"),
+            {"action": "addNote", "inputs": {"content": "x", "dealId": "1", "pinnedToDealFlag": "yes"}},
+        ],
+        rt,
+    )
     assert len(flow.steps) == 2
 
 
 def test_missing_required_input(rt):
     assert one([{"id": "deal", "action": "addDeal", "inputs": {"value": "3"}}], rt) == (
-        "orders.yaml: step 'deal' input 'title': required, but the step does not set it")
+        "orders.yaml: step 'deal' input 'title': required, but the step does not set it"
+    )
 
 
 def test_unknown_and_removed_actions(rt):
@@ -128,12 +146,14 @@ def test_unknown_and_removed_actions(rt):
 
 
 def test_structure_problems_name_the_step(rt):
-    found = problems({"steps": [deal(), {"id": "x", "inputs": {}}, {"id": "deal", "action": "getDeal", "input": {}}]},
-                     rt)
+    found = problems(
+        {"steps": [deal(), {"id": "x", "inputs": {}}, {"id": "deal", "action": "getDeal", "input": {}}]}, rt
+    )
     assert "orders.yaml: step 2 ('x'): 'action' is a required property" in found
     assert any(p.startswith("orders.yaml: step 3 ('deal'): Additional properties") for p in found)
-    assert problems("just text", rt) == ["orders.yaml: a flow is a mapping with a `steps:` list (or a bare list "
-                                         "of steps)"]
+    assert problems("just text", rt) == [
+        "orders.yaml: a flow is a mapping with a `steps:` list (or a bare list of steps)"
+    ]
 
 
 def test_duplicate_ids(rt):
@@ -141,8 +161,15 @@ def test_duplicate_ids(rt):
 
 
 def test_all_problems_at_once(rt):
-    raw = [deal(titel="x", value="abc"), {"id": "n", "action": "addNote", "when": "{{ ",
-                                          "inputs": {"content": "{{ steps.nope.result }}", "dealId": "1"}}]
+    raw = [
+        deal(titel="x", value="abc"),
+        {
+            "id": "n",
+            "action": "addNote",
+            "when": "{{ ",
+            "inputs": {"content": "{{ steps.nope.result }}", "dealId": "1"},
+        },
+    ]
     found = problems(raw, rt)
     assert len(found) == 4 and all(p.startswith("orders.yaml: step ") for p in found)
 
@@ -152,11 +179,14 @@ def test_without_a_bundle_templates_and_structure_are_still_checked():
         Flow.from_dict([deal(title="{{ x")])
 
 
-@pytest.mark.parametrize("name, content, expected", [
-    ("flow.yaml", "steps:\n  - action: addDeal\n   inputs: {}\n", "flow.yaml: not valid YAML:"),
-    ("flow.json", "{ nope", "flow.json: not valid JSON:"),
-    ("missing.yaml", None, "missing.yaml: cannot read the flow file"),
-])
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("flow.yaml", "steps:\n  - action: addDeal\n   inputs: {}\n", "flow.yaml: not valid YAML:"),
+        ("flow.json", "{ nope", "flow.json: not valid JSON:"),
+        ("missing.yaml", None, "missing.yaml: cannot read the flow file"),
+    ],
+)
 def test_unreadable_flow_files_blame_the_flow(rt, tmp_path, name, content, expected):
     path = tmp_path / name
     if content is not None:

@@ -19,13 +19,34 @@ KEYS = sorted(k for k, a in BUNDLE.actions.items())
 ANY = re.compile(re.escape(BASE) + r"/.*")
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=30), st.sampled_from(["", "12", "true", "Yes", "{{ job.data.x }}", "{{ 1/0 }}", "{% for %}",
-                                           "../../etc/passwd", "//evil.example", "[1,2]", '{"a": 1}', "null", "\x00"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.sampled_from(
+        [
+            "",
+            "12",
+            "true",
+            "Yes",
+            "{{ job.data.x }}",
+            "{{ 1/0 }}",
+            "{% for %}",
+            "../../etc/passwd",
+            "//evil.example",
+            "[1,2]",
+            '{"a": 1}',
+            "null",
+            "\x00",
+        ]
+    ),
 )
 values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=6)
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def inputs_for(key: str):

@@ -23,15 +23,18 @@ def test_undefined_variable_is_an_error_naming_the_input():
     assert info.value.kind == "input" and info.value.input_path == "title"
 
 
-@pytest.mark.parametrize("template", [
-    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-    "{{ job.__class__ }}",
-    "{{ cycler.__init__.__globals__.os.environ }}",
-    "{{ lipsum.__globals__['os'].popen('id').read() }}",
-    "{{ self._TemplateReference__context }}",
-    "{{ environ }}",
-    "{{ range.__self__ }}",
-])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ job.__class__ }}",
+        "{{ cycler.__init__.__globals__.os.environ }}",
+        "{{ lipsum.__globals__['os'].popen('id').read() }}",
+        "{{ self._TemplateReference__context }}",
+        "{{ environ }}",
+        "{{ range.__self__ }}",
+    ],
+)
 def test_templates_cannot_reach_python_internals_or_environment(template):
     with pytest.raises(StepError) as info:
         render({"x": template}, CTX)
@@ -48,21 +51,24 @@ def test_numbers_from_templates_stay_strings_for_string_inputs():
     assert coerce(rendered, {"type": "string"}) == "0478"
 
 
-@pytest.mark.parametrize("value,schema,expected", [
-    ("12", {"type": "integer"}, 12),
-    (" 12 ", {"type": "integer"}, 12),
-    ("12.5", {"type": "number"}, 12.5),
-    ("3", {"type": "number"}, 3),
-    ("true", {"type": "boolean"}, True),
-    ("Yes", {"type": "boolean"}, True),
-    ("off", {"type": "boolean"}, False),
-    ("1,2, 3", {"type": "array", "items": {"type": "integer"}}, [1, 2, 3]),
-    ('["a", "b"]', {"type": "array", "items": {"type": "string"}}, ["a", "b"]),
-    ('{"k": "12"}', {"type": "object", "properties": {"k": {"type": "integer"}}}, {"k": 12}),
-    ("12a", {"type": "integer"}, "12a"),  # left for the validator to reject
-    ("maybe", {"type": "boolean"}, "maybe"),
-    (7, {"type": "string"}, "7"),
-])
+@pytest.mark.parametrize(
+    "value,schema,expected",
+    [
+        ("12", {"type": "integer"}, 12),
+        (" 12 ", {"type": "integer"}, 12),
+        ("12.5", {"type": "number"}, 12.5),
+        ("3", {"type": "number"}, 3),
+        ("true", {"type": "boolean"}, True),
+        ("Yes", {"type": "boolean"}, True),
+        ("off", {"type": "boolean"}, False),
+        ("1,2, 3", {"type": "array", "items": {"type": "integer"}}, [1, 2, 3]),
+        ('["a", "b"]', {"type": "array", "items": {"type": "string"}}, ["a", "b"]),
+        ('{"k": "12"}', {"type": "object", "properties": {"k": {"type": "integer"}}}, {"k": 12}),
+        ("12a", {"type": "integer"}, "12a"),  # left for the validator to reject
+        ("maybe", {"type": "boolean"}, "maybe"),
+        (7, {"type": "string"}, "7"),
+    ],
+)
 def test_coercion(value, schema, expected):
     assert coerce(value, schema) == expected
 

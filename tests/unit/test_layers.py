@@ -54,8 +54,13 @@ def layer_of(module: str) -> str:
 def imports(path: Path, package: list[str]):
     """(imported module relative to pipedrive_connect, line, inside a function?) for every import."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    functions = {id(node) for fn in ast.walk(tree) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
-                 for node in ast.walk(fn) if node is not fn}
+    functions = {
+        id(node)
+        for fn in ast.walk(tree)
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for node in ast.walk(fn)
+        if node is not fn
+    }
     for node in ast.walk(tree):
         lazy = id(node) in functions
         if isinstance(node, ast.Import):
@@ -105,8 +110,15 @@ def test_imports_follow_the_layers(module, path, package):
 
 
 def test_only_entry_points_start_the_sandbox():
-    users = sorted({module for module, path, package in MODULES if not module.startswith("sandbox")
-                    for target, _, _ in imports(path, package) if target.startswith("sandbox")})
+    users = sorted(
+        {
+            module
+            for module, path, package in MODULES
+            if not module.startswith("sandbox")
+            for target, _, _ in imports(path, package)
+            if target.startswith("sandbox")
+        }
+    )
     assert set(users) <= LAYERS["entry points"], users
 
 

@@ -41,17 +41,29 @@ def test_an_operation_the_bundle_lacks_becomes_an_action_that_loads(copy):
     # postAdditionalDiscount (v2 POST /deals/{id}/discounts) is in no catalog and no declaration
     written = new_action(copy, "postAdditionalDiscount", key="addDealDiscount", resource="deals", spec=spec_dir())
     assert [p.relative_to(copy).as_posix() for p in written.files] == [
-        "actions/deals.yaml", "schemas/addDealDiscount.json", "tests/requests/deals.yaml"]
+        "actions/deals.yaml",
+        "schemas/addDealDiscount.json",
+        "tests/requests/deals.yaml",
+    ]
     bundle = Bundle.load(copy, check=True)
     action = bundle.action("addDealDiscount")
     assert (action.api, action.method, action.path, action.operation, action.cost) == (
-        "v2", "POST", "/deals/{id}/discounts", "postAdditionalDiscount", 5)
+        "v2",
+        "POST",
+        "/deals/{id}/discounts",
+        "postAdditionalDiscount",
+        5,
+    )
     assert action.decl["description"] == TODO and action.label == "Add Deal Discount"
     schema = json.loads((copy / "schemas" / "addDealDiscount.json").read_text())
     assert schema["required"] == ["id", "description", "amount", "type"]
     assert schema["properties"]["type"]["enum"] == ["percentage", "amount"]
     assert {p.name: p.location for p in action.params if p.name != "debugRequest"} == {
-        "id": "path", "description": "body", "amount": "body", "type": "body"}
+        "id": "path",
+        "description": "body",
+        "amount": "body",
+        "type": "body",
+    }
     # titles and descriptions are left to a person; the spec's wording is not copied
     assert all(prop["title"] == TODO and prop["description"] == TODO for prop in schema["properties"].values())
     assert "discount amount" not in json.dumps(schema).lower()
@@ -66,8 +78,9 @@ def test_the_request_case_it_writes_passes(copy, connection, tmp_path):
     new_action(copy, "postAdditionalDiscount", key="addDealDiscount", resource="deals", spec=spec_dir())
     bundle = Bundle.load(copy, check=True)
     assert bundle.action("getArchivedDeals").paging == "cursor"
-    runtime = Runtime(bundle, connection, out_dir=tmp_path / "out", retry=RetrySettings.none(),
-                      limiter=RateLimiter(limit=100_000))
+    runtime = Runtime(
+        bundle, connection, out_dir=tmp_path / "out", retry=RetrySettings.none(), limiter=RateLimiter(limit=100_000)
+    )
     cases = _cases(copy, "deals")
     for key in ("getArchivedDeals", "addDealDiscount"):
         (case,) = cases[key]
@@ -110,10 +123,35 @@ def test_a_missing_spec_is_refused(copy, tmp_path):
 
 @requires_spec
 def test_command_line(copy, capsys):
-    code = main(["new-action", "postAdditionalDiscount", "--key", "addDealDiscount", "--resource", "deals",
-                 "--bundle", str(copy), "--spec-dir", str(spec_dir())])
+    code = main(
+        [
+            "new-action",
+            "postAdditionalDiscount",
+            "--key",
+            "addDealDiscount",
+            "--resource",
+            "deals",
+            "--bundle",
+            str(copy),
+            "--spec-dir",
+            str(spec_dir()),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "wrote schemas/addDealDiscount.json" in out and "TODO" in out
-    assert main(["new-action", "postAdditionalDiscount", "--key", "addDealDiscount", "--bundle", str(copy),
-                 "--spec-dir", str(spec_dir())]) == 2
+    assert (
+        main(
+            [
+                "new-action",
+                "postAdditionalDiscount",
+                "--key",
+                "addDealDiscount",
+                "--bundle",
+                str(copy),
+                "--spec-dir",
+                str(spec_dir()),
+            ]
+        )
+        == 2
+    )
     assert "already exists" in capsys.readouterr().err

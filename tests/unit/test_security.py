@@ -13,21 +13,24 @@ from pipedrive_connect.jobs import Job
 from ..conftest import BASE, TOKEN
 
 
-@pytest.mark.parametrize("url", [
-    "https://evil.example/api/v1/users/me",
-    "http://127.0.0.1:8080/steal",
-    "//evil.example/api/v1/users",
-    "\\\\evil.example\\share",
-    "/api/v1/../../etc/passwd",
-    "/api/v1/%2e%2e/%2e%2e/admin",
-    "/api/v1/%252e%252e/admin",
-    "/api/v1/users/..%2f..%2fadmin",
-    "/api/v1//evil.example",
-    "/api/v1/users\r\nHost: evil.example",
-    "/api/v1/users#frag",
-    "/api/v3/deals",
-    "javascript:alert(1)",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/api/v1/users/me",
+        "http://127.0.0.1:8080/steal",
+        "//evil.example/api/v1/users",
+        "\\\\evil.example\\share",
+        "/api/v1/../../etc/passwd",
+        "/api/v1/%2e%2e/%2e%2e/admin",
+        "/api/v1/%252e%252e/admin",
+        "/api/v1/users/..%2f..%2fadmin",
+        "/api/v1//evil.example",
+        "/api/v1/users\r\nHost: evil.example",
+        "/api/v1/users#frag",
+        "/api/v3/deals",
+        "javascript:alert(1)",
+    ],
+)
 def test_raw_request_refuses_paths_that_leave_the_api(url, runtime):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         outcome = runtime.run("rawRequest", Job(), {"method": "GET", "url": url})
@@ -38,26 +41,32 @@ def test_raw_request_refuses_paths_that_leave_the_api(url, runtime):
 def test_raw_request_cannot_override_auth_headers(runtime):
     with responses.RequestsMock() as rsps:
         rsps.get(f"{BASE}/api/v1/users/me", json={"success": True, "data": {"id": 1}})
-        outcome = runtime.run("rawRequest", Job(), {"method": "GET", "url": "/users/me",
-                                                    "headers": {"X-API-Token": "other", "Authorization": "Bearer x"}})
+        outcome = runtime.run(
+            "rawRequest",
+            Job(),
+            {"method": "GET", "url": "/users/me", "headers": {"X-API-Token": "other", "Authorization": "Bearer x"}},
+        )
         request = rsps.calls[0].request
     assert outcome.route == "success"
     assert request.headers["x-api-token"] == TOKEN and "Authorization" not in request.headers
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("../../etc/passwd", "passwd"),
-    ("/abs/path/report.pdf", "report.pdf"),
-    ("..\\..\\windows\\system32\\evil.dll", "evil.dll"),
-    ("CON.txt", "_CON.txt"),
-    ("nul", "_nul"),
-    ("bad\x00name\x1f.pdf", "badname.pdf"),
-    ("..", "file"),
-    ("", "file"),
-    ("   .hidden", "hidden"),
-    ('a<b>c:"d"|e?f*.txt', "a_b_c__d__e_f_.txt"),
-    ("Bestellung Köln.pdf", "Bestellung Köln.pdf"),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("../../etc/passwd", "passwd"),
+        ("/abs/path/report.pdf", "report.pdf"),
+        ("..\\..\\windows\\system32\\evil.dll", "evil.dll"),
+        ("CON.txt", "_CON.txt"),
+        ("nul", "_nul"),
+        ("bad\x00name\x1f.pdf", "badname.pdf"),
+        ("..", "file"),
+        ("", "file"),
+        ("   .hidden", "hidden"),
+        ('a<b>c:"d"|e?f*.txt', "a_b_c__d__e_f_.txt"),
+        ("Bestellung Köln.pdf", "Bestellung Köln.pdf"),
+    ],
+)
 def test_safe_filename(name, expected):
     assert safe_filename(name) == expected
 
@@ -80,8 +89,11 @@ def test_content_disposition_prefers_the_utf8_name():
 
 def test_download_with_hostile_name_stays_in_log_folder(runtime):
     with responses.RequestsMock() as rsps:
-        rsps.get(f"{BASE}/api/v1/files/9/download", body=b"data",
-                 headers={"Content-Disposition": 'attachment; filename="../../../../tmp/owned.sh"'})
+        rsps.get(
+            f"{BASE}/api/v1/files/9/download",
+            body=b"data",
+            headers={"Content-Disposition": 'attachment; filename="../../../../tmp/owned.sh"'},
+        )
         outcome = runtime.run("downloadFile", Job(id="j1"), {"id": 9})
     assert outcome.route == "success"
     written = Path(outcome.logs[0].path).resolve()
@@ -91,8 +103,11 @@ def test_download_with_hostile_name_stays_in_log_folder(runtime):
 
 def test_download_size_limit_removes_the_partial_file(runtime):
     with responses.RequestsMock() as rsps:
-        rsps.get(f"{BASE}/api/v1/files/9/download", body=b"x" * 5000,
-                 headers={"Content-Disposition": 'attachment; filename="big.bin"'})
+        rsps.get(
+            f"{BASE}/api/v1/files/9/download",
+            body=b"x" * 5000,
+            headers={"Content-Disposition": 'attachment; filename="big.bin"'},
+        )
         outcome = runtime.run("downloadFile", Job(id="j2"), {"id": 9, "maxBytes": 1000})
     assert outcome.route == "error" and "size limit" in outcome.error.message
     assert not any((runtime.out_dir / "log" / "j2").iterdir())
@@ -100,8 +115,11 @@ def test_download_size_limit_removes_the_partial_file(runtime):
 
 def test_secrets_never_in_error_messages(runtime):
     with responses.RequestsMock() as rsps:
-        rsps.get(f"{BASE}/api/v2/deals/1", status=400,
-                 json={"success": False, "error": f"bad token {TOKEN}", "error_info": TOKEN})
+        rsps.get(
+            f"{BASE}/api/v2/deals/1",
+            status=400,
+            json={"success": False, "error": f"bad token {TOKEN}", "error_info": TOKEN},
+        )
         outcome = runtime.run("getDeal", Job(), {"id": 1, "debugRequest": True})
     text = repr(outcome.to_dict()) + repr([item.record for item in outcome.logs])
     assert TOKEN not in text

@@ -8,8 +8,10 @@ from pipedrive_connect import pipedrive
 from pipedrive_connect.client import Request, may_repeat
 
 
-@pytest.mark.parametrize("method, repeat", [("GET", True), ("put", True), ("PATCH", True), ("DELETE", True),
-                                            ("POST", False), ("post", False)])
+@pytest.mark.parametrize(
+    "method, repeat",
+    [("GET", True), ("put", True), ("PATCH", True), ("DELETE", True), ("POST", False), ("post", False)],
+)
 def test_only_a_create_may_not_be_repeated(method, repeat):
     assert may_repeat(method) is repeat
 

@@ -78,8 +78,9 @@ class Context:
         return self._memo[key]
 
     def custom_keys(self, table: str) -> list[str]:
-        return self.memo(("custom", table), lambda: [f["field_code"] for f in self.store.rows(table)
-                                                    if f.get("is_custom_field")])
+        return self.memo(
+            ("custom", table), lambda: [f["field_code"] for f in self.store.rows(table) if f.get("is_custom_field")]
+        )
 
     @staticmethod
     def respond(status: int, data, additional_data: dict | None = None) -> Reply:
@@ -132,8 +133,11 @@ class Limiter:
 
 
 def rate_headers(limit: int, remaining: int, seconds_left: float) -> dict:
-    return {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining),
-            "x-ratelimit-reset": str(max(1, math.ceil(seconds_left)))}
+    return {
+        "x-ratelimit-limit": str(limit),
+        "x-ratelimit-remaining": str(remaining),
+        "x-ratelimit-reset": str(max(1, math.ceil(seconds_left))),
+    }
 
 
 def json_response(status: int, payload: dict) -> Response:
@@ -141,8 +145,17 @@ def json_response(status: int, payload: dict) -> Response:
 
 
 def error_response(err: ApiError) -> Response:
-    return json_response(err.status, {"success": False, "error": err.error, "error_info": err.error_info,
-                                      "data": None, "additional_data": None, **err.extra})
+    return json_response(
+        err.status,
+        {
+            "success": False,
+            "error": err.error,
+            "error_info": err.error_info,
+            "data": None,
+            "additional_data": None,
+            **err.extra,
+        },
+    )
 
 
 def redact(args) -> dict:
@@ -158,9 +171,18 @@ def _seconds_to_midnight() -> int:
 class SandboxApp:
     """WSGI callable; one instance per sandbox."""
 
-    def __init__(self, store: Store, token: str, burst_limit: int | None = None, search_limit: int = 10,
-                 daily_budget: int | None = None, fault_rate: float = 0.0, faults=None, seed=None,
-                 allow_query_token: bool = False):
+    def __init__(
+        self,
+        store: Store,
+        token: str,
+        burst_limit: int | None = None,
+        search_limit: int = 10,
+        daily_budget: int | None = None,
+        fault_rate: float = 0.0,
+        faults=None,
+        seed=None,
+        allow_query_token: bool = False,
+    ):
         unknown = set(faults or ()) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}; choose from {FAULT_KINDS}")
@@ -184,10 +206,19 @@ class SandboxApp:
         return response(environ, start_response)
 
     def serve(self, request: Request) -> Response:
-        entry = {"time": time.time(), "method": request.method, "path": request.path,
-                 "query": redact(request.args), "status": None, "operation": None, "cost": 0, "fault": None}
-        headers = rate_headers(self.limiter.burst_limit or NOMINAL_LIMIT, self.limiter.burst_limit or NOMINAL_LIMIT,
-                               WINDOW_SECONDS)
+        entry = {
+            "time": time.time(),
+            "method": request.method,
+            "path": request.path,
+            "query": redact(request.args),
+            "status": None,
+            "operation": None,
+            "cost": 0,
+            "fault": None,
+        }
+        headers = rate_headers(
+            self.limiter.burst_limit or NOMINAL_LIMIT, self.limiter.burst_limit or NOMINAL_LIMIT, WINDOW_SECONDS
+        )
         try:
             response = self._serve(request, entry, headers)
         except ApiError as err:
@@ -211,8 +242,11 @@ class SandboxApp:
         headers.update(limit_headers)
         if not allowed:
             self._count("rate_limited")
-            raise ApiError(429, "Too many requests",
-                           "Burst rate limit reached for this token; retry after x-ratelimit-reset seconds.")
+            raise ApiError(
+                429,
+                "Too many requests",
+                "Burst rate limit reached for this token; retry after x-ratelimit-reset seconds.",
+            )
         fault = self.draw_fault()
         entry["fault"] = fault
         if fault in ("429", "500", "502", "503", "drop_before"):
@@ -220,9 +254,13 @@ class SandboxApp:
         if not self.limiter.spend(token, route.cost):
             self._count("budget_exhausted")
             headers["retry-after"] = str(_seconds_to_midnight())
-            raise ApiError(429, "Daily API token budget exhausted",
-                           f"The company's daily limit of {self.limiter.daily_budget} tokens is used up; "
-                           "it resets at midnight (UTC).", code="daily_budget_exhausted")
+            raise ApiError(
+                429,
+                "Daily API token budget exhausted",
+                f"The company's daily limit of {self.limiter.daily_budget} tokens is used up; "
+                "it resets at midnight (UTC).",
+                code="daily_budget_exhausted",
+            )
         entry["cost"] = route.cost
         self._count("tokens_spent", route.cost)
         if fault == "delay":
@@ -239,9 +277,13 @@ class SandboxApp:
     def authenticate(self, request: Request) -> str:
         query_token = request.args.get("api_token")
         if query_token is not None and not self.allow_query_token:
-            raise ApiError(401, "unauthorized access",
-                           "API tokens are not accepted in the query string (api_token); "
-                           "send the token in the x-api-token header.", errorCode=401)
+            raise ApiError(
+                401,
+                "unauthorized access",
+                "API tokens are not accepted in the query string (api_token); "
+                "send the token in the x-api-token header.",
+                errorCode=401,
+            )
         authorization = request.headers.get("Authorization", "")
         bearer = authorization[7:].strip() if authorization[:7].lower() == "bearer " else None
         token = request.headers.get("x-api-token") or bearer or query_token or ""
@@ -255,8 +297,9 @@ class SandboxApp:
         except NotFound:
             raise ApiError(404, "Unknown method", "The requested path is not part of the API.") from None
         except MethodNotAllowed as exc:
-            raise ApiError(405, "Method not allowed",
-                           f"Allowed methods: {', '.join(sorted(exc.valid_methods or []))}.") from None
+            raise ApiError(
+                405, "Method not allowed", f"Allowed methods: {', '.join(sorted(exc.valid_methods or []))}."
+            ) from None
         return ROUTES[index], args
 
     def draw_fault(self) -> str | None:
@@ -275,8 +318,11 @@ class SandboxApp:
             return None
         if fault == "429":
             headers["x-ratelimit-remaining"] = "0"
-            raise ApiError(429, "Too many requests",
-                           "Burst rate limit reached for this token; retry after x-ratelimit-reset seconds.")
+            raise ApiError(
+                429,
+                "Too many requests",
+                "Burst rate limit reached for this token; retry after x-ratelimit-reset seconds.",
+            )
         messages = {"500": "Internal server error", "502": "Bad gateway", "503": "Service temporarily unavailable"}
         raise ApiError(int(fault), messages[fault], "Injected by the sandbox; the request was not applied.")
 
@@ -324,10 +370,16 @@ class SandboxApp:
             counts = dict(self._stats)
         faults = {k[6:]: v for k, v in counts.items() if k.startswith("fault_")}
         statuses = {k[7:]: v for k, v in counts.items() if k.startswith("status_")}
-        return {"requests": counts.get("requests", 0), "tokens_spent": counts.get("tokens_spent", 0),
-                "rate_limited": counts.get("rate_limited", 0), "budget_exhausted": counts.get("budget_exhausted", 0),
-                "status_429": statuses.get("429", 0), "faults": faults, "statuses": statuses,
-                "records": self.store.counts()}
+        return {
+            "requests": counts.get("requests", 0),
+            "tokens_spent": counts.get("tokens_spent", 0),
+            "rate_limited": counts.get("rate_limited", 0),
+            "budget_exhausted": counts.get("budget_exhausted", 0),
+            "status_429": statuses.get("429", 0),
+            "faults": faults,
+            "statuses": statuses,
+            "records": self.store.counts(),
+        }
 
     def log_snapshot(self) -> list[dict]:
         with self.lock:
@@ -341,15 +393,23 @@ class SandboxApp:
 
     def control(self, request: Request) -> Response:
         """Unauthenticated, uncounted endpoints for tests and benchmarks in other processes."""
+
         def reset() -> dict:
             self.reset_log()
             return {"reset": True}
 
-        routes = {("GET", "/_sandbox/requests"): lambda: {"requests": self.log_snapshot()},
-                  ("GET", "/_sandbox/stats"): self.stats,
-                  ("POST", "/_sandbox/reset"): reset}
+        routes = {
+            ("GET", "/_sandbox/requests"): lambda: {"requests": self.log_snapshot()},
+            ("GET", "/_sandbox/stats"): self.stats,
+            ("POST", "/_sandbox/reset"): reset,
+        }
         action = routes.get((request.method, request.path.rstrip("/")))
         if action is None:
-            return error_response(ApiError(404, "Unknown sandbox control endpoint",
-                                           "Use GET /_sandbox/requests, GET /_sandbox/stats or POST /_sandbox/reset."))
+            return error_response(
+                ApiError(
+                    404,
+                    "Unknown sandbox control endpoint",
+                    "Use GET /_sandbox/requests, GET /_sandbox/stats or POST /_sandbox/reset.",
+                )
+            )
         return json_response(200, {"success": True, "data": action()})

@@ -247,10 +247,24 @@ def check_custom_fields(store: Store, res: Resource, values: dict) -> dict:
 
 
 CUSTOM_FIELD_KINDS = {
-    "varchar": "str", "varchar_auto": "str", "text": "str", "phone": "str", "date": "date",
-    "double": "number", "int": "int", "enum": "int", "set": "ints", "monetary": "dict",
-    "daterange": "dict", "timerange": "dict", "time": "dict", "address": "dict",
-    "user": "int", "org": "int", "people": "int", "boolean": "bool",
+    "varchar": "str",
+    "varchar_auto": "str",
+    "text": "str",
+    "phone": "str",
+    "date": "date",
+    "double": "number",
+    "int": "int",
+    "enum": "int",
+    "set": "ints",
+    "monetary": "dict",
+    "daterange": "dict",
+    "timerange": "dict",
+    "time": "dict",
+    "address": "dict",
+    "user": "int",
+    "org": "int",
+    "people": "int",
+    "boolean": "bool",
 }
 
 
@@ -310,8 +324,9 @@ def decode_cursor(raw: str) -> tuple:
     return tuple(key)
 
 
-def paginate(ctx, items: list, max_limit: int = 500, reject_over: bool = False, sort_by: str = "id",
-             descending: bool = False):
+def paginate(
+    ctx, items: list, max_limit: int = 500, reject_over: bool = False, sort_by: str = "id", descending: bool = False
+):
     """Slice ``items`` into one page; returns (page, additional_data).
 
     v1 uses offsets (``start``); v2 uses a keyset cursor holding the sort
@@ -329,7 +344,7 @@ def paginate(ctx, items: list, max_limit: int = 500, reject_over: bool = False, 
         start = parse_query("start", ctx.args.get("start", "0"), "int", False)
         if start < 0:
             raise bad_request("start must not be negative")
-        page = items[start:start + limit]
+        page = items[start : start + limit]
         more = start + limit < len(items)
         pagination = {"start": start, "limit": limit, "more_items_in_collection": more}
         if more:
@@ -339,11 +354,12 @@ def paginate(ctx, items: list, max_limit: int = 500, reject_over: bool = False, 
     if ctx.args.get("cursor"):
         after = decode_cursor(ctx.args["cursor"])
         try:
-            start = next((i for i, r in enumerate(items)
-                          if (key(r) < after if descending else key(r) > after)), len(items))
+            start = next(
+                (i for i, r in enumerate(items) if (key(r) < after if descending else key(r) > after)), len(items)
+            )
         except TypeError:
             raise bad_request("Invalid cursor") from None
-    page = items[start:start + limit]
+    page = items[start : start + limit]
     more = start + limit < len(items)
     return page, {"next_cursor": encode_cursor(key(page[-1])) if more else None}
 
@@ -360,8 +376,9 @@ def find(ctx, res: Resource, raw_id: str) -> dict:
         record = next((r for r in ctx.store.rows(res.name) if r.get(res.lookup) == key), None)
     if record is None:
         if res.gone_after_delete and ctx.store.was_deleted(res.name, key):
-            raise ApiError(410, f"The {res.title} you are trying to access is no longer available",
-                           "The object was deleted.")
+            raise ApiError(
+                410, f"The {res.title} you are trying to access is no longer available", "The object was deleted."
+            )
         raise not_found(res.title)
     return record
 
@@ -386,8 +403,10 @@ def show(ctx, res: Resource, record: dict) -> dict:
     """Copy a record for output; v2 entities list every custom field, unset ones as null."""
     out = {"id": record.get("id"), **record}
     if res.custom_fields:
-        out["custom_fields"] = {**dict.fromkeys(ctx.custom_keys(res.custom_fields)),
-                                **(record.get("custom_fields") or {})}
+        out["custom_fields"] = {
+            **dict.fromkeys(ctx.custom_keys(res.custom_fields)),
+            **(record.get("custom_fields") or {}),
+        }
     return res.present(ctx.store, out) if res.present else out
 
 
@@ -500,5 +519,11 @@ def _term(store, items, term):
     return [r for r in items if needle in str(r.get("name", "")).lower() or needle in str(r.get("code", "")).lower()]
 
 
-COMMON_FILTERS = {"ids": _ids_filter, "updated_since": _updated_since, "updated_until": _updated_until,
-                  "start_date": _start_date, "end_date": _end_date, "term": _term}
+COMMON_FILTERS = {
+    "ids": _ids_filter,
+    "updated_since": _updated_since,
+    "updated_until": _updated_until,
+    "start_date": _start_date,
+    "end_date": _end_date,
+    "term": _term,
+}

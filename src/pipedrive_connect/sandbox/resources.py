@@ -47,8 +47,9 @@ def _contacts(name: str, items: list) -> list:
             item = {"value": item}
         check_value(f"{name}[{i}]", item, "dict", True)
         check_value(f"{name}[{i}].value", item.get("value"), "str", True)
-        out.append({"value": item["value"], "primary": bool(item.get("primary", i == 0)),
-                    "label": item.get("label", "work")})
+        out.append(
+            {"value": item["value"], "primary": bool(item.get("primary", i == 0)), "label": item.get("label", "work")}
+        )
     return out
 
 
@@ -73,9 +74,16 @@ def prepare_product(store: Store, product: dict, previous: dict | None) -> dict:
         check_value(f"prices[{i}]", price, "dict", True)
         check_value(f"prices[{i}].price", price.get("price"), "number", True)
         check_value(f"prices[{i}].currency", price.get("currency"), "str", True)
-        prices.append({"product_id": product["id"], "price": price["price"], "currency": price["currency"],
-                       "cost": price.get("cost", 0), "direct_cost": price.get("direct_cost"),
-                       "notes": price.get("notes", "")})
+        prices.append(
+            {
+                "product_id": product["id"],
+                "price": price["price"],
+                "currency": price["currency"],
+                "cost": price.get("cost", 0),
+                "direct_cost": price.get("direct_cost"),
+                "notes": price.get("notes", ""),
+            }
+        )
     product["prices"] = prices
     return product
 
@@ -150,42 +158,67 @@ def prepare_field(store: Store, definition: dict, previous: dict | None) -> dict
         definition["is_custom_field"] = True
         options = definition.get("options") or []
         next_option = store.new_id("fieldOptions")
-        definition["options"] = [{"id": next_option * 100 + i, "label": o["label"]}
-                                 for i, o in enumerate(options)] or None
+        definition["options"] = [
+            {"id": next_option * 100 + i, "label": o["label"]} for i, o in enumerate(options)
+        ] or None
     return definition
 
 
 def present_note(store: Store, note: dict) -> dict:
     """v1 notes embed names of what they are attached to."""
-    deal, person, org = (store.get(t, note.get(k)) for t, k in
-                         (("deals", "deal_id"), ("persons", "person_id"), ("organizations", "org_id")))
+    deal, person, org = (
+        store.get(t, note.get(k))
+        for t, k in (("deals", "deal_id"), ("persons", "person_id"), ("organizations", "org_id"))
+    )
     user = store.get("users", note.get("user_id")) or {}
     note["deal"] = {"title": deal["title"]} if deal else None
     note["person"] = {"name": person["name"]} if person else None
     note["organization"] = {"name": org["name"]} if org else None
-    note["user"] = {"email": user.get("email"), "icon_url": None, "is_you": user.get("id") == 1,
-                    "name": user.get("name")}
+    note["user"] = {
+        "email": user.get("email"),
+        "icon_url": None,
+        "is_you": user.get("id") == 1,
+        "name": user.get("name"),
+    }
     return note
 
 
 def v1_user_ref(store: Store, user_id) -> dict | None:
     """v1 embeds related users, persons and organizations as small objects with a ``value`` id."""
     user = store.get("users", user_id)
-    return user and {"id": user["id"], "name": user["name"], "email": user["email"], "has_pic": False,
-                     "pic_hash": None, "active_flag": True, "value": user["id"]}
+    return user and {
+        "id": user["id"],
+        "name": user["name"],
+        "email": user["email"],
+        "has_pic": False,
+        "pic_hash": None,
+        "active_flag": True,
+        "value": user["id"],
+    }
 
 
 def v1_person_ref(store: Store, person_id) -> dict | None:
     person = store.get("persons", person_id)
-    return person and {"active_flag": not person["is_deleted"], "name": person["name"], "email": person["emails"],
-                       "phone": person["phones"], "owner_id": person["owner_id"], "value": person["id"]}
+    return person and {
+        "active_flag": not person["is_deleted"],
+        "name": person["name"],
+        "email": person["emails"],
+        "phone": person["phones"],
+        "owner_id": person["owner_id"],
+        "value": person["id"],
+    }
 
 
 def v1_org_ref(store: Store, org_id) -> dict | None:
     org = store.get("organizations", org_id)
-    return org and {"name": org["name"], "owner_id": org["owner_id"], "active_flag": not org["is_deleted"],
-                    "address": (org.get("address") or {}).get("value"), "value": org["id"],
-                    "people_count": sum(p.get("org_id") == org["id"] for p in store.rows("persons"))}
+    return org and {
+        "name": org["name"],
+        "owner_id": org["owner_id"],
+        "active_flag": not org["is_deleted"],
+        "address": (org.get("address") or {}).get("value"),
+        "value": org["id"],
+        "people_count": sum(p.get("org_id") == org["id"] for p in store.rows("persons")),
+    }
 
 
 V1_RENAMES = {"deals": {"owner_id": "user_id"}, "persons": {"emails": "email", "phones": "phone"}}
@@ -209,10 +242,15 @@ def v1_view(table: str, record: dict) -> dict:
 def present_participant(store: Store, participant: dict) -> dict:
     person = store.get("persons", participant["person_id"]) or {}
     deal = store.get("deals", participant["deal_id"]) or {}
-    participant["person"] = {"id": person.get("id"), "name": person.get("name"), "active_flag": True,
-                             "email": person.get("emails", []), "phone": person.get("phones", []),
-                             # this spot of the v1 schema spells has_pic as 0/1
-                             "owner_id": {**(v1_user_ref(store, person.get("owner_id")) or {}), "has_pic": 0}}
+    participant["person"] = {
+        "id": person.get("id"),
+        "name": person.get("name"),
+        "active_flag": True,
+        "email": person.get("emails", []),
+        "phone": person.get("phones", []),
+        # this spot of the v1 schema spells has_pic as 0/1
+        "owner_id": {**(v1_user_ref(store, person.get("owner_id")) or {}), "has_pic": 0},
+    }
     participant["person_id"] = v1_person_ref(store, participant["person_id"])
     participant["added_by_user_id"] = v1_user_ref(store, participant["added_by_user_id"])
     participant["related_item_data"] = {"deal_id": deal.get("id"), "title": deal.get("title")}
@@ -222,9 +260,13 @@ def present_participant(store: Store, participant: dict) -> dict:
 
 
 def present_file(store: Store, file: dict) -> dict:
-    names = {"deal_name": ("deals", "deal_id", "title"), "person_name": ("persons", "person_id", "name"),
-             "org_name": ("organizations", "org_id", "name"), "product_name": ("products", "product_id", "name"),
-             "lead_name": ("leads", "lead_id", "title")}
+    names = {
+        "deal_name": ("deals", "deal_id", "title"),
+        "person_name": ("persons", "person_id", "name"),
+        "org_name": ("organizations", "org_id", "name"),
+        "product_name": ("products", "product_id", "name"),
+        "lead_name": ("leads", "lead_id", "title"),
+    }
     for out, (table, key, attr) in names.items():
         linked = store.get(table, file.get(key))
         file[out] = linked[attr] if linked else ""
@@ -234,8 +276,9 @@ def present_file(store: Store, file: dict) -> dict:
 def _deal_persons(store: Store, items: list, deal_id: int) -> list:
     """Persons linked to a deal: its contact person and its participants."""
     deal = store.get("deals", deal_id) or {}
-    linked = {deal.get("person_id")} | {p["person_id"] for p in store.rows("dealParticipants")
-                                          if p["deal_id"] == deal_id}
+    linked = {deal.get("person_id")} | {
+        p["person_id"] for p in store.rows("dealParticipants") if p["deal_id"] == deal_id
+    }
     return [r for r in items if r["id"] in linked]
 
 
@@ -249,174 +292,469 @@ def _by_type(store: Store, items: list, kind: str) -> list:
 
 # -- declarations ----------------------------------------------------------------
 
-_OWNER_FILTERS = {"ids": "ints", "owner_id": "int", "updated_since": "datetime",
-                  "updated_until": "datetime", "filter_id": "int"}
+_OWNER_FILTERS = {
+    "ids": "ints",
+    "owner_id": "int",
+    "updated_since": "datetime",
+    "updated_until": "datetime",
+    "filter_id": "int",
+}
 
 _DECLARED = [
     Resource(
-        "deals", "v2", custom_fields="dealFields",
-        fields={"title": "str", "owner_id": "int", "person_id": "int?", "org_id": "int?", "pipeline_id": "int",
-                "stage_id": "int", "value": "number", "currency": "str", "status": "enum:open|won|lost",
-                "probability": "number?", "lost_reason": "str?", "visible_to": "int", "close_time": "str?",
-                "won_time": "str?", "lost_time": "str?", "expected_close_date": "date?", "label_ids": "ints",
-                "is_deleted": "bool", "is_archived": "bool", "custom_fields": "dict", "archive_time": "str?"},
+        "deals",
+        "v2",
+        custom_fields="dealFields",
+        fields={
+            "title": "str",
+            "owner_id": "int",
+            "person_id": "int?",
+            "org_id": "int?",
+            "pipeline_id": "int",
+            "stage_id": "int",
+            "value": "number",
+            "currency": "str",
+            "status": "enum:open|won|lost",
+            "probability": "number?",
+            "lost_reason": "str?",
+            "visible_to": "int",
+            "close_time": "str?",
+            "won_time": "str?",
+            "lost_time": "str?",
+            "expected_close_date": "date?",
+            "label_ids": "ints",
+            "is_deleted": "bool",
+            "is_archived": "bool",
+            "custom_fields": "dict",
+            "archive_time": "str?",
+        },
         required=("title",),
-        filters={**_OWNER_FILTERS, "person_id": "int", "org_id": "int", "pipeline_id": "int", "stage_id": "int",
-                 "status": "enum:open|won|lost|deleted"},
-        defaults={"value": 0, "currency": "EUR", "owner_id": 1, "person_id": None, "org_id": None,
-                  "status": "open", "probability": None, "lost_reason": None, "visible_to": 3,
-                  "expected_close_date": None, "label_ids": [], "is_deleted": False, "is_archived": False,
-                  "origin": "API", "origin_id": None, "channel": None, "channel_id": None,
-                  "source_lead_id": None, "arr": None, "mrr": None, "acv": None, "custom_fields": {}},
+        filters={
+            **_OWNER_FILTERS,
+            "person_id": "int",
+            "org_id": "int",
+            "pipeline_id": "int",
+            "stage_id": "int",
+            "status": "enum:open|won|lost|deleted",
+        },
+        defaults={
+            "value": 0,
+            "currency": "EUR",
+            "owner_id": 1,
+            "person_id": None,
+            "org_id": None,
+            "status": "open",
+            "probability": None,
+            "lost_reason": None,
+            "visible_to": 3,
+            "expected_close_date": None,
+            "label_ids": [],
+            "is_deleted": False,
+            "is_archived": False,
+            "origin": "API",
+            "origin_id": None,
+            "channel": None,
+            "channel_id": None,
+            "source_lead_id": None,
+            "arr": None,
+            "mrr": None,
+            "acv": None,
+            "custom_fields": {},
+        },
         prepare=prepare_deal,
     ),
     Resource(
-        "persons", "v2", custom_fields="personFields",
-        fields={"name": "str", "first_name": "str", "last_name": "str", "owner_id": "int", "org_id": "int?",
-                "emails": "list", "phones": "list", "im": "list", "visible_to": "int", "label_ids": "ints",
-                "marketing_status": "str", "birthday": "date?", "job_title": "str?", "notes": "str?",
-                "postal_address": "dict?", "custom_fields": "dict"},
+        "persons",
+        "v2",
+        custom_fields="personFields",
+        fields={
+            "name": "str",
+            "first_name": "str",
+            "last_name": "str",
+            "owner_id": "int",
+            "org_id": "int?",
+            "emails": "list",
+            "phones": "list",
+            "im": "list",
+            "visible_to": "int",
+            "label_ids": "ints",
+            "marketing_status": "str",
+            "birthday": "date?",
+            "job_title": "str?",
+            "notes": "str?",
+            "postal_address": "dict?",
+            "custom_fields": "dict",
+        },
         filters={**_OWNER_FILTERS, "org_id": "int", "deal_id": "int"},
         filter_hooks={"deal_id": _deal_persons},
-        defaults={"owner_id": 1, "org_id": None, "emails": [], "phones": [], "im": [], "is_deleted": False,
-                  "visible_to": 3, "label_ids": [], "picture_id": None, "birthday": None, "job_title": None,
-                  "notes": None, "postal_address": None, "custom_fields": {}},
+        defaults={
+            "owner_id": 1,
+            "org_id": None,
+            "emails": [],
+            "phones": [],
+            "im": [],
+            "is_deleted": False,
+            "visible_to": 3,
+            "label_ids": [],
+            "picture_id": None,
+            "birthday": None,
+            "job_title": None,
+            "notes": None,
+            "postal_address": None,
+            "custom_fields": {},
+        },
         prepare=prepare_person,
     ),
     Resource(
-        "organizations", "v2", custom_fields="organizationFields", label="Organization",
-        fields={"name": "str", "owner_id": "int", "visible_to": "int", "label_ids": "ints", "address": "dict?",
-                "website": "str?", "linkedin": "str?", "industry": "int?", "annual_revenue": "int?",
-                "employee_count": "int?", "custom_fields": "dict"},
+        "organizations",
+        "v2",
+        custom_fields="organizationFields",
+        label="Organization",
+        fields={
+            "name": "str",
+            "owner_id": "int",
+            "visible_to": "int",
+            "label_ids": "ints",
+            "address": "dict?",
+            "website": "str?",
+            "linkedin": "str?",
+            "industry": "int?",
+            "annual_revenue": "int?",
+            "employee_count": "int?",
+            "custom_fields": "dict",
+        },
         required=("name",),
         filters=dict(_OWNER_FILTERS),
-        defaults={"owner_id": 1, "is_deleted": False, "visible_to": 3, "label_ids": [], "address": None,
-                  "website": None, "linkedin": None, "industry": None, "annual_revenue": None,
-                  "employee_count": None, "custom_fields": {}},
+        defaults={
+            "owner_id": 1,
+            "is_deleted": False,
+            "visible_to": 3,
+            "label_ids": [],
+            "address": None,
+            "website": None,
+            "linkedin": None,
+            "industry": None,
+            "annual_revenue": None,
+            "employee_count": None,
+            "custom_fields": {},
+        },
     ),
     Resource(
-        "products", "v2", custom_fields="productFields", create_status=201,
-        fields={"name": "str", "code": "str", "description": "str", "unit": "str", "tax": "number",
-                "category": "str?", "owner_id": "int", "is_linkable": "bool", "visible_to": "int",
-                "prices": "list", "billing_frequency": "enum:one-time|annually|semi-annually|quarterly|monthly|weekly",
-                "billing_frequency_cycles": "int?", "custom_fields": "dict"},
+        "products",
+        "v2",
+        custom_fields="productFields",
+        create_status=201,
+        fields={
+            "name": "str",
+            "code": "str",
+            "description": "str",
+            "unit": "str",
+            "tax": "number",
+            "category": "str?",
+            "owner_id": "int",
+            "is_linkable": "bool",
+            "visible_to": "int",
+            "prices": "list",
+            "billing_frequency": "enum:one-time|annually|semi-annually|quarterly|monthly|weekly",
+            "billing_frequency_cycles": "int?",
+            "custom_fields": "dict",
+        },
         required=("name",),
         filters={"ids": "ints", "owner_id": "int", "updated_since": "datetime", "filter_id": "int"},
         sort_by=("id", "name", "add_time", "update_time"),
-        defaults={"code": "", "description": "", "unit": "", "tax": 0, "category": None, "owner_id": 1,
-                  "is_deleted": False, "is_linkable": True, "visible_to": 3, "prices": [],
-                  "billing_frequency": "one-time", "billing_frequency_cycles": None, "custom_fields": {}},
+        defaults={
+            "code": "",
+            "description": "",
+            "unit": "",
+            "tax": 0,
+            "category": None,
+            "owner_id": 1,
+            "is_deleted": False,
+            "is_linkable": True,
+            "visible_to": 3,
+            "prices": [],
+            "billing_frequency": "one-time",
+            "billing_frequency_cycles": None,
+            "custom_fields": {},
+        },
         prepare=prepare_product,
     ),
     Resource(
-        "pipelines", "v2",
+        "pipelines",
+        "v2",
         fields={"name": "str", "is_deal_probability_enabled": "bool", "order_nr": "int"},
         required=("name",),
         defaults={"is_deleted": False, "is_deal_probability_enabled": False},
         prepare=prepare_pipeline,
     ),
     Resource(
-        "stages", "v2",
-        fields={"name": "str", "pipeline_id": "int", "deal_probability": "int", "is_deal_rot_enabled": "bool",
-                "days_to_rotten": "int?", "order_nr": "int"},
+        "stages",
+        "v2",
+        fields={
+            "name": "str",
+            "pipeline_id": "int",
+            "deal_probability": "int",
+            "is_deal_rot_enabled": "bool",
+            "days_to_rotten": "int?",
+            "order_nr": "int",
+        },
         required=("name", "pipeline_id"),
         filters={"pipeline_id": "int"},
         sort_by=("id", "update_time", "add_time", "order_nr"),
-        defaults={"is_deleted": False, "deal_probability": 100, "is_deal_rot_enabled": False,
-                  "days_to_rotten": None},
+        defaults={"is_deleted": False, "deal_probability": 100, "is_deal_rot_enabled": False, "days_to_rotten": None},
         prepare=prepare_stage,
     ),
     Resource(
-        "activities", "v2", label="Activity",
-        fields={"subject": "str", "type": "str", "owner_id": "int", "deal_id": "int?", "lead_id": "uuid?",
-                "org_id": "int?", "project_id": "int?", "due_date": "date?", "due_time": "str?",
-                "duration": "str?", "busy": "bool", "done": "bool", "location": "dict?", "participants": "list",
-                "attendees": "list", "public_description": "str", "priority": "int?", "note": "str"},
-        filters={**_OWNER_FILTERS, "deal_id": "int", "lead_id": "uuid", "person_id": "int", "org_id": "int",
-                 "done": "bool"},
+        "activities",
+        "v2",
+        label="Activity",
+        fields={
+            "subject": "str",
+            "type": "str",
+            "owner_id": "int",
+            "deal_id": "int?",
+            "lead_id": "uuid?",
+            "org_id": "int?",
+            "project_id": "int?",
+            "due_date": "date?",
+            "due_time": "str?",
+            "duration": "str?",
+            "busy": "bool",
+            "done": "bool",
+            "location": "dict?",
+            "participants": "list",
+            "attendees": "list",
+            "public_description": "str",
+            "priority": "int?",
+            "note": "str",
+        },
+        filters={
+            **_OWNER_FILTERS,
+            "deal_id": "int",
+            "lead_id": "uuid",
+            "person_id": "int",
+            "org_id": "int",
+            "done": "bool",
+        },
         filter_hooks={"person_id": _activity_person},
         sort_by=("id", "update_time", "add_time", "due_date"),
-        defaults={"type": "task", "owner_id": 1, "creator_user_id": 1, "is_deleted": False, "deal_id": None,
-                  "lead_id": None, "org_id": None, "project_id": None, "due_date": None, "due_time": None,
-                  "duration": None, "busy": False, "done": False, "marked_as_done_time": None,
-                  "location": None, "participants": [], "attendees": [], "public_description": "",
-                  "priority": None, "note": ""},
+        defaults={
+            "type": "task",
+            "owner_id": 1,
+            "creator_user_id": 1,
+            "is_deleted": False,
+            "deal_id": None,
+            "lead_id": None,
+            "org_id": None,
+            "project_id": None,
+            "due_date": None,
+            "due_time": None,
+            "duration": None,
+            "busy": False,
+            "done": False,
+            "marked_as_done_time": None,
+            "location": None,
+            "participants": [],
+            "attendees": [],
+            "public_description": "",
+            "priority": None,
+            "note": "",
+        },
         prepare=prepare_activity,
     ),
     Resource(
-        "dealProducts", "v2", parent=("deals", "deal_id"), create_status=201, label="Deal product",
-        fields={"product_id": "int", "item_price": "number", "quantity": "number", "tax": "number",
-                "comments": "str", "discount": "number", "is_enabled": "bool",
-                "tax_method": "enum:exclusive|inclusive|none", "discount_type": "enum:percentage|amount",
-                "product_variation_id": "int?",
-                "billing_frequency": "enum:one-time|annually|semi-annually|quarterly|monthly|weekly",
-                "billing_frequency_cycles": "int?", "billing_start_date": "date?"},
+        "dealProducts",
+        "v2",
+        parent=("deals", "deal_id"),
+        create_status=201,
+        label="Deal product",
+        fields={
+            "product_id": "int",
+            "item_price": "number",
+            "quantity": "number",
+            "tax": "number",
+            "comments": "str",
+            "discount": "number",
+            "is_enabled": "bool",
+            "tax_method": "enum:exclusive|inclusive|none",
+            "discount_type": "enum:percentage|amount",
+            "product_variation_id": "int?",
+            "billing_frequency": "enum:one-time|annually|semi-annually|quarterly|monthly|weekly",
+            "billing_frequency_cycles": "int?",
+            "billing_start_date": "date?",
+        },
         required=("product_id", "item_price", "quantity"),
         sort_by=("id", "add_time", "update_time", "order_nr"),
-        defaults={"tax": 0, "comments": "", "discount": 0, "is_enabled": True, "tax_method": "inclusive",
-                  "discount_type": "percentage", "product_variation_id": None, "order_nr": None,
-                  "billing_frequency": "one-time", "billing_frequency_cycles": None, "billing_start_date": None},
+        defaults={
+            "tax": 0,
+            "comments": "",
+            "discount": 0,
+            "is_enabled": True,
+            "tax_method": "inclusive",
+            "discount_type": "percentage",
+            "product_variation_id": None,
+            "order_nr": None,
+            "billing_frequency": "one-time",
+            "billing_frequency_cycles": None,
+            "billing_start_date": None,
+        },
         prepare=prepare_deal_product,
     ),
     Resource(
-        "dealParticipants", "v1", parent=("deals", "deal_id"), label="Participant",
-        fields={"person_id": "int"}, required=("person_id",),
+        "dealParticipants",
+        "v1",
+        parent=("deals", "deal_id"),
+        label="Participant",
+        fields={"person_id": "int"},
+        required=("person_id",),
         defaults={"active_flag": True, "added_by_user_id": 1},
         present=present_participant,
     ),
     Resource(
-        "notes", "v1",
-        fields={"content": "str", "deal_id": "int", "person_id": "int", "org_id": "int", "lead_id": "uuid",
-                "user_id": "int", "add_time": "str", "pinned_to_deal_flag": "bool",
-                "pinned_to_person_flag": "bool", "pinned_to_organization_flag": "bool",
-                "pinned_to_lead_flag": "bool"},
+        "notes",
+        "v1",
+        fields={
+            "content": "str",
+            "deal_id": "int",
+            "person_id": "int",
+            "org_id": "int",
+            "lead_id": "uuid",
+            "user_id": "int",
+            "add_time": "str",
+            "pinned_to_deal_flag": "bool",
+            "pinned_to_person_flag": "bool",
+            "pinned_to_organization_flag": "bool",
+            "pinned_to_lead_flag": "bool",
+        },
         required=("content",),
-        filters={"user_id": "int", "lead_id": "uuid", "deal_id": "int", "person_id": "int", "org_id": "int",
-                 "updated_since": "datetime", "start_date": "date", "end_date": "date"},
-        defaults={"user_id": 1, "last_update_user_id": 1, "active_flag": True, "deal_id": None,
-                  "person_id": None, "org_id": None, "lead_id": None, "pinned_to_deal_flag": False,
-                  "pinned_to_person_flag": False, "pinned_to_organization_flag": False,
-                  "pinned_to_lead_flag": False},
-        prepare=prepare_note, present=present_note, delete_returns_true=True,
+        filters={
+            "user_id": "int",
+            "lead_id": "uuid",
+            "deal_id": "int",
+            "person_id": "int",
+            "org_id": "int",
+            "updated_since": "datetime",
+            "start_date": "date",
+            "end_date": "date",
+        },
+        defaults={
+            "user_id": 1,
+            "last_update_user_id": 1,
+            "active_flag": True,
+            "deal_id": None,
+            "person_id": None,
+            "org_id": None,
+            "lead_id": None,
+            "pinned_to_deal_flag": False,
+            "pinned_to_person_flag": False,
+            "pinned_to_organization_flag": False,
+            "pinned_to_lead_flag": False,
+        },
+        prepare=prepare_note,
+        present=present_note,
+        delete_returns_true=True,
     ),
     Resource(
-        "files", "v1", max_limit=100, reject_over_limit=True,
+        "files",
+        "v1",
+        max_limit=100,
+        reject_over_limit=True,
         fields={"name": "str", "description": "str"},
-        defaults={"user_id": 1, "active_flag": True, "inline_flag": False, "remote_location": "s3",
-                  "remote_id": None, "description": ""},
+        defaults={
+            "user_id": 1,
+            "active_flag": True,
+            "inline_flag": False,
+            "remote_location": "s3",
+            "remote_id": None,
+            "description": "",
+        },
         present=present_file,
     ),
     Resource(
-        "leads", "v1", id_type="uuid", iso_time=True,
-        fields={"title": "str", "owner_id": "int", "label_ids": "list", "person_id": "int?",
-                "organization_id": "int?", "value": "dict?", "expected_close_date": "date?",
-                "visible_to": "str?", "was_seen": "bool", "is_archived": "bool", "origin_id": "str?",
-                "channel": "int?", "channel_id": "str?"},
-        required=("title",), create_status=201,
+        "leads",
+        "v1",
+        id_type="uuid",
+        iso_time=True,
+        fields={
+            "title": "str",
+            "owner_id": "int",
+            "label_ids": "list",
+            "person_id": "int?",
+            "organization_id": "int?",
+            "value": "dict?",
+            "expected_close_date": "date?",
+            "visible_to": "str?",
+            "was_seen": "bool",
+            "is_archived": "bool",
+            "origin_id": "str?",
+            "channel": "int?",
+            "channel_id": "str?",
+        },
+        required=("title",),
+        create_status=201,
         filters={"owner_id": "int", "person_id": "int", "organization_id": "int"},
-        defaults={"owner_id": 1, "creator_id": 1, "label_ids": [], "person_id": None, "organization_id": None,
-                  "source_name": "API", "origin": "API", "origin_id": None, "channel": None,
-                  "channel_id": None, "source_deal_id": None, "is_archived": False, "was_seen": False,
-                  "value": None, "expected_close_date": None, "next_activity_id": None, "visible_to": "3"},
+        defaults={
+            "owner_id": 1,
+            "creator_id": 1,
+            "label_ids": [],
+            "person_id": None,
+            "organization_id": None,
+            "source_name": "API",
+            "origin": "API",
+            "origin_id": None,
+            "channel": None,
+            "channel_id": None,
+            "source_deal_id": None,
+            "is_archived": False,
+            "was_seen": False,
+            "value": None,
+            "expected_close_date": None,
+            "next_activity_id": None,
+            "visible_to": "3",
+        },
         prepare=prepare_lead,
     ),
     Resource(
-        "leadLabels", "v1", id_type="uuid", iso_time=True, label="Lead label", paginated=False,
+        "leadLabels",
+        "v1",
+        id_type="uuid",
+        iso_time=True,
+        label="Lead label",
+        paginated=False,
         fields={"name": "str", "color": "enum:blue|brown|dark-gray|gray|green|orange|pink|purple|red|yellow"},
         required=("name", "color"),
     ),
     Resource("leadSources", "v1", fields={}, paginated=False),
     Resource(
-        "callLogs", "v1", id_type="str", max_limit=50, gone_after_delete=True, label="callLog",
-        fields={"user_id": "int", "activity_id": "int", "subject": "str", "duration": "str",
-                "outcome": "enum:connected|no_answer|left_message|left_voicemail|wrong_number|busy",
-                "from_phone_number": "str", "to_phone_number": "str", "start_time": "datetime", "end_time": "datetime",
-                "person_id": "int", "org_id": "int", "deal_id": "int", "lead_id": "uuid", "note": "str"},
+        "callLogs",
+        "v1",
+        id_type="str",
+        max_limit=50,
+        gone_after_delete=True,
+        label="callLog",
+        fields={
+            "user_id": "int",
+            "activity_id": "int",
+            "subject": "str",
+            "duration": "str",
+            "outcome": "enum:connected|no_answer|left_message|left_voicemail|wrong_number|busy",
+            "from_phone_number": "str",
+            "to_phone_number": "str",
+            "start_time": "datetime",
+            "end_time": "datetime",
+            "person_id": "int",
+            "org_id": "int",
+            "deal_id": "int",
+            "lead_id": "uuid",
+            "note": "str",
+        },
         required=("to_phone_number", "outcome", "start_time", "end_time"),
         defaults={"user_id": 1, "has_recording": False, "company_id": 1},
     ),
     Resource(
-        "filters", "v1", paginated=False,
+        "filters",
+        "v1",
+        paginated=False,
         fields={"name": "str", "conditions": "dict"},
         filters={"type": "enum:deals|leads|org|people|products|activity|projects"},
         filter_hooks={"type": _by_type},
@@ -424,19 +762,35 @@ _DECLARED = [
     Resource("users", "v1", fields={}, paginated=False),
     Resource("currencies", "v1", fields={}, paginated=False, label="Currency", filters={"term": "str"}),
     Resource("activityTypes", "v1", fields={}, paginated=False, iso_time=True, label="Activity type"),
-    Resource("permissionSets", "v1", fields={}, id_type="str", paginated=False, label="Permission set",
-             filters={"app": "str"}),
+    Resource(
+        "permissionSets",
+        "v1",
+        fields={},
+        id_type="str",
+        paginated=False,
+        label="Permission set",
+        filters={"app": "str"},
+    ),
     Resource("noteFields", "v1", fields={}, label="Note field"),
 ]
 
 _FIELD_TABLES = ("dealFields", "personFields", "organizationFields", "productFields", "activityFields")
 _DECLARED += [
     Resource(
-        table, "v2", lookup="field_code", label="Field",
-        fields={"field_name": "str", "field_type": "enum:varchar|text|double|phone|date|daterange|time|timerange|"
-                "set|enum|varchar_auto|address|monetary|org|people|user",
-                "options": "list", "description": "str?", "ui_visibility": "dict", "important_fields": "dict",
-                "required_fields": "dict"},
+        table,
+        "v2",
+        lookup="field_code",
+        label="Field",
+        fields={
+            "field_name": "str",
+            "field_type": "enum:varchar|text|double|phone|date|daterange|time|timerange|"
+            "set|enum|varchar_auto|address|monetary|org|people|user",
+            "options": "list",
+            "description": "str?",
+            "ui_visibility": "dict",
+            "important_fields": "dict",
+            "required_fields": "dict",
+        },
         required=("field_name", "field_type"),
         sort_by=("id",),
         defaults={"description": None, "subfields": None, "is_optional_response_field": False},

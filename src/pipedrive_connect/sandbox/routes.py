@@ -46,39 +46,52 @@ def _entity_crud(table: str, names: tuple[str, str, str, str, str], costs=(10, 1
     """The five v2 CRUD routes of an entity: list, get, add, update (PATCH), delete."""
     path = f"/{table}"
     handlers: tuple[Callable, ...] = (list_records, get_record, create_record, update_record, delete_record)
-    shapes = (("GET", path), ("GET", f"{path}/<id>"), ("POST", path), ("PATCH", f"{path}/<id>"),
-              ("DELETE", f"{path}/<id>"))
-    return [Route(m, "v2", p, op, cost, h, table)
-            for (m, p), op, cost, h in zip(shapes, names, costs, handlers, strict=True)]
+    shapes = (
+        ("GET", path),
+        ("GET", f"{path}/<id>"),
+        ("POST", path),
+        ("PATCH", f"{path}/<id>"),
+        ("DELETE", f"{path}/<id>"),
+    )
+    return [
+        Route(m, "v2", p, op, cost, h, table)
+        for (m, p), op, cost, h in zip(shapes, names, costs, handlers, strict=True)
+    ]
 
 
 def _followers(table: str, entity: str) -> list[Route]:
     base = f"/{table}/<id>/followers"
-    return [Route("GET", "v2", base, f"get{entity}Followers", 10, followers.list_followers, table),
-            Route("POST", "v2", base, f"add{entity}Follower", 5, followers.add_follower, table),
-            Route("DELETE", "v2", f"{base}/<follower_id>", f"delete{entity}Follower", 3, followers.delete_follower,
-                  table)]
+    return [
+        Route("GET", "v2", base, f"get{entity}Followers", 10, followers.list_followers, table),
+        Route("POST", "v2", base, f"add{entity}Follower", 5, followers.add_follower, table),
+        Route("DELETE", "v2", f"{base}/<follower_id>", f"delete{entity}Follower", 3, followers.delete_follower, table),
+    ]
 
 
 def _fields(table: str, entity: str) -> list[Route]:
-    return [Route("GET", "v2", f"/{table}", f"get{entity}Fields", 10, list_records, table),
-            Route("GET", "v2", f"/{table}/<id>", f"get{entity}Field", 1, get_record, table),
-            Route("POST", "v2", f"/{table}", f"add{entity}Field", 5, create_record, table),
-            Route("DELETE", "v2", f"/{table}/<id>", f"delete{entity}Field", 3, entities.delete_field, table)]
+    return [
+        Route("GET", "v2", f"/{table}", f"get{entity}Fields", 10, list_records, table),
+        Route("GET", "v2", f"/{table}/<id>", f"get{entity}Field", 1, get_record, table),
+        Route("POST", "v2", f"/{table}", f"add{entity}Field", 5, create_record, table),
+        Route("DELETE", "v2", f"/{table}/<id>", f"delete{entity}Field", 3, entities.delete_field, table),
+    ]
 
 
 ROUTES: list[Route] = [
     *_entity_crud("deals", ("getDeals", "getDeal", "addDeal", "updateDeal", "deleteDeal")),
     *_entity_crud("persons", ("getPersons", "getPerson", "addPerson", "updatePerson", "deletePerson")),
-    *_entity_crud("organizations", ("getOrganizations", "getOrganization", "addOrganization",
-                                    "updateOrganization", "deleteOrganization")),
+    *_entity_crud(
+        "organizations",
+        ("getOrganizations", "getOrganization", "addOrganization", "updateOrganization", "deleteOrganization"),
+    ),
     *_entity_crud("products", ("getProducts", "getProduct", "addProduct", "updateProduct", "deleteProduct")),
-    *_entity_crud("activities", ("getActivities", "getActivity", "addActivity", "updateActivity",
-                                 "deleteActivity")),
-    *_entity_crud("pipelines", ("getPipelines", "getPipeline", "addPipeline", "updatePipeline", "deletePipeline"),
-                  costs=(5, 1, 5, 5, 3)),
-    *_entity_crud("stages", ("getStages", "getStage", "addStage", "updateStage", "deleteStage"),
-                  costs=(5, 1, 5, 5, 3)),
+    *_entity_crud("activities", ("getActivities", "getActivity", "addActivity", "updateActivity", "deleteActivity")),
+    *_entity_crud(
+        "pipelines",
+        ("getPipelines", "getPipeline", "addPipeline", "updatePipeline", "deletePipeline"),
+        costs=(5, 1, 5, 5, 3),
+    ),
+    *_entity_crud("stages", ("getStages", "getStage", "addStage", "updateStage", "deleteStage"), costs=(5, 1, 5, 5, 3)),
     *_followers("deals", "Deal"),
     *_followers("persons", "Person"),
     *_followers("organizations", "Organization"),
@@ -92,19 +105,32 @@ ROUTES: list[Route] = [
     # deal products (v2) and participants (v1)
     Route("GET", "v2", "/deals/<id>/products", "getDealProducts", 10, list_records, "dealProducts"),
     Route("POST", "v2", "/deals/<id>/products", "addDealProduct", 5, create_record, "dealProducts"),
-    Route("PATCH", "v2", "/deals/<id>/products/<item_id>", "updateDealProduct", 5, update_record,
-          "dealProducts"),
-    Route("DELETE", "v2", "/deals/<id>/products/<item_id>", "deleteDealProduct", 3, delete_record,
-          "dealProducts"),
+    Route("PATCH", "v2", "/deals/<id>/products/<item_id>", "updateDealProduct", 5, update_record, "dealProducts"),
+    Route("DELETE", "v2", "/deals/<id>/products/<item_id>", "deleteDealProduct", 3, delete_record, "dealProducts"),
     Route("GET", "v1", "/deals/<id>/participants", "getDealParticipants", 10, list_records, "dealParticipants"),
     Route("POST", "v1", "/deals/<id>/participants", "addDealParticipant", 10, create_record, "dealParticipants"),
-    Route("DELETE", "v1", "/deals/<id>/participants/<item_id>", "deleteDealParticipant", 6, delete_record,
-          "dealParticipants"),
+    Route(
+        "DELETE",
+        "v1",
+        "/deals/<id>/participants/<item_id>",
+        "deleteDealParticipant",
+        6,
+        delete_record,
+        "dealParticipants",
+    ),
     # search (v2)
     Route("GET", "v2", "/deals/search", "searchDeals", 20, search.search_entity, "deals", search=True),
     Route("GET", "v2", "/persons/search", "searchPersons", 20, search.search_entity, "persons", search=True),
-    Route("GET", "v2", "/organizations/search", "searchOrganization", 20, search.search_entity, "organizations",
-          search=True),
+    Route(
+        "GET",
+        "v2",
+        "/organizations/search",
+        "searchOrganization",
+        20,
+        search.search_entity,
+        "organizations",
+        search=True,
+    ),
     Route("GET", "v2", "/products/search", "searchProducts", 20, search.search_entity, "products", search=True),
     Route("GET", "v2", "/leads/search", "searchLeads", 20, search.search_entity, "leads", search=True),
     Route("GET", "v2", "/itemSearch", "searchItem", 20, search.search_items, search=True),
@@ -153,16 +179,31 @@ ROUTES: list[Route] = [
     Route("GET", "v1", "/users/me", "getCurrentUser", 2, users.current_user, "users"),
     Route("GET", "v1", "/users/<id>", "getUser", 2, get_record, "users"),
     Route("GET", "v1", "/users/<id>/permissions", "getUserPermissions", 10, users.user_detail("permissions"), "users"),
-    Route("GET", "v1", "/users/<id>/roleAssignments", "getUserRoleAssignments", 10,
-          users.user_detail("roleAssignments"), "users"),
-    Route("GET", "v1", "/users/<id>/roleSettings", "getUserRoleSettings", 10, users.user_detail("roleSettings"),
-          "users"),
+    Route(
+        "GET",
+        "v1",
+        "/users/<id>/roleAssignments",
+        "getUserRoleAssignments",
+        10,
+        users.user_detail("roleAssignments"),
+        "users",
+    ),
+    Route(
+        "GET", "v1", "/users/<id>/roleSettings", "getUserRoleSettings", 10, users.user_detail("roleSettings"), "users"
+    ),
     Route("GET", "v1", "/userSettings", "getUserSettings", 2, users.user_settings),
     Route("GET", "v1", "/userConnections", "getUserConnections", 20, users.user_connections),
     Route("GET", "v1", "/permissionSets", "getPermissionSets", 20, list_records, "permissionSets"),
     Route("GET", "v1", "/permissionSets/<id>", "getPermissionSet", 2, get_record, "permissionSets"),
-    Route("GET", "v1", "/permissionSets/<id>/assignments", "getPermissionSetAssignments", 20,
-          users.permission_set_assignments, "permissionSets"),
+    Route(
+        "GET",
+        "v1",
+        "/permissionSets/<id>/assignments",
+        "getPermissionSetAssignments",
+        20,
+        users.permission_set_assignments,
+        "permissionSets",
+    ),
     Route("GET", "v1", "/currencies", "getCurrencies", 20, list_records, "currencies"),
     Route("GET", "v1", "/activityTypes", "getActivityTypes", 20, list_records, "activityTypes"),
     Route("GET", "v1", "/filters", "getFilters", 20, list_records, "filters"),
@@ -172,8 +213,15 @@ ROUTES: list[Route] = [
     # entity extras (v1)
     Route("GET", "v1", "/deals/<id>/permittedUsers", "getDealUsers", 10, users.permitted_users, "deals"),
     Route("GET", "v1", "/persons/<id>/permittedUsers", "getPersonUsers", 10, users.permitted_users, "persons"),
-    Route("GET", "v1", "/organizations/<id>/permittedUsers", "getOrganizationUsers", 10, users.permitted_users,
-          "organizations"),
+    Route(
+        "GET",
+        "v1",
+        "/organizations/<id>/permittedUsers",
+        "getOrganizationUsers",
+        10,
+        users.permitted_users,
+        "organizations",
+    ),
     Route("GET", "v1", "/products/<id>/permittedUsers", "getProductUsers", 10, users.permitted_users, "products"),
     Route("GET", "v1", "/persons/<id>/flow", "getPersonUpdates", 40, entities.flow, "persons"),
     Route("GET", "v1", "/organizations/<id>/flow", "getOrganizationUpdates", 40, entities.flow, "organizations"),
@@ -182,15 +230,36 @@ ROUTES: list[Route] = [
     Route("DELETE", "v1", "/persons/<id>/picture", "deletePersonPicture", 6, entities.delete_picture, "persons"),
     Route("GET", "v1", "/deals/summary", "getDealsSummary", 40, reports.deals_summary, "deals"),
     Route("GET", "v1", "/deals/timeline", "getDealsTimeline", 20, reports.deals_timeline, "deals"),
-    Route("GET", "v1", "/pipelines/<id>/conversion_statistics", "getPipelineConversionStatistics", 40,
-          reports.pipeline_statistics("conversion"), "pipelines"),
-    Route("GET", "v1", "/pipelines/<id>/movement_statistics", "getPipelineMovementStatistics", 40,
-          reports.pipeline_statistics("movement"), "pipelines"),
+    Route(
+        "GET",
+        "v1",
+        "/pipelines/<id>/conversion_statistics",
+        "getPipelineConversionStatistics",
+        40,
+        reports.pipeline_statistics("conversion"),
+        "pipelines",
+    ),
+    Route(
+        "GET",
+        "v1",
+        "/pipelines/<id>/movement_statistics",
+        "getPipelineMovementStatistics",
+        40,
+        reports.pipeline_statistics("movement"),
+        "pipelines",
+    ),
     # mailbox (not modelled: empty lists, unknown items)
     Route("GET", "v1", "/deals/<id>/mailMessages", "getDealMailMessages", 20, unmodelled.empty_list, "deals"),
     Route("GET", "v1", "/persons/<id>/mailMessages", "getPersonMailMessages", 20, unmodelled.empty_list, "persons"),
-    Route("GET", "v1", "/organizations/<id>/mailMessages", "getOrganizationMailMessages", 20, unmodelled.empty_list,
-          "organizations"),
+    Route(
+        "GET",
+        "v1",
+        "/organizations/<id>/mailMessages",
+        "getOrganizationMailMessages",
+        20,
+        unmodelled.empty_list,
+        "organizations",
+    ),
     Route("GET", "v1", "/mailbox/mailThreads", "getMailThreads", 20, unmodelled.empty_list),
     Route("GET", "v1", "/mailbox/mailThreads/<id>", "getMailThread", 20, unmodelled.unknown_item),
     Route("DELETE", "v1", "/mailbox/mailThreads/<id>", "deleteMailThread", 6, unmodelled.unknown_item),

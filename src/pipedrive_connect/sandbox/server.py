@@ -20,9 +20,19 @@ from .store import Store
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
 
-def create_app(token: str = "secret-token", port: int = 0, data=None, burst_limit: int | None = None,
-               fault_rate: float = 0.0, seed=None, daily_budget: int | None = None, generate=None, faults=None,
-               allow_query_token: bool = False, search_limit: int = 10) -> SandboxApp:
+def create_app(
+    token: str = "secret-token",
+    port: int = 0,
+    data=None,
+    burst_limit: int | None = None,
+    fault_rate: float = 0.0,
+    seed=None,
+    daily_budget: int | None = None,
+    generate=None,
+    faults=None,
+    allow_query_token: bool = False,
+    search_limit: int = 10,
+) -> SandboxApp:
     """Build the WSGI app with its store (``port`` is accepted for symmetry with Sandbox and ignored)."""
     store = Store(seed=seed)
     loaded = False
@@ -35,8 +45,17 @@ def create_app(token: str = "secret-token", port: int = 0, data=None, burst_limi
         if generate:
             seeding.generate(store, generate, seed)
         store.flush()
-    return SandboxApp(store, token, burst_limit=burst_limit, search_limit=search_limit, daily_budget=daily_budget,
-                      fault_rate=fault_rate, faults=faults, seed=seed, allow_query_token=allow_query_token)
+    return SandboxApp(
+        store,
+        token,
+        burst_limit=burst_limit,
+        search_limit=search_limit,
+        daily_budget=daily_budget,
+        fault_rate=fault_rate,
+        faults=faults,
+        seed=seed,
+        allow_query_token=allow_query_token,
+    )
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -53,13 +72,33 @@ class Sandbox:
     ...     requests.get(sb.base_url + "/api/v1/users/me", headers={"x-api-token": sb.token})
     """
 
-    def __init__(self, token: str = "secret-token", port: int = 0, data=None, burst_limit: int | None = None,
-                 fault_rate: float = 0.0, seed=None, daily_budget: int | None = None, generate=None, faults=None,
-                 allow_query_token: bool = False, search_limit: int = 10):
+    def __init__(
+        self,
+        token: str = "secret-token",
+        port: int = 0,
+        data=None,
+        burst_limit: int | None = None,
+        fault_rate: float = 0.0,
+        seed=None,
+        daily_budget: int | None = None,
+        generate=None,
+        faults=None,
+        allow_query_token: bool = False,
+        search_limit: int = 10,
+    ):
         self.token, self.port = token, port
-        self.app = create_app(token=token, data=data, burst_limit=burst_limit, fault_rate=fault_rate, seed=seed,
-                              daily_budget=daily_budget, generate=generate, faults=faults,
-                              allow_query_token=allow_query_token, search_limit=search_limit)
+        self.app = create_app(
+            token=token,
+            data=data,
+            burst_limit=burst_limit,
+            fault_rate=fault_rate,
+            seed=seed,
+            daily_budget=daily_budget,
+            generate=generate,
+            faults=faults,
+            allow_query_token=allow_query_token,
+            search_limit=search_limit,
+        )
         self._server: ThreadedWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -82,12 +121,15 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         # threaded=True: make_server returns a ThreadedWSGIServer (typed as its base class BaseWSGIServer)
-        self._server = cast(ThreadedWSGIServer, make_server("127.0.0.1", self.port, self.app, threaded=True,
-                                                            request_handler=_QuietHandler))
+        self._server = cast(
+            ThreadedWSGIServer,
+            make_server("127.0.0.1", self.port, self.app, threaded=True, request_handler=_QuietHandler),
+        )
         # Keep-alive client connections must not hold up stop().
         self._server.block_on_close = False
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="pipedrive-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="pipedrive-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -145,17 +187,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fault-kinds", type=_kinds, help=f"comma list from {','.join(FAULT_KINDS)}")
     parser.add_argument("--seed", type=int, help="makes generated data and faults reproducible")
     parser.add_argument("--generate", type=_counts, help="bulk data, e.g. deals=20000,persons=500")
-    parser.add_argument("--allow-query-token", action="store_true",
-                        help="accept ?api_token= (legacy clients in benchmarks)")
+    parser.add_argument(
+        "--allow-query-token", action="store_true", help="accept ?api_token= (legacy clients in benchmarks)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT; prints the base URL and token first. Exit 2 when it cannot start."""
     try:
-        sandbox = Sandbox(token=args.token or secrets.token_hex(16), port=args.port, data=args.data,
-                          burst_limit=args.burst_limit, fault_rate=args.fault_rate, seed=args.seed,
-                          daily_budget=args.daily_budget, generate=args.generate, faults=args.fault_kinds,
-                          allow_query_token=args.allow_query_token, search_limit=args.search_limit)
+        sandbox = Sandbox(
+            token=args.token or secrets.token_hex(16),
+            port=args.port,
+            data=args.data,
+            burst_limit=args.burst_limit,
+            fault_rate=args.fault_rate,
+            seed=args.seed,
+            daily_budget=args.daily_budget,
+            generate=args.generate,
+            faults=args.fault_kinds,
+            allow_query_token=args.allow_query_token,
+            search_limit=args.search_limit,
+        )
     except (OSError, ValueError, sqlite3.Error) as exc:
         sys.stderr.write(f"pipedrive-connect sandbox: cannot set up the data (--data/--generate): {exc}\n")
         return 2

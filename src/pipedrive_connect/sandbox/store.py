@@ -119,9 +119,7 @@ class Store:
         to seed defaults.
         """
         self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS records (tbl TEXT, key TEXT, body TEXT, PRIMARY KEY (tbl, key))"
-        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS records (tbl TEXT, key TEXT, body TEXT, PRIMARY KEY (tbl, key))")
         self._db.execute("CREATE TABLE IF NOT EXISTS counters (tbl TEXT PRIMARY KEY, next_id INTEGER)")
         with self.lock:
             rows = self._db.execute("SELECT tbl, body FROM records").fetchall()

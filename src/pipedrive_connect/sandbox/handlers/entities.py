@@ -29,9 +29,12 @@ def flow(ctx, res: Resource, id: str):
     """Updates feed: notes, files and activities linked to the entity, newest first."""
     record = find(ctx, res, id)
     key = {"persons": "person_id", "organizations": "org_id"}[res.name]
-    updates = [{"object": kind, "timestamp": r["update_time"], "data": r}
-               for kind, table in (("note", "notes"), ("file", "files"), ("activity", "activities"))
-               for r in ctx.store.rows(table) if r.get(key) == record["id"]]
+    updates = [
+        {"object": kind, "timestamp": r["update_time"], "data": r}
+        for kind, table in (("note", "notes"), ("file", "files"), ("activity", "activities"))
+        for r in ctx.store.rows(table)
+        if r.get(key) == record["id"]
+    ]
     updates.sort(key=lambda u: u["timestamp"], reverse=True)
     page, extra = paginate(ctx, [{"id": i, **u} for i, u in enumerate(updates)])
     return [{k: v for k, v in u.items() if k != "id"} for u in page], extra
@@ -43,16 +46,30 @@ def product_deals(ctx, res: Resource, id: str):
     status = ctx.args.get("status", "all_not_deleted")
     deals = [d for d in ctx.store.rows("deals") if d["id"] in deal_ids and status in ("all_not_deleted", d["status"])]
     page, extra = paginate(ctx, deals)
-    return [{**v1_view("deals", d), "user_id": v1_user_ref(ctx.store, d["owner_id"]),
-             "person_id": v1_person_ref(ctx.store, d["person_id"]), "org_id": v1_org_ref(ctx.store, d["org_id"])}
-            for d in page], extra
+    return [
+        {
+            **v1_view("deals", d),
+            "user_id": v1_user_ref(ctx.store, d["owner_id"]),
+            "person_id": v1_person_ref(ctx.store, d["person_id"]),
+            "org_id": v1_org_ref(ctx.store, d["org_id"]),
+        }
+        for d in page
+    ], extra
 
 
 def person_products(ctx, res: Resource, id: str):
     person = find(ctx, res, id)
     deals = {d["id"]: d for d in ctx.store.rows("deals") if d.get("person_id") == person["id"]}
-    items = [{"id": dp["id"], "deal_id": dp["deal_id"], "product_id": dp["product_id"],
-              "deal_title": deals[dp["deal_id"]]["title"], "product_name": dp["name"]}
-             for dp in ctx.store.rows("dealProducts") if dp["deal_id"] in deals]
+    items = [
+        {
+            "id": dp["id"],
+            "deal_id": dp["deal_id"],
+            "product_id": dp["product_id"],
+            "deal_title": deals[dp["deal_id"]]["title"],
+            "product_name": dp["name"],
+        }
+        for dp in ctx.store.rows("dealProducts")
+        if dp["deal_id"] in deals
+    ]
     page, extra = paginate(ctx, items)
     return page, extra

@@ -14,8 +14,14 @@ from werkzeug.utils import send_file
 from ..records import Resource, bad_request, check_value, find, not_found, paginate, show
 from ..resources import RESOURCES
 
-FILE_LINKS = {"deal_id": "deals", "person_id": "persons", "org_id": "organizations", "product_id": "products",
-              "activity_id": "activities", "lead_id": "leads"}
+FILE_LINKS = {
+    "deal_id": "deals",
+    "person_id": "persons",
+    "org_id": "organizations",
+    "product_id": "products",
+    "activity_id": "activities",
+    "lead_id": "leads",
+}
 ENTITY_KEYS = {"deals": "deal_id", "persons": "person_id", "organizations": "org_id", "products": "product_id"}
 
 
@@ -27,16 +33,24 @@ def upload_file(ctx, res: Resource):
     links = {k: v for k, v in ctx.request.form.items() if k in FILE_LINKS and v != ""}
     if len(links) != 1:
         raise bad_request(f"Give exactly one of: {', '.join(FILE_LINKS)}")
-    (link, raw), = links.items()
+    ((link, raw),) = links.items()
     value = raw if link == "lead_id" else check_value(link, raw, "int", strict=False)
     if ctx.store.get(FILE_LINKS[link], value) is None:
         raise not_found(RESOURCES[FILE_LINKS[link]].title)
     content = upload.read()
     name = upload.filename or "file"
     stamp = res.stamp()
-    record = {**res.defaults, **{k: None for k in FILE_LINKS}, link: value, "file_name": name, "name": name,
-              "file_type": name.rsplit(".", 1)[-1].lower() if "." in name else "", "file_size": len(content),
-              "add_time": stamp, "update_time": stamp}
+    record = {
+        **res.defaults,
+        **{k: None for k in FILE_LINKS},
+        link: value,
+        "file_name": name,
+        "name": name,
+        "file_type": name.rsplit(".", 1)[-1].lower() if "." in name else "",
+        "file_size": len(content),
+        "add_time": stamp,
+        "update_time": stamp,
+    }
     with ctx.store.lock:
         ctx.store.insert("files", record)
         record["url"] = f"{ctx.request.host_url}v1/files/{record['id']}/download"
@@ -49,8 +63,14 @@ def download_file(ctx, res: Resource, id: str):
     blob = ctx.store.get("fileBlobs", record["id"])
     content = base64.b64decode(blob["content"]) if blob else b""
     # send_file writes both filename= (ASCII fallback) and RFC 5987 filename*=.
-    return send_file(io.BytesIO(content), ctx.request.environ, mimetype="application/octet-stream",
-                     as_attachment=True, download_name=record["name"], conditional=False)
+    return send_file(
+        io.BytesIO(content),
+        ctx.request.environ,
+        mimetype="application/octet-stream",
+        as_attachment=True,
+        download_name=record["name"],
+        conditional=False,
+    )
 
 
 def entity_files(ctx, res: Resource, id: str):

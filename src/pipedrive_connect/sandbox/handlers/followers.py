@@ -31,8 +31,9 @@ def add_follower(ctx, res: Resource, id: str):
     with ctx.store.lock:
         if any(f["user_id"] == user_id for f in _followers(ctx, res.name, record["id"])):
             raise bad_request(f"User {user_id} is already following this {res.title.lower()}")
-        follower = ctx.store.insert("followers", {"entity": res.name, "entity_id": record["id"],
-                                                  "user_id": user_id, "add_time": res.stamp()})
+        follower = ctx.store.insert(
+            "followers", {"entity": res.name, "entity_id": record["id"], "user_id": user_id, "add_time": res.stamp()}
+        )
     return ctx.respond(201, {"user_id": user_id, "add_time": follower["add_time"]})
 
 

@@ -26,8 +26,10 @@ def merge(ctx, res: Resource, id: str):
         if survivor is loser:
             raise bad_request("Cannot merge an entity with itself")
         changes = {k: v for k, v in loser.items() if k in res.fields and _empty(survivor.get(k))}
-        custom = {**{k: v for k, v in loser.get("custom_fields", {}).items() if not _empty(v)},
-                  **{k: v for k, v in survivor.get("custom_fields", {}).items() if not _empty(v)}}
+        custom = {
+            **{k: v for k, v in loser.get("custom_fields", {}).items() if not _empty(v)},
+            **{k: v for k, v in survivor.get("custom_fields", {}).items() if not _empty(v)},
+        }
         changes.update(custom_fields=custom, update_time=res.stamp())
         ctx.store.update(res.name, survivor["id"], changes)
         _relink(ctx.store, res.name, loser["id"], survivor["id"])
@@ -42,14 +44,18 @@ def _relink(store, table: str, old, new) -> None:
         for record in list(rows.values()):
             changes = {k: new for k in keys if record.get(k) == old}
             if name == "followers" and record["entity"] == table and record["entity_id"] == old:
-                taken = any(f["user_id"] == record["user_id"] and f["entity_id"] == new
-                            for f in store.rows("followers") if f["entity"] == table)
+                taken = any(
+                    f["user_id"] == record["user_id"] and f["entity_id"] == new
+                    for f in store.rows("followers")
+                    if f["entity"] == table
+                )
                 if taken:
                     store.delete(name, record["id"])
                     continue
                 changes["entity_id"] = new
             if table == "persons" and record.get("participants"):
-                changes["participants"] = [{**p, "person_id": new if p["person_id"] == old else p["person_id"]}
-                                           for p in record["participants"]]
+                changes["participants"] = [
+                    {**p, "person_id": new if p["person_id"] == old else p["person_id"]} for p in record["participants"]
+                ]
             if changes:
                 store.update(name, record["id"], changes)

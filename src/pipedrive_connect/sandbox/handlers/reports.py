@@ -16,8 +16,10 @@ from ..resources import v1_view
 def _totals(deals: list[dict]) -> dict:
     totals: dict = {}
     for d in deals:
-        t = totals.setdefault(d["currency"], {"value": 0, "count": 0, "value_converted": 0,
-                                              "value_formatted": "", "value_converted_formatted": ""})
+        t = totals.setdefault(
+            d["currency"],
+            {"value": 0, "count": 0, "value_converted": 0, "value_formatted": "", "value_converted_formatted": ""},
+        )
         t["value"] += d["value"]
         t["count"] += 1
         t["value_converted"] += d["value"]
@@ -33,10 +35,15 @@ def deals_summary(ctx, res: Resource):
             value = parse_query(name, ctx.args[name], "int", False)
             deals = [d for d in deals if d.get(key) == value]
     weighted = _totals([{**d, "value": d["value"] * (d.get("probability") or 100) / 100} for d in deals])
-    return {"values_total": _totals(deals), "weighted_values_total": weighted, "total_count": len(deals),
-            "total_currency_converted_value": sum(d["value"] for d in deals),
-            "total_weighted_currency_converted_value": sum(t["value"] for t in weighted.values()),
-            "total_currency_converted_value_formatted": "", "total_weighted_currency_converted_value_formatted": ""}
+    return {
+        "values_total": _totals(deals),
+        "weighted_values_total": weighted,
+        "total_count": len(deals),
+        "total_currency_converted_value": sum(d["value"] for d in deals),
+        "total_weighted_currency_converted_value": sum(t["value"] for t in weighted.values()),
+        "total_currency_converted_value_formatted": "",
+        "total_weighted_currency_converted_value_formatted": "",
+    }
 
 
 def deals_timeline(ctx, res: Resource):
@@ -53,10 +60,19 @@ def deals_timeline(ctx, res: Resource):
     periods = []
     for _ in range(amount):
         end = _period_end(start, interval)
-        deals = [v1_view("deals", d) for d in ctx.store.rows("deals")
-                 if start.isoformat() <= str(d.get(key) or "")[:10] <= end.isoformat()]
-        periods.append({"period_start": f"{start} 00:00:00", "period_end": f"{end} 23:59:59",
-                        "deals": deals, "totals": {"count": len(deals), "values": _totals(deals)}})
+        deals = [
+            v1_view("deals", d)
+            for d in ctx.store.rows("deals")
+            if start.isoformat() <= str(d.get(key) or "")[:10] <= end.isoformat()
+        ]
+        periods.append(
+            {
+                "period_start": f"{start} 00:00:00",
+                "period_end": f"{end} 23:59:59",
+                "deals": deals,
+                "totals": {"count": len(deals), "values": _totals(deals)},
+            }
+        )
         start = end + timedelta(days=1)
     return periods
 
@@ -81,17 +97,24 @@ def pipeline_statistics(kind: str):
         statuses = Counter(d["status"] for d in deals)
         total = len(deals) or 1
         if kind == "conversion":
-            stages = sorted((s for s in ctx.store.rows("stages") if s["pipeline_id"] == pipeline["id"]),
-                            key=lambda s: s["order_nr"])
-            return {"stage_conversions": [{"from_stage_id": a["id"], "to_stage_id": b["id"], "conversion_rate": 0}
-                                          for a, b in zip(stages, stages[1:], strict=False)],
-                    "won_conversion": round(100 * statuses["won"] / total),
-                    "lost_conversion": round(100 * statuses["lost"] / total)}
-        return {"movements_between_stages": {"count": 0},
-                "new_deals": {"count": len(deals), "deals_ids": [d["id"] for d in deals],
-                              "values": _totals(deals)},
-                "deals_left_open": {"count": statuses["open"]},
-                "won_deals": {"count": statuses["won"]}, "lost_deals": {"count": statuses["lost"]},
-                "average_age_in_days": {"across_all_stages": 0, "by_stages": []}}
+            stages = sorted(
+                (s for s in ctx.store.rows("stages") if s["pipeline_id"] == pipeline["id"]), key=lambda s: s["order_nr"]
+            )
+            return {
+                "stage_conversions": [
+                    {"from_stage_id": a["id"], "to_stage_id": b["id"], "conversion_rate": 0}
+                    for a, b in zip(stages, stages[1:], strict=False)
+                ],
+                "won_conversion": round(100 * statuses["won"] / total),
+                "lost_conversion": round(100 * statuses["lost"] / total),
+            }
+        return {
+            "movements_between_stages": {"count": 0},
+            "new_deals": {"count": len(deals), "deals_ids": [d["id"] for d in deals], "values": _totals(deals)},
+            "deals_left_open": {"count": statuses["open"]},
+            "won_deals": {"count": statuses["won"]},
+            "lost_deals": {"count": statuses["lost"]},
+            "average_age_in_days": {"across_all_stages": 0, "by_stages": []},
+        }
 
     return handler

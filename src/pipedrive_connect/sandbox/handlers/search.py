@@ -20,8 +20,11 @@ def _notes_of(ctx, key: str, entity_id) -> list[str]:
 
 
 def _custom_values(record: dict) -> list[str]:
-    return [str(v) for v in (record.get("custom_fields") or {}).values()
-            if isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+    return [
+        str(v)
+        for v in (record.get("custom_fields") or {}).values()
+        if isinstance(v, (str, int, float)) and not isinstance(v, bool)
+    ]
 
 
 def _ref(store, table: str, key) -> dict | None:
@@ -30,26 +33,48 @@ def _ref(store, table: str, key) -> dict | None:
 
 
 SEARCH_FIELDS = {
-    "deals": {"title": lambda c, r: [r["title"]], "notes": lambda c, r: _notes_of(c, "deal_id", r["id"]),
-              "custom_fields": lambda c, r: _custom_values(r)},
-    "persons": {"name": lambda c, r: [r["name"]], "email": lambda c, r: [e["value"] for e in r["emails"]],
-                "phone": lambda c, r: [p["value"] for p in r["phones"]],
-                "notes": lambda c, r: _notes_of(c, "person_id", r["id"]),
-                "custom_fields": lambda c, r: _custom_values(r)},
-    "organizations": {"name": lambda c, r: [r["name"]],
-                      "address": lambda c, r: [(r.get("address") or {}).get("value") or ""],
-                      "notes": lambda c, r: _notes_of(c, "org_id", r["id"]),
-                      "custom_fields": lambda c, r: _custom_values(r)},
-    "products": {"name": lambda c, r: [r["name"]], "code": lambda c, r: [r.get("code") or ""],
-                 "description": lambda c, r: [r.get("description") or ""],
-                 "custom_fields": lambda c, r: _custom_values(r)},
-    "leads": {"title": lambda c, r: [r["title"]], "notes": lambda c, r: _notes_of(c, "lead_id", r["id"]),
-              "custom_fields": lambda c, r: []},
+    "deals": {
+        "title": lambda c, r: [r["title"]],
+        "notes": lambda c, r: _notes_of(c, "deal_id", r["id"]),
+        "custom_fields": lambda c, r: _custom_values(r),
+    },
+    "persons": {
+        "name": lambda c, r: [r["name"]],
+        "email": lambda c, r: [e["value"] for e in r["emails"]],
+        "phone": lambda c, r: [p["value"] for p in r["phones"]],
+        "notes": lambda c, r: _notes_of(c, "person_id", r["id"]),
+        "custom_fields": lambda c, r: _custom_values(r),
+    },
+    "organizations": {
+        "name": lambda c, r: [r["name"]],
+        "address": lambda c, r: [(r.get("address") or {}).get("value") or ""],
+        "notes": lambda c, r: _notes_of(c, "org_id", r["id"]),
+        "custom_fields": lambda c, r: _custom_values(r),
+    },
+    "products": {
+        "name": lambda c, r: [r["name"]],
+        "code": lambda c, r: [r.get("code") or ""],
+        "description": lambda c, r: [r.get("description") or ""],
+        "custom_fields": lambda c, r: _custom_values(r),
+    },
+    "leads": {
+        "title": lambda c, r: [r["title"]],
+        "notes": lambda c, r: _notes_of(c, "lead_id", r["id"]),
+        "custom_fields": lambda c, r: [],
+    },
 }
-SEARCH_FILTERS = {"person_id": ("person_id", "int"), "organization_id": ("org_id", "int"),
-                  "status": ("status", "enum:open|won|lost")}
-ITEM_TYPES = {"deal": "deals", "person": "persons", "organization": "organizations", "product": "products",
-              "lead": "leads"}
+SEARCH_FILTERS = {
+    "person_id": ("person_id", "int"),
+    "organization_id": ("org_id", "int"),
+    "status": ("status", "enum:open|won|lost"),
+}
+ITEM_TYPES = {
+    "deal": "deals",
+    "person": "persons",
+    "organization": "organizations",
+    "product": "products",
+    "lead": "leads",
+}
 
 
 def _search_item(store, table: str, r: dict) -> dict:
@@ -57,30 +82,73 @@ def _search_item(store, table: str, r: dict) -> dict:
     owner = {"id": r.get("owner_id")}
     if table == "deals":
         stage = store.get("stages", r.get("stage_id")) or {}
-        return {"id": r["id"], "type": "deal", "title": r["title"], "value": r["value"], "currency": r["currency"],
-                "status": r["status"], "visible_to": r["visible_to"], "owner": owner,
-                "stage": {"id": stage.get("id"), "name": stage.get("name")},
-                "person": _ref(store, "persons", r.get("person_id")),
-                "organization": _ref(store, "organizations", r.get("org_id")),
-                "custom_fields": _custom_values(r), "notes": [], "is_archived": r.get("is_archived", False)}
-    if table == "persons":
-        return {"id": r["id"], "type": "person", "name": r["name"], "phones": [p["value"] for p in r["phones"]],
-                "emails": [e["value"] for e in r["emails"]], "visible_to": r["visible_to"], "owner": owner,
-                "organization": _ref(store, "organizations", r.get("org_id")),
-                "custom_fields": _custom_values(r), "notes": []}
-    if table == "organizations":
-        return {"id": r["id"], "type": "organization", "name": r["name"],
-                "address": (r.get("address") or {}).get("value"), "visible_to": r["visible_to"], "owner": owner,
-                "custom_fields": _custom_values(r), "notes": []}
-    if table == "products":
-        return {"id": r["id"], "type": "product", "name": r["name"], "code": r.get("code"),
-                "visible_to": r["visible_to"], "owner": owner, "custom_fields": _custom_values(r)}
-    value = r.get("value") or {}
-    return {"id": r["id"], "type": "lead", "title": r["title"], "owner": owner,
+        return {
+            "id": r["id"],
+            "type": "deal",
+            "title": r["title"],
+            "value": r["value"],
+            "currency": r["currency"],
+            "status": r["status"],
+            "visible_to": r["visible_to"],
+            "owner": owner,
+            "stage": {"id": stage.get("id"), "name": stage.get("name")},
             "person": _ref(store, "persons", r.get("person_id")),
-            "organization": _ref(store, "organizations", r.get("organization_id")), "phones": [], "emails": [],
-            "custom_fields": [], "notes": [], "value": value.get("amount"), "currency": value.get("currency"),
-            "visible_to": int(r.get("visible_to") or 3), "is_archived": r.get("is_archived", False)}
+            "organization": _ref(store, "organizations", r.get("org_id")),
+            "custom_fields": _custom_values(r),
+            "notes": [],
+            "is_archived": r.get("is_archived", False),
+        }
+    if table == "persons":
+        return {
+            "id": r["id"],
+            "type": "person",
+            "name": r["name"],
+            "phones": [p["value"] for p in r["phones"]],
+            "emails": [e["value"] for e in r["emails"]],
+            "visible_to": r["visible_to"],
+            "owner": owner,
+            "organization": _ref(store, "organizations", r.get("org_id")),
+            "custom_fields": _custom_values(r),
+            "notes": [],
+        }
+    if table == "organizations":
+        return {
+            "id": r["id"],
+            "type": "organization",
+            "name": r["name"],
+            "address": (r.get("address") or {}).get("value"),
+            "visible_to": r["visible_to"],
+            "owner": owner,
+            "custom_fields": _custom_values(r),
+            "notes": [],
+        }
+    if table == "products":
+        return {
+            "id": r["id"],
+            "type": "product",
+            "name": r["name"],
+            "code": r.get("code"),
+            "visible_to": r["visible_to"],
+            "owner": owner,
+            "custom_fields": _custom_values(r),
+        }
+    value = r.get("value") or {}
+    return {
+        "id": r["id"],
+        "type": "lead",
+        "title": r["title"],
+        "owner": owner,
+        "person": _ref(store, "persons", r.get("person_id")),
+        "organization": _ref(store, "organizations", r.get("organization_id")),
+        "phones": [],
+        "emails": [],
+        "custom_fields": [],
+        "notes": [],
+        "value": value.get("amount"),
+        "currency": value.get("currency"),
+        "visible_to": int(r.get("visible_to") or 3),
+        "is_archived": r.get("is_archived", False),
+    }
 
 
 def _score(term: str, values: list[str], exact: bool) -> float:
@@ -119,8 +187,14 @@ def _ranked(ctx, tables: list[str], term: str, exact: bool, fields: list[str] | 
         for r in ctx.store.rows(table):
             score = max(_score(term, extractors[f](ctx, r), exact) for f in chosen)
             if score:
-                ranked.append({"id": _rank_id(table, r), "rank": -score, "record": r,
-                               "result": {"result_score": score, "item": _search_item(ctx.store, table, r)}})
+                ranked.append(
+                    {
+                        "id": _rank_id(table, r),
+                        "rank": -score,
+                        "record": r,
+                        "result": {"result_score": score, "item": _search_item(ctx.store, table, r)},
+                    }
+                )
     return ranked
 
 
@@ -177,6 +251,7 @@ def search_by_field(ctx, res: Resource | None):
     for r in ctx.store.rows(table):
         value = r.get(field, (r.get("custom_fields") or {}).get(field))
         if isinstance(value, (str, int, float)) and tests[match](str(value)):
-            ranked.append({"id": _rank_id(table, r), "rank": 0,
-                           "result": {"id": r["id"], label: r[label], "type": entity}})
+            ranked.append(
+                {"id": _rank_id(table, r), "rank": 0, "result": {"id": r["id"], label: r[label], "type": entity}}
+            )
     return _search_page(ctx, ranked)
