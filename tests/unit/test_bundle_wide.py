@@ -169,7 +169,8 @@ def test_add_and_update_write_what_they_share_once(resource):
 
 
 def test_resource_definitions_are_used_by_their_add_and_update():
-    """A `<resource>.<input>` definition is the shared part of add<R>.<input> and update<R>.<input>: both use it."""
+    """A `<resource>.<input>` definition is the shared part of add<R>.<input> and update<R>.<input>: both use it,
+    and it is not the same as another resource's (that is a general definition: `name`, `title`...)."""
     unused = []
     for name in (n for n in BUNDLE.defs if "." in n):
         resource, _, field = name.partition(".")
@@ -178,3 +179,8 @@ def test_resource_definitions_are_used_by_their_add_and_update():
             if key not in BUNDLE.actions or raw_inputs(key).get(field, {}).get("$ref") != ref:
                 unused.append(f"{key}.{field}")
     assert not unused, f"these inputs do not use their shared definition: {unused}"
+    bodies: dict[str, list[str]] = {}
+    for name in (n for n in BUNDLE.defs if "." in n):
+        bodies.setdefault(json.dumps(BUNDLE.defs[name], sort_keys=True), []).append(name)
+    alike = [names for names in bodies.values() if len(names) > 1]
+    assert not alike, f"these definitions say the same: make each group one general definition: {alike}"
