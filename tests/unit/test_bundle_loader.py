@@ -159,11 +159,11 @@ def test_path_location_without_placeholder(copy):
 
 def test_unknown_datasource_inside_an_input(copy):
     edit_json(
-        copy / "schemas" / "addLead.json",
-        lambda d: d["properties"]["labelIds"]["items"].update({"x-datasource": "selectLabelz"}),
+        copy / "schemas" / "getActivities.json",
+        lambda d: d["properties"]["type"]["items"].update({"x-datasource": "selectLabelz"}),
     )
     assert load_error(copy) == (
-        "schemas/addLead.json [labelIds.items]: x-datasource names unknown data source 'selectLabelz'"
+        "schemas/getActivities.json [type.items]: x-datasource names unknown data source 'selectLabelz'"
     )
 
 
@@ -183,11 +183,12 @@ def test_resolver_that_is_not_a_function_reference(copy):
 
 def test_input_annotation_inside_an_input(copy):
     edit_json(
-        copy / "schemas" / "addPerson.json", lambda d: d["properties"]["emails"]["items"].update({"x-wire": "email"})
+        copy / "schemas" / "getActivities.json",
+        lambda d: d["properties"]["type"]["items"].update({"x-wire": "activity_type"}),
     )
     message = load_error(copy)
     assert message.startswith(
-        "schemas/addPerson.json [emails.items]: annotation 'x-wire' has no effect on a schema inside an input"
+        "schemas/getActivities.json [type.items]: annotation 'x-wire' has no effect on a schema inside an input"
     )
 
 

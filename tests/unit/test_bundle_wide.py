@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,46 @@ def test_inputs_that_mean_the_same_have_the_same_name(key):
         for name, means in CONCEPTS.items():
             if means(param, prop):
                 assert param.name == name, f"{key}.{param.name} should be called {name}"
+
+
+# Add and update of one resource share what they say about an input once, in schemas/_defs.json under
+# `<resource>.<input>` (e.g. `deal.title`); beside that $ref each action writes only what is its own.
+PAIRS = sorted(key[3:] for key in WORKING if key.startswith("add") and f"update{key[3:]}" in WORKING)
+
+
+def raw_inputs(key: str) -> dict:
+    return json.loads(BUNDLE.action(key).schema_file.read_text(encoding="utf-8"))["properties"]
+
+
+@pytest.mark.parametrize("resource", PAIRS)
+def test_add_and_update_write_what_they_share_once(resource):
+    """A keyword both actions give the same value must come from a definition, not be written in either file:
+    a property copied from add<R> into update<R> (or written again beside the $ref) fails here."""
+    add, update = raw_inputs(f"add{resource}"), raw_inputs(f"update{resource}")
+    copied = []
+    for name in [n for n in add if n in update]:
+        ours = [BUNDLE.inline_refs(node, name) for node in (add[name], update[name])]
+        same = {k for k in ours[0] if k in ours[1] and ours[0][k] == ours[1][k]}
+        copied += [f"{name}.{k}" for k in sorted(same) if k in add[name] or k in update[name]]
+    assert not copied, (
+        f"add{resource} and update{resource} both write {copied}: move what they share to "
+        f"schemas/_defs.json as `{resource[0].lower() + resource[1:]}.<input>` and $ref it"
+    )
+
+
+def test_resource_definitions_are_used_by_their_add_and_update():
+    """A `<resource>.<input>` definition is the shared part of add<R>.<input> and update<R>.<input>: both use it,
+    and it is not the same as another resource's (that is a general definition: `name`, `title`...)."""
+    unused = []
+    for name in (n for n in BUNDLE.defs if "." in n):
+        resource, _, field = name.partition(".")
+        ref = f"_defs.json#/$defs/{name}"
+        for key in (f"add{resource[0].upper() + resource[1:]}", f"update{resource[0].upper() + resource[1:]}"):
+            if key not in BUNDLE.actions or raw_inputs(key).get(field, {}).get("$ref") != ref:
+                unused.append(f"{key}.{field}")
+    assert not unused, f"these inputs do not use their shared definition: {unused}"
+    bodies: dict[str, list[str]] = {}
+    for name in (n for n in BUNDLE.defs if "." in n):
+        bodies.setdefault(json.dumps(BUNDLE.defs[name], sort_keys=True), []).append(name)
+    alike = [names for names in bodies.values() if len(names) > 1]
+    assert not alike, f"these definitions say the same: make each group one general definition: {alike}"
