@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,3 +33,13 @@ def connect(sandbox, token: str = SANDBOX_TOKEN) -> Connection:
 @pytest.fixture
 def live(sandbox, bundle, tmp_path) -> Runtime:
     return Runtime(bundle, connect(sandbox), out_dir=tmp_path / "out", retry=FAST_RETRY)
+
+
+def watch_command(base_url: str, flow: dict, folder: Path, inbox: Path, out: Path, *extra: str):
+    """`pipedrive-connect watch` over `inbox` as a separate process would run it, and its environment."""
+    flow_file = folder / "flow.json"
+    flow_file.write_text(json.dumps(flow))
+    command = [sys.executable, "-m", "pipedrive_connect.cli", "watch", "--flow", str(flow_file)]
+    command += ["--in", str(inbox), "--out", str(out), *extra]
+    env = {**os.environ, "PIPEDRIVE_API_TOKEN": SANDBOX_TOKEN, "PIPEDRIVE_BASE_URL": base_url}
+    return command, env

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import signal
@@ -29,7 +28,7 @@ from pipedrive_connect.runner import HotFolder
 from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.sandbox import Sandbox
 
-from .conftest import SANDBOX_TOKEN, connect
+from .conftest import SANDBOX_TOKEN, connect, watch_command
 
 pytestmark = pytest.mark.slow  # minutes, not seconds: run by `pytest` and CI, left out by `pytest -m "not slow"`
 
@@ -140,25 +139,8 @@ def start_sandbox_process(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(bundle, tmp_path):
     inbox, out = tmp_path / "in", tmp_path / "out"
     drop_jobs(inbox, 500)
-    flow_file = tmp_path / "flow.json"
-    flow_file.write_text(json.dumps(FLOW))
     sandbox, base_url = start_sandbox_process(tmp_path, "--fault-rate", "0.15", "--fault-kinds", "delay")
-    env = {**os.environ, "PIPEDRIVE_API_TOKEN": SANDBOX_TOKEN, "PIPEDRIVE_BASE_URL": base_url}
-    command = [
-        sys.executable,
-        "-m",
-        "pipedrive_connect.cli",
-        "watch",
-        "--flow",
-        str(flow_file),
-        "--in",
-        str(inbox),
-        "--out",
-        str(out),
-        "--workers",
-        "4",
-        "--once",
-    ]
+    command, env = watch_command(base_url, FLOW, tmp_path, inbox, out, "--workers", "4", "--once")
     rng = random.Random(20261123)
     kills, deadline = 0, time.monotonic() + 240
     try:

@@ -27,7 +27,7 @@ from pipedrive_connect.runner import HotFolder, WatchSettings, configure_logging
 from pipedrive_connect.runtime import Runtime
 
 from ..conftest import SANDBOX_TOKEN
-from .conftest import connect
+from .conftest import connect, watch_command
 
 CREATE = {"steps": [{"id": "deal", "action": "addDeal", "inputs": {"title": "{{ job.data.title }}"}}]}
 CREATE_AND_READ = {
@@ -379,26 +379,8 @@ def test_two_runners_in_one_process_never_duplicate(bundle, sandbox, inbox, out,
 def test_two_watch_processes_on_one_inbox_never_duplicate(sandbox, inbox, out, tmp_path):
     for i in range(40):
         drop(inbox, f"proc-{i:02}.json", {"data": {"title": f"proc {i}"}})
-    flow = tmp_path / "flow.json"
-    flow.write_text(json.dumps(CREATE))
-    env = {**os.environ, "PIPEDRIVE_API_TOKEN": SANDBOX_TOKEN, "PIPEDRIVE_BASE_URL": sandbox.base_url}
-    command = [
-        sys.executable,
-        "-m",
-        "pipedrive_connect.cli",
-        "watch",
-        "--flow",
-        str(flow),
-        "--in",
-        str(inbox),
-        "--out",
-        str(out),
-        "--once",
-        "--settle",
-        "0",
-        "--workers",
-        "2",
-    ]
+    settings = ["--once", "--settle", "0", "--workers", "2"]
+    command, env = watch_command(sandbox.base_url, CREATE, tmp_path, inbox, out, *settings)
     procs = [
         subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
     ]
@@ -583,25 +565,9 @@ def test_watch_prints_no_traceback_for_poisoned_files(sandbox, inbox, out, tmp_p
     (inbox / "dir.json").mkdir()
     drop(inbox, "deep.json", b'{"a":' * 50_000)
     drop(inbox, "bad.json", b"\x00\x01")
-    flow = tmp_path / "flow.json"
-    flow.write_text(json.dumps(CREATE))
-    env = {**os.environ, "PIPEDRIVE_API_TOKEN": SANDBOX_TOKEN, "PIPEDRIVE_BASE_URL": sandbox.base_url}
+    command, env = watch_command(sandbox.base_url, CREATE, tmp_path, inbox, out, "--once", "--settle", "0")
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipedrive_connect.cli",
-            "watch",
-            "--flow",
-            str(flow),
-            "--in",
-            str(inbox),
-            "--out",
-            str(out),
-            "--once",
-            "--settle",
-            "0",
-        ],
+        command,
         env=env,
         capture_output=True,
         text=True,

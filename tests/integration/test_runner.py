@@ -174,40 +174,17 @@ def test_attachments_travel_with_the_job(live, folders):
 
 
 def test_sigterm_finishes_in_flight_jobs_and_exits_cleanly(sandbox, folders, tmp_path):
-    import os
     import signal
     import subprocess
-    import sys
     import time
 
-    from ..conftest import SANDBOX_TOKEN
+    from .conftest import watch_command
 
     inbox, out = folders
     for i in range(40):
         drop(inbox, f"term-{i:02}", f"term deal {i}")
-    flow = tmp_path / "flow.json"
-    flow.write_text(json.dumps(FLOW))
-    env = {**os.environ, "PIPEDRIVE_API_TOKEN": SANDBOX_TOKEN, "PIPEDRIVE_BASE_URL": sandbox.base_url}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipedrive_connect.cli",
-            "watch",
-            "--flow",
-            str(flow),
-            "--in",
-            str(inbox),
-            "--out",
-            str(out),
-            "--workers",
-            "2",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    command, env = watch_command(sandbox.base_url, FLOW, tmp_path, inbox, out, "--workers", "2")
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
     while not list((out / "success").glob("*.json")) and time.monotonic() < deadline:
         time.sleep(0.05)
