@@ -9,8 +9,8 @@ lint:  ## ruff check, ruff format --check and mypy (configuration in pyproject.t
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-test-fast:  ## everything but the slow fault and load tests: about a minute
-	$(PY) -m pytest -q -m "not slow"
+test-fast:  ## everything but the slow fault and load tests, on both cores: about a minute
+	$(PY) -m pytest -q -m "not slow" -n 2
 
 test:  ## the full suite, as CI runs it
 	$(PY) -m pytest -q
