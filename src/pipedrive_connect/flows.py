@@ -303,11 +303,11 @@ def write_debug_records(
     return [item.to_dict(with_record=False) for item in outcome.logs]
 
 
-def deliver(outcome: Outcome, out_dir: Path, name: str | None = None) -> Path:
-    """Write the routed job to success/ or error/ (atomically) and debug records to log/."""
-    name = name or outcome.job.log_name
+def deliver(outcome: Outcome, out_dir: Path) -> Path:
+    """Write the routed job of `run --out` to success/ or error/ (atomically) and debug records to log/.
+    (The hot folder delivers through its job store, which also names runs and keeps attachments.)"""
     log_items = write_debug_records(outcome, out_dir)
-    target = out_dir / outcome.route / f"{name}.json"
+    target = out_dir / outcome.route / f"{outcome.job.log_name}.json"
     payload = outcome.job.to_dict(target.parent)
     if outcome.error is not None:
         payload["error"] = {**outcome.error.to_dict(), "step": outcome.failed_step}

@@ -157,8 +157,6 @@ class _Held:
     seq: int
     claim: Claim = field(compare=False)
     job: Job = field(compare=False)
-    attempts: int = field(compare=False, default=0)
-    since: float = field(compare=False, default=0.0)
 
 
 class _Observed:
@@ -307,20 +305,15 @@ class HotFolder:
         if claim.recovered and self.store.delivered(claim):  # a fresh run's name has no outputs yet
             self.store.release(claim)
             return None
+        refused: AttachmentError | None = None
         try:
             raw = parse_job_bytes(read_regular_file(claim.path, self.settings.max_job_bytes))
-            if not isinstance(raw, dict):
-                raise JobFileError("a job must be a JSON object with data, metadata and files")
             self._wait_for_attachments(raw)
             try:
                 job = Job.from_dict(raw, base=self.in_dir, roots=self.roots)
-            except AttachmentError as exc:
-                job = Job.from_dict({k: v for k, v in raw.items() if k != "files"})  # route it, naming the file
-                job.id = str(raw.get("id") or Path(claim.source).stem)
-                job.run_name = claim.run
-                failed = Outcome("error", job, error=StepError("input", str(exc)), failed_step="files")
-                self._finish(claim, failed, [])
-                return None
+            except AttachmentError as exc:  # a valid job naming a file it may not use: routed, naming the file
+                refused = exc
+                job = Job.from_dict({k: v for k, v in raw.items() if k != "files"})
         except JobFileError as exc:
             self.store.quarantine(claim, str(exc))
             self.stats.add("error")
@@ -338,6 +331,9 @@ class HotFolder:
         if not raw.get("id"):
             job.id = Path(claim.source).stem  # a dropped-in job is known by its file name
         job.run_name = claim.run
+        if refused is not None:
+            self._finish(claim, Outcome("error", job, error=StepError("input", str(refused)), failed_step="files"), [])
+            return None
         state = claim.journal.read()
         for step_id, record in state.finished.items():
             job = job.with_step(step_id, record)
@@ -361,12 +357,12 @@ class HotFolder:
                 return None
         return job
 
-    def _wait_for_attachments(self, raw: dict) -> None:
+    def _wait_for_attachments(self, raw: Any) -> None:
         """Attachments named by the job must exist and be unchanged for `settle` seconds (bounded)."""
         settle = self.settings.settle
-        files = raw.get("files")
+        files = raw.get("files") if isinstance(raw, dict) else None
         if not isinstance(files, list):
-            files = []  # a bad shape fails when loaded
+            files = []  # a job of the wrong shape is refused when it is loaded, right after this
         paths = [self.in_dir / f["path"] for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)]
         if settle <= 0 or not paths:
             return
@@ -448,9 +444,7 @@ class HotFolder:
         claim.journal.failed(step, error.to_dict())
         claim.journal.held(attempts, since, error.message)
         with self._held_lock:
-            heapq.heappush(
-                self._held, _Held(time.monotonic() + delay, next(self._seq), claim, outcome.job, attempts, since)
-            )
+            heapq.heappush(self._held, _Held(time.monotonic() + delay, next(self._seq), claim, outcome.job))
         self.stats.bump("held")
         emit(
             "retry",
