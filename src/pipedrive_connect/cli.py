@@ -46,6 +46,16 @@ example:
   pipedrive-connect new-action postAdditionalDiscount --key addDealDiscount --resource deals"""
 
 
+LOGIN_EPILOG = """The authorization address is printed on stdout as one line (and opened in a browser unless
+--no-browser). After you allow access, Pipedrive sends the browser to http://127.0.0.1:P/callback;
+the code is exchanged for tokens and the connection file is written (mode 0600). A refusal, a wrong
+state, a timeout or a token endpoint error writes nothing and exits 1.
+examples:
+  pipedrive-connect login --client-id ID --client-secret SECRET --connection pipedrive.yaml
+  pipedrive-connect login --client-id sandbox-app --client-secret s3cret --connection conn.yaml \\
+      --oauth-base http://127.0.0.1:8765 --no-browser"""
+
+
 CHECK_TIMEOUT = (3.0, 5.0)  # check-connection: seconds to connect, then to get the answer
 
 
@@ -246,16 +256,90 @@ def cmd_check_connection(args) -> int:
             exc.message = f"no answer from {runtime.connection.host} within {waited:.0f} s"
         _print({"ok": False, "base_url": runtime.connection.base_url, "error": exc.to_dict()})
         return 1
-    _print(
-        {
-            "ok": True,
-            "base_url": runtime.connection.base_url,
-            "user": me.get("name"),
-            "email": me.get("email"),
-            "company": me.get("company_name"),
-            "company_domain": me.get("company_domain"),
-        }
-    )
+    report = {
+        "ok": True,
+        "base_url": runtime.connection.base_url,
+        "user": me.get("name"),
+        "email": me.get("email"),
+        "company": me.get("company_name"),
+        "company_domain": me.get("company_domain"),
+    }
+    auth = runtime.connection.auth
+    if hasattr(auth, "scope"):  # OAuth: what the grant allows and how long the token lasts, never the tokens
+        report.update(type="oauth2", api_domain=runtime.connection.current_base_url, scopes=auth.scope)
+        if auth.expires_at is not None:
+            report["expires_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(auth.expires_at))
+    _print(report)
+    return 0
+
+
+def cmd_login(args) -> int:
+    """The authorization-code flow on a loopback callback; the connection file is written only at the end."""
+    from . import oauth
+    from .errors import StepError
+
+    target = Path(args.connection or "")
+    if not args.connection:
+        raise UsageError("--connection FILE is required: the tokens are written there")
+    if not target.parent.is_dir():
+        raise UsageError(f"--connection: folder not found: {target.parent}")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    try:
+        oauth.endpoint(args.oauth_base, "token")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+    def announce(url: str) -> None:
+        if not args.no_browser:
+            sys.stderr.write("Opening the browser to sign in to Pipedrive; if it does not open, visit:\n")
+        else:
+            sys.stderr.write("Visit this address to sign in to Pipedrive and allow access:\n")
+        sys.stdout.write(url + "\n")
+        sys.stdout.flush()
+
+    try:
+        settings = oauth.login(
+            args.client_id,
+            args.client_secret,
+            port=args.redirect_port,
+            oauth_base=args.oauth_base,
+            scope=" ".join(args.scope) if args.scope else None,
+            timeout=args.timeout,
+            announce=announce,
+            open_browser=not args.no_browser,
+        )
+        oauth.TokenFile(target).write(settings)
+    except StepError as exc:
+        sys.stderr.write(f"pipedrive-connect login: {exc.message}\n")
+        return 1
+    sys.stderr.write(f"signed in: the connection is in {target} (readable by you only); try check-connection\n")
+    return 0
+
+
+def cmd_logout(args) -> int:
+    """Revoke the refresh token, then drop the tokens from the file (the app's id and secret stay)."""
+    from . import oauth
+    from .connection import read_settings
+    from .errors import StepError
+
+    if not args.connection or not Path(args.connection).is_file():
+        raise UsageError("--connection FILE is required: the connection file that login wrote")
+    store = oauth.TokenFile(args.connection)
+    try:
+        with store.locked():
+            settings = read_settings(store.path)
+            if settings.get("type") != "oauth2":
+                raise UsageError(f"{store.path} is not an oauth2 connection")
+            if settings.get("refresh_token"):
+                oauth.revoke(settings)
+            store.write({k: v for k, v in settings.items() if k not in oauth.TOKEN_KEYS})
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except StepError as exc:
+        sys.stderr.write(f"pipedrive-connect logout: {exc.message}; the tokens were kept\n")
+        return 1
+    sys.stderr.write(f"signed out: the refresh token is revoked and the tokens are gone from {store.path}\n")
     return 0
 
 
@@ -492,7 +576,40 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--cursor", help="continue after the previous page")
     p.add_argument("--limit", type=int, default=100, help="options per page (default 100)")
 
-    add("check-connection", cmd_check_connection, "verify the credentials: current user and company")
+    add(
+        "check-connection",
+        cmd_check_connection,
+        "verify the credentials: current user and company (OAuth: also api_domain, scopes and token expiry)",
+    )
+    p = add(
+        "login",
+        cmd_login,
+        "sign in to Pipedrive with OAuth 2.0 and write the tokens to the --connection file",
+        epilog=LOGIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--client-id", required=True, metavar="ID", help="the app's client id (Developer Hub)")
+    p.add_argument("--client-secret", required=True, metavar="SECRET", help="the app's client secret")
+    p.add_argument(
+        "--redirect-port",
+        type=int,
+        default=8766,
+        metavar="P",
+        help="port on 127.0.0.1 for the callback http://127.0.0.1:P/callback, as registered for the app "
+        "(default 8766; 0 picks a free one)",
+    )
+    p.add_argument("--no-browser", action="store_true", help="only print the address to open, do not open a browser")
+    p.add_argument("--scope", nargs="+", metavar="SCOPE", help="scopes to ask for (default: the app's own)")
+    p.add_argument(
+        "--oauth-base",
+        default="https://oauth.pipedrive.com",
+        metavar="URL",
+        help="the OAuth server (default https://oauth.pipedrive.com; the sandbox's URL to try it locally)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the sign-in (default 300)"
+    )
+    add("logout", cmd_logout, "revoke the OAuth refresh token and remove the tokens from the --connection file")
     p = add("validate", cmd_validate, "load and check the whole bundle (schemas, handlers, data sources), and a flow")
     p.add_argument(
         "--flow",

@@ -19,7 +19,7 @@ PACKAGE = ROOT / "src" / "pipedrive_connect"
 LAYERS = {
     "base": {"errors", "files", "limits", "jobs", "pipedrive"},
     "bundle": {"bundle", "reference", "scaffold"},
-    "runtime": {"inputs", "connection", "client", "runtime"},
+    "runtime": {"inputs", "connection", "oauth", "client", "runtime"},
     "flows": {"flows"},
     "hot folder": {"jobstore", "runner"},
     "entry points": {"cli", "demo", "routedocs", "__init__"},
