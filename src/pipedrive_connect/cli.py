@@ -281,6 +281,8 @@ def cmd_login(args) -> int:
     target = Path(args.connection or "")
     if not args.connection:
         raise UsageError("--connection FILE is required: the tokens are written there")
+    if not args.client_secret:
+        raise UsageError("give the app's client secret: --client-secret SECRET or PIPEDRIVE_CLIENT_SECRET")
     if not target.parent.is_dir():
         raise UsageError(f"--connection: folder not found: {target.parent}")
     if args.timeout <= 0:
@@ -309,7 +311,9 @@ def cmd_login(args) -> int:
             announce=announce,
             open_browser=not args.no_browser,
         )
-        oauth.TokenFile(target).write(settings)
+        store = oauth.TokenFile(target)
+        with store.locked():  # a runner refreshing meanwhile re-reads the file under this lock
+            store.write(settings)
     except StepError as exc:
         sys.stderr.write(f"pipedrive-connect login: {exc.message}\n")
         return 1
@@ -589,7 +593,12 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--client-id", required=True, metavar="ID", help="the app's client id (Developer Hub)")
-    p.add_argument("--client-secret", required=True, metavar="SECRET", help="the app's client secret")
+    p.add_argument(
+        "--client-secret",
+        default=os.environ.get("PIPEDRIVE_CLIENT_SECRET"),
+        metavar="SECRET",
+        help="the app's client secret (default: $PIPEDRIVE_CLIENT_SECRET, which keeps it out of the process list)",
+    )
     p.add_argument(
         "--redirect-port",
         type=int,

@@ -190,6 +190,16 @@ def _client(text: str) -> tuple[str, str]:
     return client_id, secret
 
 
+def _lifetime(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return seconds
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pipedrive-connect sandbox``."""
     parser.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1 (0 picks a free one)")
@@ -213,7 +223,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--oauth-token-ttl",
-        type=float,
+        type=_lifetime,
         default=3599.0,
         metavar="SECONDS",
         help="lifetime of the OAuth access tokens (default 3599, as Pipedrive's)",
