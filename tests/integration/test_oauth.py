@@ -390,12 +390,12 @@ def test_no_token_or_client_secret_reaches_any_output(make_sandbox, conn, tmp_pa
     outputs = list(login(sandbox, conn))
     first = read_settings(conn)
     poll(lambda: time.time() > first["expires_at"], "the access token to expire")
+    debug = ["--input", "debugRequest=true", "--out", str(tmp_path / "out"), "--connection", str(conn)]
     runs = [
         cli("check-connection", "--connection", str(conn)),
-        cli("run", "getCurrentUser", "--input", "debugRequest=true", "--out", str(tmp_path / "out"), "--connection", str(conn)),
-        cli("run", "getDeal", "--input", "id=999999", "--input", "debugRequest=true", "--out", str(tmp_path / "out"),
-            "--connection", str(conn)),
-    ]  # fmt: skip
+        cli("run", "getCurrentUser", *debug),
+        cli("run", "getDeal", "--input", "id=999999", *debug),
+    ]
     assert runs[1].returncode == 0 and grants(sandbox)["refresh_token"] >= 1
     runs.append(cli("logout", "--connection", str(conn)))
     outputs += [text for run in runs for text in (run.stdout, run.stderr)]
