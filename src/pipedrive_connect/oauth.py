@@ -136,7 +136,10 @@ def token_settings(tokens: Mapping[str, Any], refresh_token: str | None = None) 
     """The connection settings a token answer gives; its `api_domain` must be https (loopback excepted)."""
     settings: dict[str, Any] = {"access_token": str(tokens["access_token"])}
     settings["refresh_token"] = str(tokens.get("refresh_token") or refresh_token or "") or None
-    lifetime = float(tokens.get("expires_in") or 3600)
+    try:
+        lifetime = float(tokens.get("expires_in") or 3600)
+    except (TypeError, ValueError):
+        raise StepError("connection", "The OAuth token answer was refused: its expires_in is not a number.") from None
     settings["expires_in"] = lifetime
     settings["expires_at"] = round(time.time() + lifetime, 3)
     if tokens.get("api_domain"):

@@ -164,7 +164,19 @@ def test_help_lists_every_command(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert info.value.code == 0
-    for command in ("actions", "describe", "run", "picklist", "check-connection", "sandbox", "demo", "watch", "docs"):
+    for command in (
+        "actions",
+        "describe",
+        "run",
+        "picklist",
+        "check-connection",
+        "login",
+        "logout",
+        "sandbox",
+        "demo",
+        "watch",
+        "docs",
+    ):
         assert command in out
 
 

@@ -407,3 +407,40 @@ def test_no_token_or_client_secret_reaches_any_output(make_sandbox, conn, tmp_pa
     leaks = [s[:6] for s in secrets if any(s in text for text in outputs)]
     assert not leaks, f"secrets (first characters shown) in outputs: {leaks}"
     assert set(os.listdir(conn.parent)) <= {conn.name, conn.name + ".lock"}  # no temporary file left behind
+
+
+# ---- usage errors: one line, exit 2 ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["login", "--client-id", "x", "--client-secret", "y"], "--connection FILE is required"),
+        (["login", "--client-id", "x", "--connection", "c.yaml"], "PIPEDRIVE_CLIENT_SECRET"),
+        (
+            ["login", "--client-id", "x", "--client-secret", "y", "--connection", "no/such/dir/c.yaml"],
+            "folder not found",
+        ),
+        (
+            [
+                "login",
+                "--client-id",
+                "x",
+                "--client-secret",
+                "y",
+                "--connection",
+                "c.yaml",
+                "--oauth-base",
+                "http://x.example",
+            ],
+            "plain http is only allowed",
+        ),
+        (["logout", "--connection", "missing.yaml"], "the connection file that login wrote"),
+    ],
+)
+def test_login_and_logout_usage_errors(argv, says, capsys, monkeypatch, tmp_path):
+    from pipedrive_connect.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PIPEDRIVE_CLIENT_SECRET", raising=False)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1

@@ -96,3 +96,14 @@ def test_written_atomically_and_private(tmp_path):
         store.write(SETTINGS)
         assert store.read() == SETTINGS and (store.path.stat().st_mode & 0o777) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conn.json", "conn.yaml"]  # no temporary file left
+
+
+@responses.activate
+@pytest.mark.parametrize("answer", [{"expires_in": "soon"}, {"expires_in": [1]}, {"api_domain": "http://evil.example"}])
+def test_a_token_answer_with_unusable_fields_is_refused(answer):
+    responses.post(TOKEN_URL, json={"access_token": "new-access-999", **answer})
+    conn = Connection.from_settings({**SETTINGS, "expires_at": time.time() - 1})
+    with pytest.raises(StepError) as info:
+        conn.auth.refresh()
+    assert info.value.kind == "connection" and "refused" in info.value.message
+    assert conn.auth.access_token == "old-access-111"
