@@ -125,10 +125,14 @@ def _token_call(what: str, call: Callable[[], Any]) -> dict[str, Any]:
             f"Could not reach the OAuth token endpoint for the {what} ({type(exc).__name__}).",
             retryable=True,
         ) from None
-    except ValueError:  # a 200 that is not a JSON object (Authlib's parse)
+    except (ValueError, TypeError):  # a 200 Authlib cannot read: not JSON, or an expires_in that is no number
         tokens = None
     if not isinstance(tokens, Mapping) or not tokens.get("access_token"):
-        raise StepError("connection", f"The OAuth token endpoint answered the {what} without an access token.")
+        raise StepError(
+            "connection",
+            f"The OAuth token endpoint's answer to the {what} is unusable (not JSON, no access token, "
+            "or a field of the wrong type).",
+        )
     return dict(tokens)
 
 
