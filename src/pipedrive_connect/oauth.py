@@ -385,11 +385,11 @@ class OAuth2Auth(AuthBase):
         request.headers[OAUTH_HEADER] = bearer(token)
         return request
 
-    def expiring(self, at: float | None = None) -> bool:
+    def expiring(self) -> bool:
         if self.expires_at is None:
             return False
         leeway = min(LEEWAY, (self.expires_in or 4 * LEEWAY) / 4)
-        return (time.time() if at is None else at) > self.expires_at - leeway
+        return time.time() > self.expires_at - leeway
 
     def ensure_fresh(self) -> None:
         """Called by the client before it builds a URL, since a refresh may move the api_domain."""
@@ -421,6 +421,8 @@ class OAuth2Auth(AuthBase):
     def _read_file(self) -> dict[str, Any]:
         try:
             on_file = self.store.read() if self.store else {}
+            if on_file.get("api_domain"):
+                check_url(on_file["api_domain"], "api_domain")
         except ValueError as exc:
             raise StepError("connection", f"Cannot re-read the connection file to refresh the token: {exc}") from None
         if on_file.get("type") != "oauth2" or not on_file.get("refresh_token"):
