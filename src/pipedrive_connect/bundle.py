@@ -397,11 +397,13 @@ class Bundle:
         fixed = node.get("x-datasource-params") or {}
         if fixed and source is None:
             raise BundleError(file, where, "x-datasource-params needs x-datasource beside it")
-        stray = sorted(set(fixed) - set(self.datasources[source].params)) if fixed and source else []
+        takes = sorted(self.datasources[source].params) if fixed and source is not None else []
+        stray = sorted(set(fixed) - set(takes))
         if stray:
             raise BundleError(
-                file, where, f"x-datasource-params: {source} takes no {', '.join(stray)} (it takes "
-                f"{', '.join(sorted(self.datasources[source].params)) or 'no parameters'})"
+                file,
+                where,
+                f"x-datasource-params: {source} takes no {', '.join(stray)} (it takes {', '.join(takes) or 'nothing'})",
             )
         labels = node.get("x-enum-labels")
         if labels:

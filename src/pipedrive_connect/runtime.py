@@ -101,7 +101,9 @@ class Call:
 
     def send(self, request: Request | None = None, **fields: Any) -> ApiResponse:
         """Send `request` (or `self.request(**fields)`) with this call's debug records and usage."""
-        return self.runtime.client.execute(self._take(request or self.request(**fields)), trace=self.trace, usage=self.usage)
+        return self.runtime.client.execute(
+            self._take(request or self.request(**fields)), trace=self.trace, usage=self.usage
+        )
 
     def _take(self, request: Request) -> Request:
         """On a preview, the action's first request is kept and the handler stops: nothing is sent."""
@@ -408,9 +410,9 @@ class Runtime:
                 action = self.bundle.action(action)
             except KeyError as exc:
                 raise StepError("input", exc.args[0]) from None
-        call = self.start(action, inputs, job or Job())
-        call.previewing = True
         try:
+            call = self.start(action, inputs, job or Job())
+            call.previewing = True
             action.handler(call)
         except _Previewed:
             pass

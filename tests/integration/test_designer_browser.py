@@ -40,7 +40,10 @@ WAIT_MS = 15_000  # the longest any one wait in the page may take
 def partners(live):
     """A second pipeline, so choosing a pipeline visibly changes the stage dropdown."""
     pipeline = live.run("addPipeline", inputs={"name": "Partners"}).result
-    stages = [live.run("addStage", inputs={"name": n, "pipelineId": pipeline["id"]}).result for n in ("Lead in", "Negotiation")]
+    stages = [
+        live.run("addStage", inputs={"name": n, "pipelineId": pipeline["id"]}).result
+        for n in ("Lead in", "Negotiation")
+    ]
     return pipeline, stages
 
 
@@ -180,4 +183,3 @@ def test_nothing_is_fetched_from_elsewhere(page, designer):
     page.goto(designer.url + "/")
     playwright.expect(page.locator("#status")).to_contain_text("actions", timeout=WAIT_MS)
     assert seen and all(url.startswith(designer.url + "/") for url in seen), seen
-

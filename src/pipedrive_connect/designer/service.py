@@ -56,9 +56,9 @@ STATUS = {
 class ApiError(Exception):
     """A request the API refuses: its status and a message saying what to change."""
 
-    def __init__(self, status: int, message: str, kind: str = "request", **extra: Any):
+    def __init__(self, code: int, message: str, kind: str = "request", **extra: Any):
         super().__init__(message)
-        self.status, self.body = status, {"error": {"type": kind, "message": message, **extra}}
+        self.status, self.body = code, {"error": {"type": kind, "message": message, **extra}}
 
 
 @dataclass
@@ -294,7 +294,7 @@ def wizard(action: Action, runtime: Runtime) -> dict[str, Any]:
 
 
 def _field(name: str, prop: dict[str, Any], required: bool, props: dict[str, Any], runtime: Runtime) -> dict:
-    items = prop.get("items") if isinstance(prop.get("items"), dict) else {}
+    items: dict[str, Any] = prop["items"] if isinstance(prop.get("items"), dict) else {}
     kind = prop.get("type", "string")
     field: dict[str, Any] = {
         "name": name,
