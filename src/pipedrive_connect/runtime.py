@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 
 from . import pipedrive
 from .bundle import Action, Bundle, DataSource
-from .client import ApiResponse, PipedriveClient, Redactor, Request, RetrySettings, Usage
+from .client import ApiResponse, PipedriveClient, Redactor, Request, RetrySettings, Usage, first_page
 from .connection import Connection
 from .errors import StepError
 from .files import FileRoots, readable_file, unique_path
@@ -128,8 +128,10 @@ class Call:
     def paginate(self, request: Request, paging: str | None = None, progress: bool = True) -> Iterator[Any]:
         """Every item of a list, page after page (the action's paging style unless `paging` says another)."""
         action = self.action
+        if self.previewing:
+            self._take(first_page(request, action.page_size))
         items = self.runtime.client.walk(
-            self._take(request),
+            request,
             paging=paging or action.paging or "cursor",
             page_size=action.page_size,
             trace=self.trace,

@@ -168,7 +168,9 @@ def test_preview_of_a_list_with_its_query_and_old_names(api, sandbox):
     preview = post(
         api, "/api/preview", {"action": "getDeals", "inputs": {"userId": 1, "status": "Open", "fetchAll": True}}
     ).json
-    assert preview["request"]["url"] == f"{sandbox.base_url}/api/v2/deals?owner_id=1&status=open"
+    assert (
+        preview["request"]["url"] == f"{sandbox.base_url}/api/v2/deals?owner_id=1&status=open&limit=500"
+    )  # the first page
     assert preview["token_cost"] == 10 and preview["token_cost_per_page"]
     assert any("'userId' is deprecated" in w for w in preview["warnings"])
     assert not sent(sandbox, "GET", "/api/v2/deals")

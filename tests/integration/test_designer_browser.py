@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from playwright import sync_api as playwright  # a test dependency; the browser is Debian's, found below
 
 from pipedrive_connect.designer.service import Designer, DesignerServer, Settings
 
 from ..conftest import SANDBOX_TOKEN
 from ..support.system import require_program
 from .conftest import watch_command
-
-playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' installs playwright")
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "designer.png"
 CHROMIUM_ARGS = [
