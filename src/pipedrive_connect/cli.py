@@ -406,15 +406,28 @@ def cmd_requeue(args) -> int:
     return 0
 
 
+def _sandbox_runtime(args, stack):
+    """A runtime on a sandbox started here with the sample data, stopped when `stack` closes."""
+    import secrets
+
+    from .connection import Connection
+    from .runtime import Runtime
+    from .sandbox import Sandbox
+
+    token = secrets.token_hex(16)
+    sample = Path(__file__).resolve().parent / "sandbox" / "sample_data.json"
+    sandbox = stack.enter_context(Sandbox(token=token, data=str(sample)))
+    connection = Connection.from_settings({"type": "apiToken", "api_token": token, "base_url": sandbox.base_url})
+    return Runtime(_bundle(args), connection)
+
+
 def cmd_serve(args) -> int:
     """The designer: its API and page over one runtime, on the configured connection or a sandbox started
     here; until SIGINT or SIGTERM."""
-    import secrets
     import signal
     import threading
     from contextlib import ExitStack
 
-    from .connection import Connection
     from .designer.service import Designer, DesignerServer, Settings
     from .files import FileRoots
 
@@ -428,22 +441,7 @@ def cmd_serve(args) -> int:
         file_roots=FileRoots([Path(r) for r in args.allow_files_from or []]),
     )
     with ExitStack() as stack:
-        if args.sandbox:
-            from .demo import SAMPLES
-            from .sandbox import Sandbox
-
-            token = secrets.token_hex(16)
-            sandbox = stack.enter_context(
-                Sandbox(token=token, data=str(SAMPLES.parent / "sandbox" / "sample_data.json"))
-            )
-            connection = Connection.from_settings(
-                {"type": "apiToken", "api_token": token, "base_url": sandbox.base_url}
-            )
-            from .runtime import Runtime
-
-            runtime = Runtime(_bundle(args), connection)
-        else:
-            runtime = _runtime(args)
+        runtime = _sandbox_runtime(args, stack) if args.sandbox else _runtime(args)
         try:
             designer = Designer(runtime, settings)
             server = stack.enter_context(DesignerServer(designer))
@@ -451,11 +449,9 @@ def cmd_serve(args) -> int:
             raise UsageError(str(exc)) from None
         except OSError as exc:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
-        where = (
-            f"the sandbox at {sandbox.base_url}"
-            if args.sandbox
-            else (runtime.connection.base_url if runtime.connection else "no connection (set PIPEDRIVE_API_TOKEN)")
-        )
+        where = runtime.connection.base_url if runtime.connection else "no connection (set PIPEDRIVE_API_TOKEN)"
+        if args.sandbox:
+            where = f"the local sandbox at {where}, with sample data"
         print(f"designer: {server.url}/  (Pipedrive: {where}); Ctrl+C to stop", flush=True)
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -182,3 +182,28 @@ def test_nothing_is_fetched_from_elsewhere(page, designer):
     page.goto(designer.url + "/")
     playwright.expect(page.locator("#status")).to_contain_text("actions", timeout=WAIT_MS)
     assert seen and all(url.startswith(designer.url + "/") for url in seen), seen
+
+
+def test_a_loaded_flow_saves_back_unchanged(page, designer, tmp_path):
+    flow = {
+        "name": "Won deals",
+        "description": "Reads a deal with its custom fields by name",
+        "customFieldNames": True,
+        "steps": [
+            {"id": "deal", "action": "getDeal", "inputs": {"id": "{{ job.data.dealId }}"}},
+            {"id": "note", "action": "addNote", "inputs": {"content": "Won", "dealId": "{{ steps.deal.result.id }}"}},
+        ],
+    }
+    source = tmp_path / "won.yaml"
+    source.write_text(yaml.safe_dump(flow, sort_keys=False), encoding="utf-8")
+    page.goto(designer.url + "/")
+    playwright.expect(page.locator("#status")).to_contain_text("actions", timeout=WAIT_MS)
+    page.set_input_files("#load-flow", str(source))
+    playwright.expect(page.locator("li.step .step-id")).to_have_text(["deal", "note"], timeout=WAIT_MS)
+    assert page.is_checked("#flow-custom-names") and page.input_value("#flow-name") == "Won deals"
+    playwright.expect(page.locator("#input-id")).to_have_value("{{ job.data.dealId }}", timeout=WAIT_MS)
+    with page.expect_download(timeout=WAIT_MS) as download:
+        page.click("#save-flow")
+    saved = tmp_path / "saved.yaml"
+    download.value.save_as(saved)
+    assert yaml.safe_load(saved.read_text(encoding="utf-8")) == flow

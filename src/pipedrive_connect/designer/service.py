@@ -22,7 +22,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from ..bundle import Action
+from ..bundle import Action, yaml_problem
 from ..errors import StepError
 from ..files import FileRoots
 from ..flows import Flow, FlowError, check, run_flow
@@ -388,8 +388,6 @@ def _flow(body: dict[str, Any]) -> Any:
         try:
             raw = yaml.safe_load(raw)
         except yaml.YAMLError as exc:
-            from ..bundle import yaml_problem
-
             raise ApiError(400, f"flow: not valid YAML: {yaml_problem(exc)}") from None
     if isinstance(raw, list):
         raw = {"steps": raw}

@@ -8,6 +8,7 @@ const state = {
   steps: [],            // [{id, action, inputs, when?}]
   selected: -1,
   tested: {},           // step id -> {action, result} of its last successful test, for later steps' templates
+  description: null,    // a loaded flow's description, written back on save
 };
 const PAGE = 50;
 
@@ -152,7 +153,10 @@ function setUpDropZone() {
 }
 
 function flowDocument() {
-  const flow = {name: document.getElementById("flow-name").value || "flow", steps: []};
+  const flow = {name: document.getElementById("flow-name").value || "flow"};
+  if (state.description) flow.description = state.description;
+  if (document.getElementById("flow-custom-names").checked) flow.customFieldNames = true;
+  flow.steps = [];
   for (const step of state.steps) {
     const out = {id: step.id, action: step.action};
     if (Object.keys(step.inputs).length) out.inputs = step.inputs;
@@ -196,6 +200,8 @@ async function loadFlow(file) {
   const {ok, data} = await api("POST", "/api/flows/validate", {flow: await file.text()});
   if (!ok) return status(data.error.message, true);
   document.getElementById("flow-name").value = data.flow.name || file.name.replace(/\.\w+$/, "");
+  document.getElementById("flow-custom-names").checked = Boolean(data.flow.customFieldNames);
+  state.description = data.flow.description || null;
   state.steps = data.flow.steps.map((s) => ({id: s.id || s.action, action: s.action, inputs: s.inputs || {},
     when: s.when}));
   state.tested = {};
