@@ -474,6 +474,10 @@ document.addEventListener("DOMContentLoaded", () => {
       event.target.value = step ? step.id : "";
       return status("A step id is a unique name of letters, digits and _.", true);
     }
+    if (state.tested[step.id]) {  // its test result stays available to later steps under the new id
+      state.tested[id] = state.tested[step.id];
+      delete state.tested[step.id];
+    }
     step.id = id;
     renderSteps();
   });
