@@ -473,7 +473,7 @@ class Runtime:
         try:
             call = self.start(action, inputs, job)
             result = action.handler(call)
-            if call.inputs.get("customFieldNames"):
+            if call.inputs.get("customFieldNames"):  # offered only where actions/custom_fields.py exists
                 result = call.code("custom_fields").by_name(call, result)
             record = {"action": key, "result": result}
             if call.additional_data:
