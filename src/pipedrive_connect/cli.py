@@ -54,6 +54,12 @@ examples:
   pipedrive-connect login --client-id ID --client-secret SECRET --connection pipedrive.yaml
   pipedrive-connect login --client-id sandbox-app --client-secret s3cret --connection conn.yaml \\
       --oauth-base http://127.0.0.1:8765 --no-browser"""
+SERVE_EPILOG = """examples:
+  pipedrive-connect serve --sandbox --port 8080     try it with sample data, then open http://127.0.0.1:8080/
+  pipedrive-connect serve --port 8080               on PIPEDRIVE_API_TOKEN / PIPEDRIVE_BASE_URL or --connection
+  pipedrive-connect serve --host 0.0.0.0 --auth-token "$(openssl rand -hex 16)"
+The page builds a flow from the actions, tests each step, and saves the YAML that
+`pipedrive-connect watch --flow FILE` runs. The credentials stay in this process."""
 
 
 CHECK_TIMEOUT = (3.0, 5.0)  # check-connection: seconds to connect, then to get the answer
@@ -197,6 +203,15 @@ def cmd_run(args) -> int:
         action = runtime.bundle.action(args.key)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
+    if args.dry_run:
+        from .errors import StepError
+
+        try:
+            _print(runtime.preview(action, job, inputs))
+        except StepError as exc:
+            _print({"route": "error", "error": exc.to_dict()})
+            return 1
+        return 0
     outcome = runtime.run(action, job, inputs)
     report = outcome.to_dict()
     if outcome.route == "success":
@@ -477,6 +492,61 @@ def cmd_requeue(args) -> int:
     return 0
 
 
+def _sandbox_runtime(args, stack):
+    """A runtime on a sandbox started here with the sample data, stopped when `stack` closes."""
+    import secrets
+
+    from .connection import Connection
+    from .runtime import Runtime
+    from .sandbox import Sandbox
+
+    token = secrets.token_hex(16)
+    sample = Path(__file__).resolve().parent / "sandbox" / "sample_data.json"
+    sandbox = stack.enter_context(Sandbox(token=token, data=str(sample)))
+    connection = Connection.from_settings({"type": "apiToken", "api_token": token, "base_url": sandbox.base_url})
+    return Runtime(_bundle(args), connection)
+
+
+def cmd_serve(args) -> int:
+    """The designer: its API and page over one runtime, on the configured connection or a sandbox started
+    here; until SIGINT or SIGTERM."""
+    import signal
+    import threading
+    from contextlib import ExitStack
+
+    from .designer.service import Designer, DesignerServer, Settings
+    from .files import FileRoots
+
+    for root in args.allow_files_from or []:
+        if not Path(root).is_dir():
+            raise UsageError(f"--allow-files-from: not a folder: {root}")
+    settings = Settings(
+        host=args.host,
+        port=args.port,
+        auth_token=args.auth_token or os.environ.get("PIPEDRIVE_CONNECT_DESIGNER_TOKEN") or None,
+        file_roots=FileRoots([Path(r) for r in args.allow_files_from or []]),
+    )
+    with ExitStack() as stack:
+        runtime = _sandbox_runtime(args, stack) if args.sandbox else _runtime(args)
+        try:
+            designer = Designer(runtime, settings)
+            server = stack.enter_context(DesignerServer(designer))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+        where = runtime.connection.base_url if runtime.connection else "no connection (set PIPEDRIVE_API_TOKEN)"
+        if args.sandbox:
+            where = f"the local sandbox at {where}, with sample data"
+        print(f"designer: {server.url}/  (Pipedrive: {where}); Ctrl+C to stop", flush=True)
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -570,6 +640,12 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
         help="with --job: a folder besides the job's own that its files may come from (repeatable)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress display while fetching pages")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the request it would send (method, URL, query, body; the token redacted) and its token "
+        "cost, without sending it (a custom-field list may be read to build it)",
+    )
 
     p = add("picklist", cmd_picklist, "print a data source's options as {options: [{key, label}], next_cursor} JSON")
     p.add_argument("key", metavar="KEY", help="data source key, e.g. selectPerson")
@@ -733,6 +809,31 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="keep the steps that succeeded (not run again) and go on at the failed step",
+    )
+
+    p = add(
+        "serve",
+        cmd_serve,
+        "serve the flow designer: a JSON API and a page to build, test and save flows (docs/designer.md)",
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--port", type=int, default=8080, metavar="N", help="port to listen on (default 8080; 0 picks one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need --auth-token)")
+    p.add_argument(
+        "--sandbox", action="store_true", help="start the local sandbox with sample data here and use it (no account)"
+    )
+    p.add_argument(
+        "--auth-token",
+        metavar="T",
+        help="callers must send Authorization: Bearer T (required off loopback; "
+        "or set PIPEDRIVE_CONNECT_DESIGNER_TOKEN)",
+    )
+    p.add_argument(
+        "--allow-files-from",
+        action="append",
+        metavar="DIR",
+        help="a folder the files of test jobs may come from (repeatable; default: none)",
     )
 
     p = add("demo", cmd_demo, "run the sample order flow on an in-process sandbox and summarise where each job went")

@@ -22,6 +22,7 @@ LAYERS = {
     "runtime": {"inputs", "connection", "oauth", "client", "runtime"},
     "flows": {"flows"},
     "hot folder": {"jobstore", "runner"},
+    "designer": {"designer"},  # the whole designer/ package: the HTTP API and its page
     "entry points": {"cli", "demo", "routedocs", "__init__"},
     "sandbox": {"sandbox"},  # the whole sandbox/ package
 }
@@ -31,6 +32,7 @@ MAY_IMPORT = {
     "runtime": {"base", "bundle", "runtime"},
     "flows": {"base", "bundle", "runtime", "flows"},
     "hot folder": {"base", "runtime", "flows", "hot folder"},
+    "designer": {"base", "bundle", "runtime", "flows", "designer"},
     "entry points": set(LAYERS),
     "sandbox": {"sandbox"},  # a stand-in for Pipedrive: it knows nothing of the connector
 }
