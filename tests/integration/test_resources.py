@@ -1111,6 +1111,7 @@ def test_deal_histories_duplicate_and_archive(live, sandbox):
     raw(live, "PATCH", f"/api/v2/deals/{copy['id']}", {"is_archived": True})
     archived = ok(run(live, "getArchivedDeals", {"fetchAll": True}))
     assert ids(archived) == [copy["id"]]
+    assert copy["id"] not in ids(ok(run(live, "getDeals", {"fetchAll": True})))  # archived deals have their own list
     assert ok(run(live, "getArchivedDeals", {"personId": 2})) == []
 
 
@@ -1371,6 +1372,7 @@ def test_archived_leads_and_lead_users(live):
     gone = ok(run(live, "addLead", {"title": "Archive", "personId": 2}))
     ok(run(live, "updateLead", {"id": gone["id"], "isArchived": "true"}))
     assert [lead["id"] for lead in ok(run(live, "getArchivedLeads", {"fetchAll": True}))] == [gone["id"]]
+    assert [lead["id"] for lead in ok(run(live, "getLeads", {"fetchAll": True}))] == [kept["id"]]
     assert ok(run(live, "getArchivedLeads", {"personId": 1})) == []
     assert ok(run(live, "getLeadUsers", {"id": kept["id"]})) == [1, 2]
 

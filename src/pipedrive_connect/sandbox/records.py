@@ -86,6 +86,7 @@ class Resource:
     delete_returns_true: bool = False  # v1 notes answer a delete with data: true
     iso_time: bool = False  # v1 resources that still use RFC 3339 timestamps
     label: str = ""
+    archivable: bool = False  # plain lists leave archived records out (they have their own list)
 
     @property
     def strict(self) -> bool:
@@ -412,7 +413,8 @@ def show(ctx, res: Resource, record: dict) -> dict:
 
 def list_records(ctx, res: Resource, id: str | None = None, items: list | None = None):
     """List a table (or `items`, a subset a handler chose), filtered, sorted and paged as the query says."""
-    items = ctx.store.rows(res.name) if items is None else items
+    if items is None:
+        items = [r for r in ctx.store.rows(res.name) if not (res.archivable and r.get("is_archived"))]
     if res.parent:
         parent = parent_record(ctx, res, id)
         items = [r for r in items if r.get(res.parent[1]) == parent["id"]]
