@@ -107,7 +107,7 @@ def duplicate_deal(ctx, res: Resource, id: str):
     return v1_view("deals", copy)
 
 
-def _deal_ids(ctx) -> set[int]:
+def deal_ids(ctx) -> set[int]:
     """deal_ids, repeated (deal_ids=1&deal_ids=2) or comma-separated; 1 to 100 of them."""
     raw = [part.strip() for value in ctx.args.getlist("deal_ids") for part in value.split(",") if part.strip()]
     if not raw:
@@ -118,7 +118,7 @@ def _deal_ids(ctx) -> set[int]:
 
 
 def products_of_deals(ctx, res: Resource):
-    wanted = _deal_ids(ctx)
+    wanted = deal_ids(ctx)
     items = [p for p in ctx.store.rows(res.name) if p["deal_id"] in wanted]
     sort_by, direction = ctx.args.get("sort_by", "id"), ctx.args.get("sort_direction", "asc")
     if sort_by not in ("id", "deal_id", "add_time", "update_time", "order_nr") or direction not in ("asc", "desc"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 from ..records import INT, Resource, bad_request, check_value, find, not_found, paginate
-from .deal_extras import _deal_ids
+from .deal_extras import deal_ids
 
 _INSTALLMENT = {"description": "str", "amount": "number", "billing_date": "date"}
 _DISCOUNT = {"description": "str", "amount": "number", "type": "enum:percentage|amount"}
@@ -34,7 +34,7 @@ def _installment_view(row: dict) -> dict:
 
 
 def list_installments(ctx, res: Resource):
-    wanted = _deal_ids(ctx)
+    wanted = deal_ids(ctx)
     sort_by, direction = ctx.args.get("sort_by", "id"), ctx.args.get("sort_direction", "asc")
     if sort_by not in ("id", "billing_date", "deal_id") or direction not in ("asc", "desc"):
         raise bad_request("sort_by or sort_direction is not one of the allowed values")
