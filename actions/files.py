@@ -15,16 +15,20 @@ ENTITY_FIELDS = {
 }
 
 
+def chosen_file(call):
+    """The file to upload: the `file` input, else the job's first attachment; (path, default name)."""
+    if call.inputs.get("file"):
+        path = call.readable_file(call.inputs["file"], "file")
+        return path, path.name
+    if call.job.files:
+        attachment = call.job.files[0]
+        return call.readable_file(attachment.path, "file"), attachment.name
+    raise StepError("input", "Input 'file' is required when the job has no attachment", input_path="file")
+
+
 def add_file(call):
     inputs = call.inputs
-    if inputs.get("file"):
-        path = call.readable_file(inputs["file"], "file")
-        default_name = path.name
-    elif call.job.files:
-        attachment = call.job.files[0]
-        path, default_name = call.readable_file(attachment.path, "file"), attachment.name
-    else:
-        raise StepError("input", "Input 'file' is required when the job has no attachment", input_path="file")
+    path, default_name = chosen_file(call)
     entity_type = inputs["entityType"]
     entity_id = inputs["entityId"] if entity_type == "lead" else int(inputs["entityId"])  # the schema checked it
     name = inputs.get("fileName") or default_name

@@ -1,8 +1,9 @@
-"""Persons: write one custom field whose key is itself an input."""
+"""Persons: write one custom field whose key is itself an input; upload a picture (multipart)."""
 
 import json
 
 from pipedrive_connect.errors import StepError
+from pipedrive_connect.files import Upload
 
 
 def set_custom_field(call):
@@ -17,4 +18,12 @@ def set_custom_field(call):
     resolve = call.code("custom_fields").resolve
     request = call.wire()
     request.body = {"custom_fields": resolve(call, {call.inputs["customFieldKey"]: value})}
+    return call.submit(request)
+
+
+def add_picture(call):
+    """The image as a multipart part named `file`, the crop inputs as form fields beside it."""
+    path, name = call.code("files").chosen_file(call)
+    request = call.wire()
+    request.form, request.files = True, Upload({"file": (name, path)})
     return call.submit(request)

@@ -38,12 +38,15 @@ TRANSFORMS = {
     ],
     "csv": lambda v: ",".join(str(x) for x in v) if isinstance(v, list) else v,
     "int01": lambda v: 1 if v else 0,
+    "repeat": lambda v: tuple(v) if isinstance(v, list) else (v,),  # ids=1&ids=2, where the spec explodes arrays
 }
 
 
 def _query_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, tuple):  # a repeated parameter (the `repeat` transform)
+        return [str(v) for v in value]
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
     return value
@@ -260,8 +263,14 @@ def picklist(req: PicklistRequest) -> Page:
     source, decl, client = req.source, req.source.decl, req.runtime.client
     usage = Usage()
     query: dict[str, Any] = {"limit": req.limit}
+    path = source.path or ""
     for name, wire in source.params.items():
-        if req.params.get(name) not in (None, ""):
+        if req.params.get(name) in (None, ""):
+            continue
+        if "{" + wire + "}" in path:  # a list under the chosen record, e.g. /products/{id}/variations
+            check_path_value(name, req.params[name])
+            path = path.replace("{" + wire + "}", quote(str(req.params[name]), safe=""))
+        else:
             query[wire] = req.params[name]
     paging = decl.get("paging", "cursor")
     style = pipedrive.paging(paging)
@@ -277,9 +286,7 @@ def picklist(req: PicklistRequest) -> Page:
     else:
         if paging == "none":
             query.pop("limit")
-        response = client.execute(
-            Request("GET", source.api or "v2", source.path or "", query, cost=source.cost), usage=usage
-        )
+        response = client.execute(Request("GET", source.api or "v2", path, query, cost=source.cost), usage=usage)
         records = response.data or []
         if decl.get("items_at"):
             records = _lookup(records, decl["items_at"]) or []

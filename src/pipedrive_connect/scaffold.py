@@ -93,7 +93,7 @@ def _merged(spec: dict[str, Any], node: Any) -> dict[str, Any]:
         props.update(sub.get("properties") or {})
         required += sub.get("required") or []
         out.setdefault("type", sub.get("type"))
-    out["properties"], out["required"] = props, required
+    out["properties"], out["required"] = props, list(dict.fromkeys(required))  # parts may repeat a name
     return out
 
 

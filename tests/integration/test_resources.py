@@ -11,6 +11,7 @@ shrink. It reads the source rather than recording runs, so it holds whatever run
 from __future__ import annotations
 
 import ast
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -1082,6 +1083,313 @@ def test_users(live):
     assert ok(run(live, "getUserPermissions", {"id": 1}))["can_use_api"] is True
     assert [r["user_id"] for r in ok(run(live, "getUserRoleAssignments", {"id": 1, "fetchAll": True}))] == [1]
     assert "deal_default_visibility" in ok(run(live, "getUserRoleSettings", {"id": 2}))
+
+
+# ---- full API coverage, part B: histories, field administration, conversions, money, media, comments ---------------
+
+
+def test_deal_histories_duplicate_and_archive(live, sandbox):
+    deal = ok(run(live, "addDeal", {"title": "History deal", "personId": 1, "value": "100"}))
+    ok(run(live, "updateDeal", {"id": deal["id"], "value": "250"}))
+    changes = ok(run(live, "getDealChangelog", {"id": deal["id"], "fetchAll": True}))
+    assert [(c["field_key"], c["old_value"], c["new_value"]) for c in changes] == [("value", "100", "250")]
+    ok(run(live, "addNote", {"content": "Called", "dealId": deal["id"]}))
+    feed = ok(run(live, "getDealUpdates", {"id": deal["id"], "allChanges": True, "items": ["note", "dealChange"]}))
+    assert {u["object"] for u in feed} == {"note", "dealChange"}
+    assert [u["object"] for u in ok(run(live, "getDealUpdates", {"id": deal["id"], "items": ["note"]}))] == ["note"]
+    ok(run(live, "addDealParticipant", {"id": deal["id"], "personId": 2}))
+    assert [p["person_id"] for p in ok(run(live, "getDealParticipantsChangelog", {"id": deal["id"]}))] == [2]
+    ok(run(live, "addDealFollower", {"id": deal["id"], "userId": 2}))
+    followed = ok(run(live, "getDealFollowersChangelog", {"id": deal["id"], "fetchAll": True}))
+    assert [(f["action"], f["follower_user_id"]) for f in followed] == [("added", 2)]
+
+    ok(run(live, "addDealProduct", {"id": deal["id"], "productId": 1, "itemPrice": 49, "quantity": 2}))
+    copy = ok(run(live, "duplicateDeal", {"id": deal["id"]}))
+    assert copy["id"] != deal["id"] and copy["title"] == "History deal (copy)" and copy["value"] == 250
+    assert [p["product_id"] for p in ok(run(live, "getDealProducts", {"id": copy["id"]}))] == [1]
+
+    raw(live, "PATCH", f"/api/v2/deals/{copy['id']}", {"is_archived": True})
+    archived = ok(run(live, "getArchivedDeals", {"fetchAll": True}))
+    assert ids(archived) == [copy["id"]]
+    assert copy["id"] not in ids(ok(run(live, "getDeals", {"fetchAll": True})))  # archived deals have their own list
+    assert ok(run(live, "getArchivedDeals", {"personId": 2})) == []
+
+
+def test_person_and_organization_histories(live):
+    person = ok(run(live, "addPerson", {"name": "Ann Old"}))
+    ok(run(live, "updatePerson", {"id": person["id"], "name": "Ann New"}))
+    changes = ok(run(live, "getPersonChangelog", {"id": person["id"]}))
+    assert [(c["field_key"], c["new_value"]) for c in changes if c["field_key"] == "name"] == [("name", "Ann New")]
+    ok(run(live, "addPersonFollower", {"id": person["id"], "userId": 2}))
+    assert [f["follower_user_id"] for f in ok(run(live, "getPersonFollowersChangelog", {"id": person["id"]}))] == [2]
+
+    org = ok(run(live, "addOrganization", {"name": "Old Org"}))
+    ok(run(live, "updateOrganization", {"id": org["id"], "name": "New Org"}))
+    assert [c["new_value"] for c in ok(run(live, "getOrganizationChangelog", {"id": org["id"]}))] == ["New Org"]
+    ok(run(live, "addOrganizationFollower", {"id": org["id"], "userId": 2}))
+    assert [f["follower_user_id"] for f in ok(run(live, "getOrganizationFollowersChangelog", {"id": org["id"]}))] == [2]
+
+
+def test_products_of_deals_in_bulk(live):
+    first = ok(run(live, "addDeal", {"title": "Bulk 1"}))
+    second = ok(run(live, "addDeal", {"title": "Bulk 2"}))
+    lines = [{"product_id": 1, "item_price": 49, "quantity": 1}, {"product_id": 2, "item_price": 99, "quantity": 3}]
+    added = ok(run(live, "addManyDealProducts", {"id": first["id"], "products": json.dumps(lines)}))
+    assert [(a["product_id"], a["sum"]) for a in added] == [(1, 49), (2, 297)]
+    ok(run(live, "addManyDealProducts", {"id": second["id"], "products": lines[:1]}))
+    both = ok(run(live, "getDealsProducts", {"dealIds": f"{first['id']},{second['id']}", "fetchAll": True}))
+    assert sorted(p["deal_id"] for p in both) == [first["id"], first["id"], second["id"]]
+    removed = ok(run(live, "deleteManyDealProducts", {"id": first["id"], "productAttachmentIds": [added[0]["id"]]}))
+    assert removed == {"ids": [added[0]["id"]]}
+    assert ids(ok(run(live, "getDealProducts", {"id": first["id"]}))) == [added[1]["id"]]
+    ok(run(live, "deleteManyDealProducts", {"id": first["id"]}))  # no ids: every line goes
+    assert ok(run(live, "getDealProducts", {"id": first["id"]})) == []
+
+
+def test_deal_discounts_and_installments(live):
+    deal = ok(run(live, "addDeal", {"title": "Paid in parts", "value": "1000"}))
+    discount = ok(
+        run(live, "addDealDiscount", {"id": deal["id"], "description": "Loyalty", "amount": "5", "type": "percentage"})
+    )
+    changed = ok(run(live, "updateDealDiscount", {"id": deal["id"], "discountId": discount["id"], "amount": 7.5}))
+    assert (changed["amount"], changed["type"]) == (7.5, "percentage")
+    assert [d["amount"] for d in ok(run(live, "getDealDiscounts", {"id": deal["id"]}))] == [7.5]
+    ok(run(live, "deleteDealDiscount", {"id": deal["id"], "discountId": discount["id"]}))
+    assert ok(run(live, "getDealDiscounts", {"id": deal["id"]})) == []
+    fails(run(live, "deleteDealDiscount", {"id": deal["id"], "discountId": discount["id"]}), "not_found", 404)
+
+    first = ok(
+        run(
+            live,
+            "addDealInstallment",
+            {"id": deal["id"], "description": "First", "amount": 500, "billingDate": "2026-04-01"},
+        )
+    )
+    second = ok(
+        run(
+            live,
+            "addDealInstallment",
+            {"id": deal["id"], "description": "Second", "amount": 500, "billingDate": "2026-03-01"},
+        )
+    )
+    ok(run(live, "updateDealInstallment", {"id": deal["id"], "installmentId": first["id"], "amount": 600}))
+    listed = ok(run(live, "getDealInstallments", {"dealIds": [deal["id"]], "sortBy": "billing_date", "fetchAll": True}))
+    assert [(i["id"], i["amount"]) for i in listed] == [(second["id"], 500), (first["id"], 600)]
+    ok(run(live, "deleteDealInstallment", {"id": deal["id"], "installmentId": second["id"]}))
+    assert ids(ok(run(live, "getDealInstallments", {"dealIds": str(deal["id"])}))) == [first["id"]]
+
+
+def test_lead_to_deal_conversion_waits_for_the_new_deal(live, sandbox):
+    lead = ok(run(live, "addLead", {"title": "Convert me", "personId": 1, "value": {"amount": 300, "currency": "EUR"}}))
+    note = ok(run(live, "addNote", {"content": "From the lead", "leadId": lead["id"]}))
+    deal = ok(run(live, "convertLeadToDeal", {"id": lead["id"], "stageId": 3, "waitSeconds": 30}))
+    assert (deal["title"], deal["value"], deal["stage_id"], deal["source_lead_id"]) == (
+        "Convert me",
+        300,
+        3,
+        lead["id"],
+    )
+    fails(run(live, "getLead", {"id": lead["id"]}), "not_found", 404)
+    assert ok(run(live, "getNote", {"id": note["id"]}))["deal_id"] == deal["id"]
+    polls = [r for r in sandbox.request_log if r["operation"] == "getLeadConversionStatus"]
+    assert len(polls) == 2  # running, then completed
+
+
+def test_deal_to_lead_conversion_and_its_status(live, sandbox):
+    deal = ok(run(live, "addDeal", {"title": "Back to lead", "orgId": 1, "value": "80"}))
+    lead = ok(run(live, "convertDealToLead", {"id": deal["id"]}))
+    assert (lead["title"], lead["organization_id"], lead["value"]) == (
+        "Back to lead",
+        1,
+        {"amount": 80, "currency": "EUR"},
+    )
+    fails(run(live, "getDeal", {"id": deal["id"]}), "not_found", 404)
+    [poll, *_] = [r for r in sandbox.request_log if r["operation"] == "getDealConversionStatus"]
+    conversion_id = poll["path"].rsplit("/", 1)[-1]  # the ID the action polled with
+    status = ok(run(live, "getDealConversionStatus", {"id": deal["id"], "conversionId": conversion_id}))
+    assert (status["status"], status["lead_id"]) == ("completed", lead["id"])
+
+
+def test_conversion_that_does_not_finish_in_time_fails_with_its_id(live, sandbox):
+    lead = ok(run(live, "addLead", {"title": "Slow", "orgId": 1}))
+    error = fails(run(live, "convertLeadToDeal", {"id": lead["id"], "waitSeconds": 0}), "outcome_unknown")
+    conversion_id = error.details["conversion_id"]
+    assert conversion_id in error.message and error.details["status"] == "running"
+    assert [r["operation"] for r in sandbox.request_log[-2:]] == ["convertLeadToDeal", "getLeadConversionStatus"]
+    # the conversion goes on: its status, read once more, completes it
+    status = ok(run(live, "getLeadConversionStatus", {"id": lead["id"], "conversionId": conversion_id}))
+    assert status["status"] == "completed" and ok(run(live, "getDeal", {"id": status["deal_id"]}))["title"] == "Slow"
+
+
+@pytest.mark.parametrize("entity", ["Deal", "Person", "Organization", "Product"])
+def test_custom_field_administration(live, entity):
+    # (fields table, a standard field, add field, update field, add options, update options, delete options)
+    table, standard, add, update, add_options, update_options, delete_options = {
+        "Deal": (
+            "dealFields",
+            "title",
+            "addDealField",
+            "updateDealField",
+            "addDealFieldOptions",
+            "updateDealFieldOptions",
+            "deleteDealFieldOptions",
+        ),
+        "Person": (
+            "personFields",
+            "name",
+            "addPersonField",
+            "updatePersonField",
+            "addPersonFieldOptions",
+            "updatePersonFieldOptions",
+            "deletePersonFieldOptions",
+        ),
+        "Organization": (
+            "organizationFields",
+            "name",
+            "addOrganizationField",
+            "updateOrganizationField",
+            "addOrganizationFieldOptions",
+            "updateOrganizationFieldOptions",
+            "deleteOrganizationFieldOptions",
+        ),
+        "Product": (
+            "productFields",
+            "name",
+            "addProductField",
+            "updateProductField",
+            "addProductFieldOptions",
+            "updateProductFieldOptions",
+            "deleteProductFieldOptions",
+        ),
+    }[entity]
+    field = ok(
+        run(live, add, {"fieldName": "Tier", "fieldType": "enum", "options": [{"label": "Gold"}, {"label": "Silver"}]})
+    )
+    code = field["field_code"]
+    renamed = ok(run(live, update, {"id": code, "fieldName": "Level", "uiVisibility": {"add_visible_flag": True}}))
+    assert renamed["field_name"] == "Level" and renamed["ui_visibility"] == {"add_visible_flag": True}
+    added = ok(run(live, add_options, {"id": code, "options": [{"label": "Bronze"}]}))
+    assert [o["label"] for o in added] == ["Bronze"]
+    gold, silver = (o["id"] for o in field["options"])
+    ok(run(live, update_options, {"id": code, "options": [{"id": gold, "label": "Platinum"}]}))
+    removed = ok(run(live, delete_options, {"id": code, "options": [{"id": silver}]}))
+    assert [o["label"] for o in removed] == ["Silver"]
+    got = raw(live, "GET", f"/api/v2/{table}/{code}")
+    assert [o["label"] for o in got["options"]] == ["Platinum", "Bronze"]
+    fails(run(live, update, {"id": standard, "fieldName": "x"}), "rejected", 400)  # standard fields stay as they are
+    text = ok(run(live, add, {"fieldName": "Notes", "fieldType": "text"}))
+    fails(run(live, add_options, {"id": text["field_code"], "options": [{"label": "x"}]}), "rejected", 400)
+
+
+def test_organization_fields(live):
+    field = ok(run(live, "addOrganizationField", {"fieldName": "Size", "fieldType": "double"}))
+    listed = ok(run(live, "getOrganizationFields", {"fetchAll": True}))
+    assert field["field_code"] in [f["field_code"] for f in listed]
+    assert ok(run(live, "getOrganizationField", {"id": field["field_code"]}))["field_name"] == "Size"
+    ok(run(live, "deleteOrganizationField", {"id": field["field_code"]}))
+    fails(run(live, "getOrganizationField", {"id": field["field_code"]}), "not_found", 404)
+
+
+def test_activity_and_lead_fields(live):
+    assert ok(run(live, "getActivityField", {"id": "subject"}))["field_code"] == "subject"
+    lead_fields = ok(run(live, "getLeadFields", {"fetchAll": True}))
+    assert "title" in [f["key"] for f in lead_fields]
+
+
+def test_product_variations_images_and_duplicates(live, tmp_path, bundle):
+    product = ok(run(live, "addProduct", {"name": "Boots", "prices": [{"price": 80, "currency": "EUR"}]}))
+    large = ok(
+        run(
+            live,
+            "addProductVariation",
+            {"id": product["id"], "name": "Large", "prices": [{"price": 90, "currency": "EUR"}]},
+        )
+    )
+    ok(run(live, "addProductVariation", {"id": product["id"], "name": "Small"}))
+    ok(
+        run(
+            live,
+            "updateProductVariation",
+            {"id": product["id"], "productVariationId": large["id"], "name": "Extra large"},
+        )
+    )
+    names = [v["name"] for v in ok(run(live, "getProductVariations", {"id": product["id"], "fetchAll": True}))]
+    assert names == ["Extra large", "Small"]
+    picklist = live.picklist("selectProductVariation", params={"id": product["id"]})
+    assert [o["label"] for o in picklist.options] == ["Extra large", "Small"]
+    ok(run(live, "deleteProductVariation", {"id": product["id"], "productVariationId": large["id"]}))
+    assert [v["name"] for v in ok(run(live, "getProductVariations", {"id": product["id"]}))] == ["Small"]
+
+    image = tmp_path / "boots.png"
+    image.write_bytes(b"\x89PNG boots")
+    job = Job(files=[Attachment("boots.png", str(image), "image/png")])
+    uploaded = ok(run(live, "uploadProductImage", {"id": product["id"]}, job=job))
+    assert uploaded["product_id"] == product["id"]
+    fails(run(live, "uploadProductImage", {"id": product["id"]}, job=job), "rejected", 400)  # one image per product
+    other = tmp_path / "boots2.jpg"
+    other.write_bytes(b"JPEG boots")
+    replaced = ok(
+        run(
+            live,
+            "updateProductImage",
+            {"id": product["id"], "file": str(other)},
+            job=Job(files=[Attachment("boots2.jpg", str(other), "image/jpeg")]),
+        )
+    )
+    got = ok(run(live, "getProductImage", {"id": product["id"]}))
+    assert (got["id"], got["name"], got["mime_type"]) == (replaced["id"], "boots2.jpg", "image/jpeg")
+    ok(run(live, "deleteProductImage", {"id": product["id"]}))
+    fails(run(live, "getProductImage", {"id": product["id"]}), "not_found", 404)
+
+    copy = ok(run(live, "duplicateProduct", {"id": product["id"]}))
+    assert copy["id"] != product["id"] and copy["name"] == "Boots (copy)" and copy["prices"][0]["price"] == 80
+    ok(run(live, "addProductFollower", {"id": product["id"], "userId": 2}))
+    assert [f["follower_user_id"] for f in ok(run(live, "getProductFollowersChangelog", {"id": product["id"]}))] == [2]
+
+
+def test_person_picture(live, tmp_path):
+    person = ok(run(live, "addPerson", {"name": "Pictured"}))
+    fails(run(live, "getPersonPicture", {"id": person["id"]}), "not_found", 404)
+    image = tmp_path / "face.png"
+    image.write_bytes(b"\x89PNG face")
+    job = Job(files=[Attachment("face.png", str(image), "image/png")])
+    added = ok(
+        run(
+            live,
+            "addPersonPicture",
+            {"id": person["id"], "cropX": 0, "cropY": 0, "cropWidth": 64, "cropHeight": 64},
+            job=job,
+        )
+    )
+    got = ok(run(live, "getPersonPicture", {"id": person["id"]}))
+    assert (
+        got["id"] == added["id"] and got["file_size"] == len(b"\x89PNG face") and set(got["pictures"]) == {"128", "512"}
+    )
+
+
+def test_archived_leads_and_lead_users(live):
+    kept = ok(run(live, "addLead", {"title": "Keep", "personId": 1}))
+    gone = ok(run(live, "addLead", {"title": "Archive", "personId": 2}))
+    ok(run(live, "updateLead", {"id": gone["id"], "isArchived": "true"}))
+    assert [lead["id"] for lead in ok(run(live, "getArchivedLeads", {"fetchAll": True}))] == [gone["id"]]
+    assert [lead["id"] for lead in ok(run(live, "getLeads", {"fetchAll": True}))] == [kept["id"]]
+    assert ok(run(live, "getArchivedLeads", {"personId": 1})) == []
+    assert ok(run(live, "getLeadUsers", {"id": kept["id"]})) == [1, 2]
+
+
+def test_note_comments(live):
+    note = ok(run(live, "addNote", {"content": "Quote sent", "dealId": 1}))
+    first = ok(run(live, "addNoteComment", {"id": note["id"], "content": "They liked it"}))
+    ok(run(live, "addNoteComment", {"id": note["id"], "content": "Follow up Monday"}))
+    changed = ok(
+        run(live, "updateNoteComment", {"id": note["id"], "commentId": first["uuid"], "content": "They loved it"})
+    )
+    assert changed["content"] == "They loved it"
+    assert ok(run(live, "getNoteComment", {"id": note["id"], "commentId": first["uuid"]}))["content"] == "They loved it"
+    listed = ok(run(live, "getNoteComments", {"id": note["id"], "fetchAll": True}))
+    assert [c["content"] for c in listed] == ["They loved it", "Follow up Monday"]
+    assert ok(run(live, "deleteNoteComment", {"id": note["id"], "commentId": first["uuid"]})) is True
+    fails(run(live, "getNoteComment", {"id": note["id"], "commentId": first["uuid"]}), "not_found", 404)
 
 
 # ---- the registry --------------------------------------------------------------------------------------------------

@@ -69,7 +69,9 @@ def assert_request(req, expected):
     assert req.method == expected["method"]
     assert url.path == expected["path"]
     query = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-    assert query == {k: str(v) for k, v in (expected.get("query") or {}).items()}
+    assert query == {
+        k: [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in (expected.get("query") or {}).items()
+    }
     assert req.headers["x-api-token"] == TOKEN
     assert TOKEN not in req.url and "api_token" not in req.url
     for name, value in (expected.get("headers") or {}).items():
@@ -102,10 +104,14 @@ def test_sends_exact_request_and_routes_success(key, case, runtime, tmp_path):
     with responses.RequestsMock() as rsps:
         before = _register_setup(rsps, case)
         _register(rsps, case["request"], case.get("response"))
+        for exchange in case.get("then", []):  # calls made after the main one (a conversion's status polls)
+            _register(rsps, exchange["request"], exchange["response"])
         outcome = runtime.run(key, _job_for(case, tmp_path), case["inputs"])
         assert outcome.route == "success", outcome.error and outcome.error.to_dict()
-        assert len(rsps.calls) == before + 1
+        assert len(rsps.calls) == before + 1 + len(case.get("then", []))
         assert_request(rsps.calls[before].request, case["request"])
+        for call, exchange in zip(rsps.calls[before + 1 :], case.get("then", []), strict=True):
+            assert_request(call.request, exchange["request"])
     if "result" in case:
         expected = case["result"]
         if isinstance(expected, dict) and isinstance(outcome.result, dict):
@@ -119,7 +125,8 @@ def test_sends_exact_request_and_routes_success(key, case, runtime, tmp_path):
         assert [f.name for f in files] == [case["log_file"]["name"]]
         assert Path(files[0].path).read_text() == case["log_file"]["content"]
     setup_cost = 10 * len(case.get("setup", []))  # field lists (v2 list cost)
-    assert outcome.cost == runtime.bundle.action(key).cost + setup_cost or key == "rawRequest"
+    then_cost = sum(exchange["cost"] for exchange in case.get("then", []))
+    assert outcome.cost == runtime.bundle.action(key).cost + setup_cost + then_cost or key == "rawRequest"
 
 
 @pytest.mark.parametrize("key,case", CASES)
@@ -170,10 +177,12 @@ def test_preview_shows_the_request_the_case_sends_and_sends_nothing(key, case, r
     shown, expected = preview["request"], case["request"]
     url = urlsplit(shown["url"])
     assert (shown["method"], f"{url.scheme}://{url.netloc}", url.path) == (expected["method"], BASE, expected["path"])
-    assert {k: str(v) for k, v in shown["query"].items()} == {
-        k: str(v) for k, v in (expected.get("query") or {}).items()
-    }
-    assert {k: v[0] for k, v in parse_qs(url.query).items()} == {k: str(v) for k, v in shown["query"].items()}
+
+    def values(query: dict) -> dict[str, list[str]]:  # a list goes out as a repeated parameter
+        return {k: [str(x) for x in v] if isinstance(v, list) else [str(v)] for k, v in (query or {}).items()}
+
+    assert values(shown["query"]) == values(expected.get("query"))
+    assert parse_qs(url.query) == values(shown["query"])
     assert shown["headers"]["x-api-token"] == "***" and TOKEN not in json.dumps(preview)
     if "json" in expected:
         assert shown["json"] == expected["json"]

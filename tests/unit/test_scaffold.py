@@ -38,15 +38,17 @@ def _cases(root: Path, resource: str) -> dict:
 
 @requires_spec
 def test_an_operation_the_bundle_lacks_becomes_an_action_that_loads(copy):
-    # postAdditionalDiscount (v2 POST /deals/{id}/discounts) is in no catalog and no declaration
-    written = new_action(copy, "postAdditionalDiscount", key="addDealDiscount", resource="deals", spec=spec_dir())
+    # postAdditionalDiscount (v2 POST /deals/{id}/discounts) is declared as addDealDiscount; a second key
+    # for it still scaffolds, with a note saying which action already calls it
+    written = new_action(copy, "postAdditionalDiscount", key="addDiscountToDeal", resource="deals", spec=spec_dir())
+    assert written.notes == ["addDealDiscount already calls postAdditionalDiscount"]
     assert [p.relative_to(copy).as_posix() for p in written.files] == [
         "actions/deals.yaml",
-        "schemas/addDealDiscount.json",
+        "schemas/addDiscountToDeal.json",
         "tests/requests/deals.yaml",
     ]
     bundle = Bundle.load(copy, check=True)
-    action = bundle.action("addDealDiscount")
+    action = bundle.action("addDiscountToDeal")
     assert (action.api, action.method, action.path, action.operation, action.cost) == (
         "v2",
         "POST",
@@ -54,8 +56,8 @@ def test_an_operation_the_bundle_lacks_becomes_an_action_that_loads(copy):
         "postAdditionalDiscount",
         5,
     )
-    assert action.decl["description"] == TODO and action.label == "Add Deal Discount"
-    schema = json.loads((copy / "schemas" / "addDealDiscount.json").read_text())
+    assert action.decl["description"] == TODO and action.label == "Add Discount To Deal"
+    schema = json.loads((copy / "schemas" / "addDiscountToDeal.json").read_text())
     assert schema["required"] == ["id", "description", "amount", "type"]
     assert schema["properties"]["type"]["enum"] == ["percentage", "amount"]
     assert {p.name: p.location for p in action.params if p.name != "debugRequest"} == {
@@ -67,22 +69,23 @@ def test_an_operation_the_bundle_lacks_becomes_an_action_that_loads(copy):
     # titles and descriptions are left to a person; the spec's wording is not copied
     assert all(prop["title"] == TODO and prop["description"] == TODO for prop in schema["properties"].values())
     assert "discount amount" not in json.dumps(schema).lower()
-    assert unwritten(bundle, "addDealDiscount")  # so test_bundle_wide fails until they are written
+    assert unwritten(bundle, "addDiscountToDeal")  # so test_bundle_wide fails until they are written
     # the earlier actions of the file are untouched
     assert set(Bundle.load().actions) < set(bundle.actions)
 
 
 @requires_spec
 def test_the_request_case_it_writes_passes(copy, connection, tmp_path):
-    new_action(copy, "getArchivedDeals", resource="deals", spec=spec_dir())
-    new_action(copy, "postAdditionalDiscount", key="addDealDiscount", resource="deals", spec=spec_dir())
+    # both operations are declared already (getArchivedDeals, addDealDiscount): new keys scaffold them again
+    new_action(copy, "getArchivedDeals", key="listArchivedDeals", resource="deals", spec=spec_dir())
+    new_action(copy, "postAdditionalDiscount", key="addDiscountToDeal", resource="deals", spec=spec_dir())
     bundle = Bundle.load(copy, check=True)
-    assert bundle.action("getArchivedDeals").paging == "cursor"
+    assert bundle.action("listArchivedDeals").paging == "cursor"
     runtime = Runtime(
         bundle, connection, out_dir=tmp_path / "out", retry=RetrySettings.none(), limiter=RateLimiter(limit=100_000)
     )
     cases = _cases(copy, "deals")
-    for key in ("getArchivedDeals", "addDealDiscount"):
+    for key in ("listArchivedDeals", "addDiscountToDeal"):
         (case,) = cases[key]
         with responses.RequestsMock() as rsps:
             rsps.add(case["request"]["method"], BASE + case["request"]["path"], json=case["response"]["json"])
@@ -98,6 +101,15 @@ def test_a_v1_only_operation_gets_a_new_resource_file(copy):
     action = bundle.action("addGoal")
     assert (action.api, action.resource, action.method) == ("v1", "goals", "POST")
     assert "addGoal" in _cases(copy, "goals")
+
+
+@requires_spec
+def test_a_body_whose_parts_repeat_a_required_name_scaffolds(copy):
+    # addManyDealProducts' item schema is an allOf whose parts both require product_id, item_price, quantity
+    new_action(copy, "addManyDealProducts", key="addDealProductsInBulk", resource="deals", spec=spec_dir())
+    schema = json.loads((copy / "schemas" / "addDealProductsInBulk.json").read_text())
+    assert sorted(schema["properties"]["data"]["items"]["required"]) == ["item_price", "product_id", "quantity"]
+    assert Bundle.load(copy, check=True).action("addDealProductsInBulk").operation == "addManyDealProducts"
 
 
 @requires_spec
@@ -128,7 +140,7 @@ def test_command_line(copy, capsys):
             "new-action",
             "postAdditionalDiscount",
             "--key",
-            "addDealDiscount",
+            "addDiscountToDeal",
             "--resource",
             "deals",
             "--bundle",
@@ -138,14 +150,14 @@ def test_command_line(copy, capsys):
         ]
     )
     out = capsys.readouterr().out
-    assert code == 0 and "wrote schemas/addDealDiscount.json" in out and "TODO" in out
+    assert code == 0 and "wrote schemas/addDiscountToDeal.json" in out and "TODO" in out
     assert (
         main(
             [
                 "new-action",
                 "postAdditionalDiscount",
                 "--key",
-                "addDealDiscount",
+                "addDiscountToDeal",
                 "--bundle",
                 str(copy),
                 "--spec-dir",

@@ -86,6 +86,7 @@ class Resource:
     delete_returns_true: bool = False  # v1 notes answer a delete with data: true
     iso_time: bool = False  # v1 resources that still use RFC 3339 timestamps
     label: str = ""
+    archivable: bool = False  # plain lists leave archived records out (they have their own list)
 
     @property
     def strict(self) -> bool:
@@ -410,8 +411,10 @@ def show(ctx, res: Resource, record: dict) -> dict:
     return res.present(ctx.store, out) if res.present else out
 
 
-def list_records(ctx, res: Resource, id: str | None = None):
-    items = ctx.store.rows(res.name)
+def list_records(ctx, res: Resource, id: str | None = None, items: list | None = None):
+    """List a table (or `items`, a subset a handler chose), filtered, sorted and paged as the query says."""
+    if items is None:
+        items = [r for r in ctx.store.rows(res.name) if not (res.archivable and r.get("is_archived"))]
     if res.parent:
         parent = parent_record(ctx, res, id)
         items = [r for r in items if r.get(res.parent[1]) == parent["id"]]
@@ -479,8 +482,36 @@ def update_record(ctx, res: Resource, id: str, item_id: str | None = None):
         body["update_time"] = res.stamp()
         if res.prepare:
             body = res.prepare(ctx.store, {**current, **body}, current)
+        log_changes(ctx, res, current, body)
         record = ctx.store.update(res.name, current["id"], body)
         return show(ctx, res, record)
+
+
+_UNLOGGED = {"update_time", "add_time", "stage_change_time"}
+
+
+def log_changes(ctx, res: Resource, current: dict, changes: dict) -> None:
+    """One `changelog` row per changed field (custom fields by key), for the changelog operations."""
+    before = {**current, **(current.get("custom_fields") or {})}
+    after = {**changes, **(changes.get("custom_fields") or {})}
+    for key, value in after.items():
+        if key in _UNLOGGED or key == "custom_fields" or before.get(key) == value:
+            continue
+        ctx.store.insert(
+            "changelog",
+            {
+                "entity": res.name,
+                "entity_id": current["id"],
+                "field_key": key,
+                "old_value": None if before.get(key) is None else str(before.get(key)),
+                "new_value": None if value is None else str(value),
+                "actor_user_id": ctx.user_id,
+                "time": v1_time(changes.get("update_time") or now_v2()),
+                "change_source": "api",
+                "change_source_user_agent": None,
+                "is_bulk_update_flag": False,
+            },
+        )
 
 
 def delete_record(ctx, res: Resource, id: str, item_id: str | None = None):

@@ -305,6 +305,7 @@ _DECLARED = [
         "deals",
         "v2",
         custom_fields="dealFields",
+        archivable=True,
         fields={
             "title": "str",
             "owner_id": "int",
@@ -674,6 +675,7 @@ _DECLARED = [
         "leads",
         "v1",
         id_type="uuid",
+        archivable=True,
         iso_time=True,
         fields={
             "title": "str",
