@@ -800,3 +800,11 @@ _DECLARED += [
 ]
 
 RESOURCES: dict[str, Resource] = {r.name: r for r in _DECLARED}
+
+# -- issue 16, part A: projects, roles, goals and the rest declare their resources beside their handlers
+from dataclasses import replace as _replace  # noqa: E402
+
+from .handlers import projects as _projects  # noqa: E402  (handlers import records, never this module)
+
+for _res in (*_projects.RESOURCES, _replace(RESOURCES["dealFields"], name="projectFields")):
+    RESOURCES[_res.name] = _res

@@ -1,0 +1,196 @@
+"""The actions issue 16 (part A) added, against the sandbox over real loopback HTTP.
+
+Like test_resources.py (whose helpers these tests use, and whose `test_every_action_is_exercised` reads this
+file too): each test drives one area through the runtime and checks the state it leaves with a second action.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipedrive_connect.errors import StepError
+
+from .test_resources import fails, ids, ok, run
+
+FIELD_TYPES = {"title": "varchar", "board_id": "projects_board"}
+
+
+def test_project_boards_and_phases(live):
+    assert [b["name"] for b in ok(run(live, "getProjectBoards"))] == ["Delivery"]
+    board = ok(run(live, "addProjectBoard", {"name": "Customer onboarding"}))
+    assert board["order_nr"] == 1  # after the sandbox's own board
+    ok(run(live, "updateProjectBoard", {"id": board["id"], "name": "Onboarding", "orderNr": "0"}))
+    got = ok(run(live, "getProjectBoard", {"id": str(board["id"])}))
+    assert (got["name"], got["order_nr"]) == ("Onboarding", 0)
+
+    kickoff = ok(run(live, "addProjectPhase", {"name": "Kick-off", "boardId": board["id"]}))
+    live_phase = ok(run(live, "addProjectPhase", {"name": "Live", "boardId": board["id"]}))
+    assert (kickoff["order_nr"], live_phase["order_nr"]) == (0, 1)
+    ok(run(live, "updateProjectPhase", {"id": live_phase["id"], "name": "Gone live", "orderNr": 5}))
+    assert ok(run(live, "getProjectPhase", {"id": live_phase["id"]}))["name"] == "Gone live"
+    assert ids(ok(run(live, "getProjectPhases", {"boardId": board["id"]}))) == [kickoff["id"], live_phase["id"]]
+    fails(run(live, "getProjectPhases", {"boardId": 999}), "not_found", 404)
+
+    ok(run(live, "deleteProjectPhase", {"id": live_phase["id"]}))
+    assert ids(ok(run(live, "getProjectPhases", {"boardId": board["id"]}))) == [kickoff["id"]]
+    project = ok(run(live, "addProject", {"title": "Blocker", "phaseId": kickoff["id"]}))
+    assert project["board_id"] == board["id"]  # the phase says which board
+    fails(run(live, "deleteProjectBoard", {"id": board["id"]}), "rejected", 400)
+    ok(run(live, "deleteProject", {"id": project["id"]}))
+    assert ok(run(live, "deleteProjectBoard", {"id": board["id"]})) == {"id": board["id"]}
+    assert ids(ok(run(live, "getProjectBoards"))) == [1]
+
+
+def test_projects(live):
+    org = ok(run(live, "addOrganization", {"name": "Rollout Org"}))
+    deal = ok(run(live, "addDeal", {"title": "Rollout deal", "orgId": org["id"]}))
+    templates = ok(run(live, "getProjectTemplates", {"fetchAll": "true"}))
+    assert [t["title"] for t in templates] == ["Standard delivery"]
+    assert ok(run(live, "getProjectTemplate", {"id": templates[0]["id"]}))["projects_board_id"] == 1
+
+    project = ok(
+        run(
+            live,
+            "addProject",
+            {
+                "title": "Acme onboarding",
+                "boardId": "1",
+                "phaseId": "1",
+                "templateId": templates[0]["id"],
+                "dealIds": str(deal["id"]),
+                "orgIds": [org["id"]],
+                "startDate": "2026-03-01",
+                "endDate": "2026-04-30",
+            },
+        )
+    )
+    assert (project["status"], project["deal_ids"], project["org_ids"]) == ("open", [deal["id"]], [org["id"]])
+    other = ok(run(live, "addProject", {"title": "Internal tooling", "boardId": 1}))
+
+    assert ok(run(live, "getProject", {"id": project["id"]}))["end_date"] == "2026-04-30"
+    assert ids(ok(run(live, "getProjects", {"fetchAll": True}))) == [project["id"], other["id"]]
+    assert ids(ok(run(live, "getProjects", {"dealId": deal["id"]}))) == [project["id"]]
+    assert ids(ok(run(live, "getProjects", {"orgId": org["id"], "status": "open,completed"}))) == [project["id"]]
+    assert ids(ok(run(live, "getProjects", {"phaseId": 2}))) == []
+    hits = ok(run(live, "searchProjects", {"term": "onboarding"}))
+    assert [h["item"]["id"] for h in hits["items"]] == [project["id"]]
+    exact = ok(run(live, "searchProjects", {"term": "Acme", "exactMatch": True, "fields": "title"}))
+    assert exact["items"] == []
+    by_org = ok(run(live, "searchProjects", {"term": "tooling", "orgId": org["id"]}))
+    assert by_org["items"] == []
+
+    ok(run(live, "updateProject", {"id": project["id"], "phaseId": 2, "status": "completed"}))
+    changes = ok(run(live, "getProjectChangelog", {"id": project["id"], "fetchAll": True}))
+    assert changes[0]["old_values"] == {"status": "open", "phase_id": 1}
+    assert changes[0]["new_values"] == {"status": "completed", "phase_id": 2}
+    assert sorted(ok(run(live, "getProjectUsers", {"id": project["id"]}))) == [1, 2]
+
+    archived = ok(run(live, "archiveProject", {"id": other["id"]}))
+    assert archived["archive_time"]
+    assert ids(ok(run(live, "getProjects", {"fetchAll": True}))) == [project["id"]]
+    assert ids(ok(run(live, "getArchivedProjects", {"fetchAll": True}))) == [other["id"]]
+    ok(run(live, "deleteProject", {"id": other["id"]}))
+    fails(run(live, "getProject", {"id": other["id"]}), "not_found", 404)
+
+
+def test_project_tasks_and_plan(live):
+    project = ok(run(live, "addProject", {"title": "Plan me", "phaseId": 1}))
+    task = ok(
+        run(
+            live,
+            "addTask",
+            {
+                "title": "Kick-off call",
+                "projectId": project["id"],
+                "milestone": "yes",
+                "assigneeIds": "2",
+                "dueDate": "2026-03-05",
+            },
+        )
+    )
+    assert (task["is_milestone"], task["is_done"], task["assignee_ids"]) == (True, False, [2])
+    sub = ok(run(live, "addTask", {"title": "Book a room", "projectId": project["id"], "parentTaskId": task["id"]}))
+    fails(
+        run(live, "addTask", {"title": "Too deep", "projectId": project["id"], "parentTaskId": sub["id"]}), "rejected"
+    )
+
+    done = ok(run(live, "updateTask", {"id": sub["id"], "done": True}))
+    assert done["is_done"] is True and done["marked_as_done_time"]
+    assert ok(run(live, "getTask", {"id": sub["id"]}))["is_done"] is True
+    assert ids(ok(run(live, "getTasks", {"projectId": project["id"], "fetchAll": True}))) == [task["id"], sub["id"]]
+    assert ids(ok(run(live, "getTasks", {"projectId": project["id"], "isDone": "false"}))) == [task["id"]]
+    assert ids(ok(run(live, "getTasks", {"isMilestone": True}))) == [task["id"]]
+    assert ids(ok(run(live, "getTasks", {"assigneeId": 2}))) == [task["id"]]
+    assert ids(ok(run(live, "getTasks", {"parentTaskId": str(task["id"])}))) == [sub["id"]]
+    v1_tasks = ok(run(live, "getProjectTasks", {"id": project["id"]}))
+    assert [(t["id"], t["done"]) for t in v1_tasks] == [(task["id"], 0), (sub["id"], 1)]
+
+    activity = ok(run(live, "addActivity", {"subject": "Workshop", "type": "meeting", "projectId": project["id"]}))
+    assert ids(ok(run(live, "getProjectActivities", {"id": project["id"]}))) == [activity["id"]]
+    groups = ok(run(live, "getProjectGroups", {"id": project["id"]}))
+    plan = ok(run(live, "getProjectPlan", {"id": project["id"]}))
+    assert {(p["item_type"], p["item_id"], p["phase_id"]) for p in plan} == {
+        ("task", task["id"], 1),
+        ("task", sub["id"], 1),
+        ("activity", activity["id"], 1),
+    }
+    moved = ok(run(live, "updateProjectPlanTask", {"id": project["id"], "taskId": task["id"], "phaseId": 2}))
+    assert (moved["phase_id"], moved["group_id"]) == (2, groups[0]["id"])
+    ok(run(live, "updateProjectPlanActivity", {"id": project["id"], "activityId": activity["id"], "phaseId": 2}))
+    plan = {
+        (p["item_type"], p["item_id"]): p["phase_id"] for p in ok(run(live, "getProjectPlan", {"id": project["id"]}))
+    }
+    assert plan == {("task", task["id"]): 2, ("task", sub["id"]): 1, ("activity", activity["id"]): 2}
+    fails(run(live, "updateProjectPlanTask", {"id": project["id"], "taskId": 999, "phaseId": 2}), "not_found", 404)
+
+    ok(run(live, "deleteTask", {"id": task["id"]}))
+    assert ok(run(live, "getTasks", {"projectId": project["id"]})) == []  # the subtask went with it
+
+
+def test_project_fields(live):
+    fields = {f["field_code"]: f["field_type"] for f in ok(run(live, "getProjectFields", {"fetchAll": True}))}
+    assert FIELD_TYPES.items() <= fields.items()
+    size = ok(
+        run(
+            live,
+            "addProjectField",
+            {"fieldName": "Size", "fieldType": "enum", "options": [{"label": "Small"}, {"label": "Large"}]},
+        )
+    )
+    code = size["field_code"]
+    assert [o["label"] for o in size["options"]] == ["Small", "Large"]
+    ok(
+        run(
+            live,
+            "updateProjectField",
+            {"fieldCode": code, "fieldName": "Project size", "requiredFields": {"enabled": True}},
+        )
+    )
+    assert ok(run(live, "getProjectField", {"fieldCode": code}))["field_name"] == "Project size"
+
+    added = ok(run(live, "addProjectFieldOptions", {"fieldCode": code, "options": '[{"label": "Medium"}]'}))
+    assert [o["label"] for o in added] == ["Medium"]
+    small = size["options"][0]["id"]
+    ok(run(live, "updateProjectFieldOptions", {"fieldCode": code, "options": [{"id": small, "label": "Tiny"}]}))
+    ok(run(live, "deleteProjectFieldOptions", {"fieldCode": code, "options": [{"id": added[0]["id"]}]}))
+    labels = [o["label"] for o in ok(run(live, "getProjectField", {"fieldCode": code}))["options"]]
+    assert labels == ["Tiny", "Large"]
+    fails(run(live, "deleteProjectFieldOptions", {"fieldCode": code, "options": [{"id": 999}]}), "rejected", 400)
+
+    project = ok(run(live, "addProject", {"title": "Sized", "customFields": {code: size["options"][1]["id"]}}))
+    assert project["custom_fields"][code] == size["options"][1]["id"]
+    ok(run(live, "deleteProjectField", {"fieldCode": code}))
+    fails(run(live, "getProjectField", {"fieldCode": code}), "not_found", 404)
+
+
+def test_project_picklists(live):
+    project = ok(run(live, "addProject", {"title": "Picked project", "phaseId": 2}))
+    assert {"key": project["id"], "label": "Picked project - open"} in live.picklist("selectProject").options
+    assert [o["key"] for o in live.picklist("selectProject", search="picked").options] == [project["id"]]
+    assert live.picklist("selectProjectBoard").options == [{"key": 1, "label": "Delivery"}]
+    phases = live.picklist("selectProjectPhase", params={"boardId": 1}).options
+    assert phases == [{"key": 1, "label": "Planning"}, {"key": 2, "label": "In progress"}]
+    with pytest.raises(StepError, match="needs boardId"):
+        live.picklist("selectProjectPhase")
+    assert [o["label"] for o in live.picklist("selectProjectTemplate").options] == ["Standard delivery"]
+    assert {"key": "title", "label": "Title (varchar)"} in live.picklist("selectProjectField").options
