@@ -194,3 +194,92 @@ def test_project_picklists(live):
         live.picklist("selectProjectPhase")
     assert [o["label"] for o in live.picklist("selectProjectTemplate").options] == ["Standard delivery"]
     assert {"key": "title", "label": "Title (varchar)"} in live.picklist("selectProjectField").options
+
+
+def test_roles(live):
+    top = ok(run(live, "getRoles", {"fetchAll": True}))
+    assert [(r["id"], r["level"]) for r in top] == [(1, 1)]
+    sales = ok(run(live, "addRole", {"name": "Sales"}))
+    berlin = ok(run(live, "addRole", {"name": "Berlin", "parentRoleId": sales["id"]}))
+    ok(run(live, "updateRole", {"id": sales["id"], "name": "Sales team", "parentRoleId": 1}))
+    got = ok(run(live, "getRole", {"id": berlin["id"]}))
+    assert (got["name"], got["parent_role_id"], got["level"]) == ("Berlin", sales["id"], 3)
+    fails(run(live, "updateRole", {"id": sales["id"], "parentRoleId": berlin["id"]}), "rejected", 400)
+    assert ok(run(live, "getRole", {"id": sales["id"]}))["sub_role_count"] == "1"
+
+    ok(run(live, "addRoleAssignment", {"id": berlin["id"], "userId": 2}))
+    holders = ok(run(live, "getRoleAssignments", {"id": berlin["id"], "fetchAll": True}))
+    assert [h["user_id"] for h in holders] == [2]
+    assert [a["role_id"] for a in ok(run(live, "getUserRoleAssignments", {"id": 2}))] == [berlin["id"]]
+    ok(run(live, "deleteRoleAssignment", {"id": berlin["id"], "userId": 2}))
+    assert ok(run(live, "getRoleAssignments", {"id": berlin["id"]})) == []
+    fails(run(live, "deleteRoleAssignment", {"id": berlin["id"], "userId": 2}), "not_found", 404)
+
+    assert ok(run(live, "getRoleSettings", {"id": berlin["id"]}))["deal_default_visibility"] == 3
+    ok(run(live, "setRoleSetting", {"id": berlin["id"], "settingKey": "deal_default_visibility", "value": "7"}))
+    assert ok(run(live, "getRoleSettings", {"id": berlin["id"]}))["deal_default_visibility"] == 7
+
+    pipeline = ok(run(live, "addPipeline", {"name": "Partners"}))
+    hidden = ok(
+        run(live, "updateRolePipelines", {"id": berlin["id"], "visiblePipelineIds": {"remove": [pipeline["id"]]}})
+    )
+    assert hidden == {"pipeline_ids": [1], "visible": True}
+    assert ok(run(live, "getRolePipelines", {"id": berlin["id"], "visible": False}))["pipeline_ids"] == [pipeline["id"]]
+    ok(run(live, "updateRolePipelines", {"id": berlin["id"], "visiblePipelineIds": f'{{"add": [{pipeline["id"]}]}}'}))
+    assert ok(run(live, "getRolePipelines", {"id": berlin["id"]}))["pipeline_ids"] == [1, pipeline["id"]]
+
+    ok(run(live, "addRoleAssignment", {"id": berlin["id"], "userId": 2}))
+    ok(run(live, "deleteRole", {"id": berlin["id"]}))
+    assert [h["user_id"] for h in ok(run(live, "getRoleAssignments", {"id": sales["id"]}))] == [2]  # moved up
+    fails(run(live, "deleteRole", {"id": 1}), "rejected", 400)
+    assert [o["label"] for o in live.picklist("selectRole").options] == ["Company", "Sales team"]
+
+
+def test_goals(live):
+    goal = ok(
+        run(
+            live,
+            "addGoal",
+            {
+                "title": "Deals won this year",
+                "assignee": {"id": 1, "type": "person"},
+                "type": '{"name": "deals_won", "params": {"pipeline_id": [1]}}',
+                "expectedOutcome": {"target": 5, "tracking_metric": "quantity"},
+                "duration": {"start": "2026-01-01", "end": None},
+                "interval": "yearly",
+            },
+        )
+    )["goal"]
+    other = ok(
+        run(
+            live,
+            "addGoal",
+            {
+                "assignee": {"id": 1, "type": "company"},
+                "type": {"name": "activities_added"},
+                "expectedOutcome": {"target": 100, "tracking_metric": "quantity"},
+                "duration": {"start": "2025-01-01", "end": "2025-12-31"},
+                "interval": "monthly",
+            },
+        )
+    )["goal"]
+    assert isinstance(goal["id"], str) and goal["is_active"] is True
+    found = ok(run(live, "getGoals", {"typeName": "deals_won", "assigneeId": 1, "assigneeType": "person"}))
+    assert [g["id"] for g in found["goals"]] == [goal["id"]]
+    in_2025 = ok(run(live, "getGoals", {"periodStart": "2025-06-01", "periodEnd": "2025-06-30"}))
+    assert [g["id"] for g in in_2025["goals"]] == [other["id"]]
+    assert {o["key"] for o in live.picklist("selectGoal").options} == {goal["id"], other["id"]}
+
+    period = {"id": goal["id"], "periodStart": "2000-01-01", "periodEnd": "2100-12-31"}
+    before = ok(run(live, "getGoalResult", period))
+    ok(run(live, "addDeal", {"title": "Won for the goal", "status": "won"}))
+    ok(run(live, "addDeal", {"title": "Still open"}))
+    after = ok(run(live, "getGoalResult", period))
+    assert after["progress"] == before["progress"] + 1 and after["goal"]["id"] == goal["id"]
+    ok(run(live, "updateGoal", {"id": goal["id"], "expectedOutcome": {"target": 8, "tracking_metric": "quantity"}}))
+    updated = ok(run(live, "getGoals", {"title": "Deals won this year"}))["goals"][0]
+    assert updated["expected_outcome"]["target"] == 8 and updated["interval"] == "yearly"
+
+    ok(run(live, "deleteGoal", {"id": other["id"]}))
+    assert [g["id"] for g in ok(run(live, "getGoals"))["goals"]] == [goal["id"]]
+    fails(run(live, "getGoalResult", {**period, "id": other["id"]}), "not_found", 404)

@@ -20,6 +20,7 @@ from .helpers import TOKEN
 pytestmark = requires_spec
 
 FIELD = "e" * 40
+GOAL = "0f" * 16
 WORLD = {
     "organizations": [{"id": 1, "name": "Acme"}, {"id": 2, "name": "Globex"}],
     "persons": [{"id": 1, "name": "Ann Smith", "org_id": 1}],
@@ -30,6 +31,21 @@ WORLD = {
     ],
     "tasks": [{"id": 1, "title": "Kick-off", "project_id": 1}, {"id": 2, "title": "Agenda", "project_id": 1}],
     "activities": [{"id": 1, "subject": "Kick-off call", "type": "call", "project_id": 1}],
+    "roles": [{"id": 2, "name": "Sales", "parent_role_id": 1}],
+    "goals": [
+        {
+            "id": GOAL,
+            "owner_id": 1,
+            "title": "Won deals",
+            "type": {"name": "deals_won", "params": {"pipeline_id": [1]}},
+            "assignee": {"id": 1, "type": "person"},
+            "interval": "monthly",
+            "duration": {"start": "2026-01-01", "end": "2026-12-31"},
+            "expected_outcome": {"target": 10, "tracking_metric": "quantity"},
+            "is_active": True,
+            "report_ids": [],
+        }
+    ],
     "projectFields": [
         {
             "field_code": FIELD,
@@ -86,9 +102,42 @@ CASES = [
     ("v2", "PATCH", "/tasks/1", {"done": 1}, 200),
     ("v2", "DELETE", "/tasks/2", None, 200),
     ("v2", "DELETE", "/boards/2", None, 200),
+    ("v1", "GET", "/roles", None, 200),
+    ("v1", "GET", "/roles/2", None, 200),
+    ("v1", "POST", "/roles", {"name": "Berlin", "parent_role_id": 2}, 200),
+    ("v1", "PUT", "/roles/2", {"name": "Sales team"}, 200),
+    ("v1", "DELETE", "/roles/2", None, 200),
+    ("v1", "GET", "/roles/1/assignments", None, 200),
+    ("v1", "POST", "/roles/2/assignments", {"user_id": 2}, 200),
+    ("v1", "DELETE", "/roles/2/assignments", {"user_id": 2}, 200),
+    ("v1", "GET", "/roles/2/settings", None, 200),
+    ("v1", "POST", "/roles/2/settings", {"setting_key": "deal_default_visibility", "value": 7}, 200),
+    ("v1", "GET", "/roles/2/pipelines?visible=true", None, 200),
+    ("v1", "PUT", "/roles/2/pipelines", {"visible_pipeline_ids": {"remove": [1]}}, 200),
+    (
+        "v1",
+        "POST",
+        "/goals",
+        {
+            "title": "Calls",
+            "assignee": {"id": 1, "type": "person"},
+            "type": {"name": "activities_completed", "params": {"activity_type_id": [1]}},
+            "expected_outcome": {"target": 20, "tracking_metric": "quantity"},
+            "duration": {"start": "2026-01-01", "end": None},
+            "interval": "weekly",
+        },
+        200,
+    ),
+    ("v1", "GET", "/goals/find?type.name=deals_won&assignee.id=1&assignee.type=person", None, 200),
+    ("v1", "PUT", f"/goals/{GOAL}", {"title": "Won deals 2026"}, 200),
+    ("v1", "GET", f"/goals/{GOAL}/results?period.start=2026-01-01&period.end=2026-03-31", None, 200),
+    ("v1", "DELETE", f"/goals/{GOAL}", None, 200),
 ]
 # the delete of board 2 needs the board added above; it runs in its own sandbox, so it adds one first
-SETUP = {("v2", "DELETE", "/boards/2"): [("v2", "POST", "/boards", {"name": "Spare"})]}
+SETUP = {
+    ("v2", "DELETE", "/boards/2"): [("v2", "POST", "/boards", {"name": "Spare"})],
+    ("v1", "DELETE", "/roles/2/assignments"): [("v1", "POST", "/roles/2/assignments", {"user_id": 2})],
+}
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +180,9 @@ def test_every_part_a_route_is_checked():
     from pipedrive_connect.sandbox.routes import ROUTES
 
     start = next(i for i, r in enumerate(ROUTES) if r.operation_id == "getProjects")
-    called = {(c[0], c[1], re.sub(r"/(\d+|[0-9a-f]{40})(?=/|$)", "/{}", c[2].split("?")[0])) for c in CASES}
+    called = {
+        (c[0], c[1], re.sub(r"/(\d+|[0-9a-f]{32}|[0-9a-f]{40})(?=/|$)", "/{}", c[2].split("?")[0])) for c in CASES
+    }
     unchecked = [
         f"{r.method} {r.version} {r.path}"
         for r in ROUTES[start:]

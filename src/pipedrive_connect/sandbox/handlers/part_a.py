@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import projects
+from . import projects, roles
 
 
 def base_data() -> dict:
-    return {**projects.base_data()}
+    return {**projects.base_data(), **roles.base_data()}
