@@ -283,3 +283,174 @@ def test_goals(live):
     ok(run(live, "deleteGoal", {"id": other["id"]}))
     assert [g["id"] for g in ok(run(live, "getGoals"))["goals"]] == [goal["id"]]
     fails(run(live, "getGoalResult", {**period, "id": other["id"]}), "not_found", 404)
+
+
+def test_activity_types_written(live):
+    visit = ok(run(live, "addActivityType", {"name": "Site visit", "iconKey": "car", "color": "ffcc00"}))
+    assert (visit["key_string"], visit["is_custom_flag"], visit["active_flag"]) == ("site_visit", True, True)
+    ok(run(live, "updateActivityType", {"id": visit["id"], "name": "Site visits", "orderNr": 9}))
+    listed = {t["id"]: t for t in ok(run(live, "getActivityTypes"))}
+    assert (listed[visit["id"]]["name"], listed[visit["id"]]["order_nr"]) == ("Site visits", 9)
+    assert ok(run(live, "addActivity", {"subject": "Visit Acme", "type": "site_visit"}))["type"] == "site_visit"
+    assert ok(run(live, "deleteActivityType", {"id": visit["id"]}))["active_flag"] is False
+    fails(run(live, "addActivityType", {"name": "No icon", "iconKey": "car", "color": "yellow"}), "input")
+
+
+def test_call_log_recording(live, sandbox, tmp_path):
+    call = ok(
+        run(
+            live,
+            "addCallLog",
+            {
+                "toPhoneNumber": "+4930123",
+                "outcome": "connected",
+                "startTime": "2026-03-02T10:00:00Z",
+                "endTime": "2026-03-02T10:05:00Z",
+            },
+        )
+    )
+    audio = tmp_path / "call.mp3"
+    audio.write_bytes(b"ID3 recording")
+    ok(run(live, "addCallLogAudioFile", {"id": call["id"], "file": str(audio)}))
+    assert ok(run(live, "getCallLog", {"id": call["id"]}))["has_recording"] is True
+    fails(run(live, "addCallLogAudioFile", {"id": call["id"]}), "input")  # no file and no attachment
+
+
+def test_remote_files(live):
+    deal = ok(run(live, "addDeal", {"title": "Drive deal"}))
+    person = ok(run(live, "addPerson", {"name": "Drive Person"}))
+    sheet = ok(
+        run(
+            live,
+            "addRemoteFile",
+            {
+                "fileType": "gsheet",
+                "title": "Prices",
+                "itemType": "deal",
+                "itemId": deal["id"],
+                "remoteLocation": "googledrive",
+            },
+        )
+    )
+    assert (sheet["deal_id"], sheet["remote_location"], sheet["deal_name"]) == (deal["id"], "googledrive", "Drive deal")
+    linked = ok(
+        run(
+            live,
+            "linkRemoteFile",
+            {"itemType": "person", "itemId": person["id"], "remoteId": "1AbC", "remoteLocation": "googledrive"},
+        )
+    )
+    assert (linked["person_id"], linked["remote_id"]) == (person["id"], "1AbC")
+    assert ids(ok(run(live, "getDealFiles", {"id": deal["id"]}))) == [sheet["id"]]
+    fails(
+        run(
+            live,
+            "linkRemoteFile",
+            {"itemType": "person", "itemId": 999, "remoteId": "x", "remoteLocation": "googledrive"},
+        ),
+        "not_found",
+        404,
+    )
+
+
+def test_filters_written(live):
+    conditions = {"glue": "and", "conditions": [{"glue": "and", "conditions": []}, {"glue": "or", "conditions": []}]}
+    mine = ok(run(live, "addFilter", {"name": "Mine", "type": "deals", "conditions": conditions}))
+    spare = ok(run(live, "addFilter", {"name": "Spare", "type": "people", "conditions": conditions}))
+    other = ok(
+        run(live, "addFilter", {"name": "Other", "type": "org", "conditions": conditions, "includeFieldCode": True})
+    )
+    assert ids(ok(run(live, "getFilters", {"type": "deals"}))) == [1, mine["id"]]
+    assert "int" in ok(run(live, "getFilterHelpers"))["operators"]
+    assert ok(run(live, "deleteFilter", {"id": mine["id"]})) == {"id": mine["id"]}
+    assert ok(run(live, "deleteFilters", {"ids": [spare["id"], other["id"]]})) == {"id": [spare["id"], other["id"]]}
+    assert ids(ok(run(live, "getFilters"))) == [1]
+    fails(run(live, "deleteFilters", {"ids": "1,999"}), "not_found", 404)
+
+
+def test_mail_thread_update_is_routed(live, sandbox):
+    fails(run(live, "updateMailThread", {"id": "5", "dealId": 1, "readFlag": True}), "not_found", 404)
+    request = sandbox.request_log[-1]
+    assert (request["operation"], request["method"]) == ("updateMailThreadDetails", "PUT")
+
+
+def test_meeting_provider_links(live, sandbox):
+    link = "1e3943c0-2b1c-4b8b-9a3c-5c1d1b2a0f11"
+    added = ok(
+        run(
+            live,
+            "addMeetingProviderLink",
+            {"userProviderId": link, "userId": 1, "companyId": 1, "marketplaceClientId": "c1"},
+        )
+    )
+    assert "added" in added["message"]
+    assert sandbox.store.get("userProviderLinks", link)["user_id"] == 1
+    ok(run(live, "deleteMeetingProviderLink", {"id": link}))
+    assert sandbox.store.get("userProviderLinks", link) is None
+    fails(run(live, "deleteMeetingProviderLink", {"id": link}), "not_found", 404)
+
+
+def test_organization_relationships(live):
+    parent = ok(run(live, "addOrganization", {"name": "Holding"}))
+    daughter = ok(run(live, "addOrganization", {"name": "Subsidiary"}))
+    partner = ok(run(live, "addOrganization", {"name": "Partner"}))
+    owns = ok(
+        run(
+            live,
+            "addOrganizationRelationship",
+            {"type": "parent", "relOwnerOrgId": parent["id"], "relLinkedOrgId": daughter["id"]},
+        )
+    )
+    ok(
+        run(
+            live,
+            "addOrganizationRelationship",
+            {"type": "related", "relOwnerOrgId": daughter["id"], "relLinkedOrgId": partner["id"]},
+        )
+    )
+    seen = ok(run(live, "getOrganizationRelationships", {"orgId": daughter["id"]}))
+    assert sorted((r["calculated_type"], r["calculated_related_org_id"]) for r in seen) == [
+        ("parent", parent["id"]),
+        ("related", partner["id"]),
+    ]
+    from_parent = ok(run(live, "getOrganizationRelationship", {"id": owns["id"], "orgId": parent["id"]}))
+    assert (from_parent["calculated_type"], from_parent["related_organization_name"]) == ("daughter", "Subsidiary")
+    ok(run(live, "updateOrganizationRelationship", {"id": owns["id"], "type": "related"}))
+    assert ok(run(live, "getOrganizationRelationship", {"id": owns["id"]}))["calculated_type"] == "related"
+    fails(
+        run(
+            live,
+            "addOrganizationRelationship",
+            {"type": "related", "relOwnerOrgId": parent["id"], "relLinkedOrgId": daughter["id"]},
+        ),
+        "rejected",
+        400,
+    )
+    ok(run(live, "deleteOrganizationRelationship", {"id": owns["id"]}))
+    assert len(ok(run(live, "getOrganizationRelationships", {"orgId": parent["id"]}))) == 0
+
+
+def test_recents(live):
+    since = "2000-01-01 00:00:00"
+    everything = ok(run(live, "getRecents", {"sinceTimestamp": since, "fetchAll": True}))
+    deal = ok(run(live, "addDeal", {"title": "Fresh deal"}))
+    deals = ok(run(live, "getRecents", {"sinceTimestamp": since, "items": "deal", "fetchAll": True}))
+    assert all(d["item"] == "deal" for d in deals) and deals[-1]["data"]["title"] == "Fresh deal"
+    assert len(ok(run(live, "getRecents", {"sinceTimestamp": since, "fetchAll": True}))) == len(everything) + 1
+    assert ok(run(live, "getRecents", {"sinceTimestamp": "2100-01-01 00:00:00"})) == []
+    assert deal["id"] in [d["id"] for d in deals]
+
+
+def test_users_written(live):
+    user = ok(
+        run(live, "addUser", {"email": "new.seller@sandbox.example", "access": [{"app": "sales", "admin": False}]})
+    )
+    assert (user["email"], user["active_flag"], user["access"][0]["app"]) == (
+        "new.seller@sandbox.example",
+        True,
+        "sales",
+    )
+    assert user["id"] in ids(ok(run(live, "getUsers")))
+    ok(run(live, "updateUser", {"id": user["id"], "activeFlag": "false"}))
+    assert ok(run(live, "getUser", {"id": user["id"]}))["active_flag"] is False
+    fails(run(live, "addUser", {"email": "new.seller@sandbox.example"}), "rejected", 400)
