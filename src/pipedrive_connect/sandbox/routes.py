@@ -339,8 +339,11 @@ ROUTES: list[Route] = [
         projects.field_options("delete"),
         "projectFields",
     ),
-    *_entity_crud("tasks", ("getTasks", "getTask", "addTask", "updateTask", "deleteTask"))[:4],
-    Route("DELETE", "v2", "/tasks/<id>", "deleteTask", 3, projects.delete_task, "tasks"),
+    Route("GET", "v2", "/tasks", "getTasks", 10, list_records, "tasks"),
+    Route("GET", "v2", "/tasks/<id>", "getTask", 1, get_record, "tasks"),
+    Route("POST", "v2", "/tasks", "addTask", 5, create_record, "tasks"),
+    Route("PATCH", "v2", "/tasks/<id>", "updateTask", 5, update_record, "tasks"),
+    Route("DELETE", "v2", "/tasks/<id>", "deleteTask", 3, projects.delete_task, "tasks"),  # subtasks go too
     Route("GET", "v1", "/roles", "getRoles", 20, roles.list_roles, "roles"),
     Route("GET", "v1", "/roles/<id>", "getRole", 2, roles.get_role, "roles"),
     Route("POST", "v1", "/roles", "addRole", 10, roles.add_role, "roles"),
