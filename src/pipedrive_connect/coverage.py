@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from .bundle import Bundle
-from .scaffold import _METHODS, _load_spec
+from .scaffold import METHODS, load_spec
 
 VERSIONS = ("v1", "v2")
 LEFT_OUT = "left-out.yaml"
@@ -43,9 +43,9 @@ def operations(directory: Path) -> list[Operation]:
     """Every operation of both specs, in the specs' order."""
     out = []
     for api in VERSIONS:
-        spec = _load_spec(str(directory / f"{api}.yaml"))
+        spec = load_spec(str(directory / f"{api}.yaml"))
         for path, item in spec.get("paths", {}).items():
-            for method in _METHODS:
+            for method in METHODS:
                 op = item.get(method)
                 if isinstance(op, dict) and op.get("operationId"):
                     area = (op.get("tags") or ["Other"])[0]
