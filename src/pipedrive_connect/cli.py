@@ -390,11 +390,22 @@ def cmd_validate(args) -> int:
 
 
 def cmd_docs(args) -> int:
-    from . import routedocs
+    from . import coverage, routedocs
     from .reference import render
+    from .scaffold import spec_dir
 
     target = Path(args.out)
-    outputs = [(target, render(_bundle(args)))]
+    bundle = _bundle(args)
+    outputs = [(target, render(bundle))]
+    specs = spec_dir(args.spec_dir, Path(bundle.root))
+    coverage_doc = target.parent / "coverage.md"  # the API coverage table, from the official specs
+    if coverage.spec_available(specs):
+        try:
+            outputs.append((coverage_doc, coverage.render(bundle, specs)))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    else:
+        sys.stderr.write(f"{coverage_doc} left as it is: no official spec in {specs} (set PIPEDRIVE_OPENAPI_DIR)\n")
     sandbox_doc = target.parent / "sandbox.md"  # its route table, when the docs folder has one
     if sandbox_doc.exists():
         try:
@@ -706,13 +717,20 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     p = add(
         "docs",
         cmd_docs,
-        "generate the action reference (docs/actions.md) from the bundle, and the sandbox's "
-        "route table in docs/sandbox.md beside it from its routes",
+        "generate the action reference (docs/actions.md) from the bundle, the sandbox's route table in "
+        "docs/sandbox.md beside it from its routes, and the API coverage table (docs/coverage.md) from "
+        "Pipedrive's official specs",
     )
     p.add_argument(
         "--out", default="docs/actions.md", metavar="FILE", help="where to write it (default docs/actions.md)"
     )
     p.add_argument("--check", action="store_true", help="only check that FILE is current (exit 1 if not)")
+    p.add_argument(
+        "--spec-dir",
+        metavar="DIR",
+        help="where v1.yaml and v2.yaml are, for docs/coverage.md (default $PIPEDRIVE_OPENAPI_DIR, "
+        "else ../shared/pipedrive-openapi beside the bundle); without them coverage.md is left as it is",
+    )
 
     p = add(
         "new-action",

@@ -28,7 +28,7 @@ from .errors import BundleError
 TODO = "TODO: describe in your own words"
 PAGING_PARAMS = {"cursor", "start", "limit"}  # the runtime adds these to list actions
 _KEY = re.compile(r"^[a-z][A-Za-z0-9]*$")
-_METHODS = ("get", "post", "put", "patch", "delete")
+METHODS = ("get", "post", "put", "patch", "delete")
 _FORMATS = {"date": "2026-01-31", "date-time": "2026-01-31T09:00:00Z", "uuid": "00000000-0000-4000-8000-000000000001"}
 
 
@@ -68,7 +68,7 @@ def spec_dir(explicit: str | os.PathLike | None = None, root: Path | None = None
 
 
 @functools.lru_cache(maxsize=4)
-def _load_spec(path: str) -> dict[str, Any]:
+def load_spec(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
         return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
@@ -107,9 +107,9 @@ def find_operation(operation_id: str, directory: Path) -> Operation:
     for api in ("v2", "v1"):
         if api in missing:
             continue
-        spec = _load_spec(str(directory / f"{api}.yaml"))
+        spec = load_spec(str(directory / f"{api}.yaml"))
         for path, item in spec.get("paths", {}).items():
-            for method in _METHODS:
+            for method in METHODS:
                 op = item.get(method)
                 if isinstance(op, dict) and op.get("operationId") == operation_id:
                     params = [_resolve(spec, p) for p in (item.get("parameters") or []) + (op.get("parameters") or [])]

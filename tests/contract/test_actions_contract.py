@@ -170,7 +170,8 @@ _DATE_WORDS = re.compile(r"RFC ?3339|ISO 8601|YYYY-MM-DD")
 @requires_spec
 @pytest.mark.parametrize("key,name", SENT_INPUTS)
 def test_date_inputs_are_checked_before_sending(key, name):
-    """An input the spec says is a date or a moment has a format (date, date-time) or a pattern."""
+    """An input the spec says is a date or a moment has a format (date, date-time), a pattern, or a list of choices
+    (a field type such as `date` is a choice, not a date)."""
     action = BUNDLE.action(key)
     official = _spec_input(action, next(p for p in action.params if p.name == name))
     if official.get("type") != "string" or (

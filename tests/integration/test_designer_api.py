@@ -72,7 +72,7 @@ def test_wizard_says_how_to_show_each_input_and_what_the_step_gives(api):
 
 
 def test_every_filter_input_of_a_list_action_offers_its_saved_filters(bundle):
-    types = {"deals", "leads", "org", "people", "products", "activity"}
+    types = {"deals", "leads", "org", "people", "products", "activity", "projects"}
     for action in bundle.actions.values():
         prop = {} if action.removed else action.schema["properties"].get("filterId")
         if prop:

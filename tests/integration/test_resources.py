@@ -1396,11 +1396,12 @@ def test_note_comments(live):
 
 
 def exercised_keys() -> set[str]:
-    """The action keys this module passes to `run()`: a literal key, or, where the key is a variable
-    (a loop over cases), every string literal of the function that makes that call."""
-    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    """The action keys this module (and its siblings test_resources_*.py) pass to `run()`: a literal key, or,
+    where the key is a variable (a loop over cases), every string literal of the function that makes that call."""
+    here = Path(__file__)
+    trees = [ast.parse(f.read_text(encoding="utf-8")) for f in (here, *sorted(here.parent.glob("test_resources_*.py")))]
     keys: set[str] = set()
-    for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+    for function in (n for tree in trees for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
         for call in (n for n in ast.walk(function) if isinstance(n, ast.Call)):
             if not (isinstance(call.func, ast.Name) and call.func.id == "run" and len(call.args) >= 2):
                 continue
@@ -1415,7 +1416,7 @@ def exercised_keys() -> set[str]:
 
 
 def test_every_action_is_exercised():
-    """Every non-removed action is run by a test of this module, or is excluded with a reason."""
+    """Every non-removed action is run by a test of this module or a sibling, or is excluded with a reason."""
     bundle = Bundle.load()
     groups: dict[str, set[str]] = defaultdict(set)
     for key, action in bundle.actions.items():

@@ -18,7 +18,7 @@ PACKAGE = ROOT / "src" / "pipedrive_connect"
 
 LAYERS = {
     "base": {"errors", "files", "limits", "jobs", "pipedrive"},
-    "bundle": {"bundle", "reference", "scaffold"},
+    "bundle": {"bundle", "reference", "scaffold", "coverage"},
     "runtime": {"inputs", "connection", "oauth", "client", "runtime"},
     "flows": {"flows"},
     "hot folder": {"jobstore", "runner"},

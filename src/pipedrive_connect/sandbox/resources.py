@@ -802,3 +802,18 @@ _DECLARED += [
 ]
 
 RESOURCES: dict[str, Resource] = {r.name: r for r in _DECLARED}
+
+# -- issue 16, part A: projects, roles, goals and the rest declare their resources beside their handlers
+from dataclasses import replace as _replace  # noqa: E402
+
+from .handlers import goals, projects, relationships, roles, setup  # noqa: E402  (they import records, not this)
+
+for _res in (
+    *projects.RESOURCES,
+    *roles.RESOURCES,
+    *goals.RESOURCES,
+    *relationships.RESOURCES,
+    *setup.RESOURCES,
+    _replace(RESOURCES["dealFields"], name="projectFields"),
+):
+    RESOURCES[_res.name] = _res

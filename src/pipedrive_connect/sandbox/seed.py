@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .handlers.part_a import base_data as part_a_base_data
 from .records import fresh
 from .resources import RESOURCES
 from .store import Store, v1_time
@@ -265,6 +266,7 @@ def base_data() -> dict:
     }
     for table, rows in STANDARD_FIELDS.items():
         data[table] = [_field(*row) for row in rows]
+    data.update(part_a_base_data())  # issue 16, part A: boards, phases, templates, roles...
     return data
 
 
