@@ -21,6 +21,7 @@ from .handlers import (
     search,
     unmodelled,
     users,
+    webhooks,
 )
 from .records import (
     create_record,
@@ -265,6 +266,10 @@ ROUTES: list[Route] = [
     Route("DELETE", "v1", "/mailbox/mailThreads/<id>", "deleteMailThread", 6, unmodelled.unknown_item),
     Route("GET", "v1", "/mailbox/mailThreads/<id>/mailMessages", "getMailThreadMessages", 20, unmodelled.unknown_item),
     Route("GET", "v1", "/mailbox/mailMessages/<id>", "getMailMessage", 2, unmodelled.unknown_item),
+    # webhooks (v1 paths, v2 payloads; delivered by handlers/webhooks.Dispatcher)
+    Route("GET", "v1", "/webhooks", "getWebhooks", 10, webhooks.list_webhooks),
+    Route("POST", "v1", "/webhooks", "addWebhook", 10, webhooks.add_webhook),
+    Route("DELETE", "v1", "/webhooks/<id>", "deleteWebhook", 6, webhooks.delete_webhook),
 ]
 
 

@@ -15,6 +15,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
 
 from . import seed as seeding
 from .app import FAULT_KINDS, SandboxApp
+from .handlers.webhooks import Dispatcher, WebhookFaults
 from .store import Store
 
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
@@ -32,6 +33,8 @@ def create_app(
     faults=None,
     allow_query_token: bool = False,
     search_limit: int = 10,
+    webhook_time_scale: float = 1.0,
+    webhook_faults: WebhookFaults | None = None,
 ) -> SandboxApp:
     """Build the WSGI app with its store (``port`` is accepted for symmetry with Sandbox and ignored)."""
     store = Store(seed=seed)
@@ -45,7 +48,7 @@ def create_app(
         if generate:
             seeding.generate(store, generate, seed)
         store.flush()
-    return SandboxApp(
+    app = SandboxApp(
         store,
         token,
         burst_limit=burst_limit,
@@ -56,6 +59,8 @@ def create_app(
         seed=seed,
         allow_query_token=allow_query_token,
     )
+    app.webhooks = Dispatcher(store, webhook_time_scale, webhook_faults, seed)
+    return app
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -85,6 +90,8 @@ class Sandbox:
         faults=None,
         allow_query_token: bool = False,
         search_limit: int = 10,
+        webhook_time_scale: float = 1.0,
+        webhook_faults: WebhookFaults | None = None,
     ):
         self.token, self.port = token, port
         self.app = create_app(
@@ -98,6 +105,8 @@ class Sandbox:
             faults=faults,
             allow_query_token=allow_query_token,
             search_limit=search_limit,
+            webhook_time_scale=webhook_time_scale,
+            webhook_faults=webhook_faults,
         )
         self._server: ThreadedWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -131,9 +140,11 @@ class Sandbox:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="pipedrive-sandbox", daemon=True
         )
         self._thread.start()
+        self.app.webhooks.start()
         return self
 
     def stop(self) -> None:
+        self.app.webhooks.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -190,6 +201,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-query-token", action="store_true", help="accept ?api_token= (legacy clients in benchmarks)"
     )
+    parser.add_argument(
+        "--webhook-time-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply webhook times (10 s deadline, retries after 3/30/150 s, 30-minute ban) by F; "
+        "0.01 makes them 0.1 s, 0.03/0.3/1.5 s and 18 s (default 1)",
+    )
+    parser.add_argument(
+        "--webhook-drop-rate", type=float, default=0.0, metavar="F", help="fraction of webhook events never sent"
+    )
+    parser.add_argument(
+        "--webhook-duplicate-rate", type=float, default=0.0, metavar="F", help="fraction of webhook events sent twice"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -207,6 +232,8 @@ def main(args: argparse.Namespace) -> int:
             faults=args.fault_kinds,
             allow_query_token=args.allow_query_token,
             search_limit=args.search_limit,
+            webhook_time_scale=args.webhook_time_scale,
+            webhook_faults=WebhookFaults(args.webhook_drop_rate, args.webhook_duplicate_rate),
         )
     except (OSError, ValueError, sqlite3.Error) as exc:
         sys.stderr.write(f"pipedrive-connect sandbox: cannot set up the data (--data/--generate): {exc}\n")
