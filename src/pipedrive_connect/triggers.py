@@ -6,11 +6,11 @@ Two sources feed one durable queue (`EventQueue`):
 - `Poller`: the v2 lists sorted by `update_time` from a saved cursor, with an overlap window
   (timestamps have whole seconds), for `poll` and for `listen` to catch up after downtime or a ban.
 
-Each event is known by keys: `event:<meta.id>` for a webhook event, `change:<entity>:<id>:<update_time>`
-for the record state it carries. A key already in the seen log (fsynced, kept across restarts) is a
-duplicate, so Pipedrive's retries, duplicate deliveries and a poll meeting an event the webhook
-already brought all end as one job. Jobs then run through `runner.HotFolder`, the same runner as
-`watch`, with its routing, journal and recovery.
+Each event is known by keys (`event_keys`): a webhook event by its id, a polled record by its state
+(`<entity>:<id>:<update_time>`), each also leaving the other kind's key behind. A key already in the
+seen log (fsynced, kept across restarts) makes a duplicate, so Pipedrive's retries, duplicate
+deliveries and a poll meeting a change a webhook already brought all end as one job. Jobs then run
+through `runner.HotFolder`, the same runner as `watch`, with its routing, journal and recovery.
 """
 
 from __future__ import annotations
@@ -74,13 +74,20 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def event_keys(payload: dict[str, Any]) -> list[str]:
-    """What makes an event the same as another: its id, and the record state it carries."""
+def event_keys(payload: dict[str, Any], source: str) -> tuple[list[str], list[str]]:
+    """The keys that make an event a duplicate, and the keys it leaves behind once decided.
+
+    A webhook event is known by its id (two changes in the same second are two events); it also
+    leaves its record state (`change:`) so a poll skips that state. A polled record is known by its
+    state; it leaves `polled:` so a late webhook retry for the state the poll already took is skipped."""
     meta, data = payload.get("meta") or {}, payload.get("data")
-    keys = [f"event:{meta['id']}"] if meta.get("id") else []
+    state = ""
     if isinstance(data, dict) and data.get("id") is not None and data.get("update_time"):
-        keys.append(f"change:{meta.get('entity')}:{data['id']}:{data['update_time']}")
-    return keys
+        state = f"{meta.get('entity')}:{data['id']}:{data['update_time']}"
+    if source == "poll":
+        return [f"change:{state}"], [f"change:{state}", f"polled:{state}"]
+    event = [f"event:{meta['id']}"] if meta.get("id") else []
+    return event + ([f"polled:{state}"] if state else []), event + ([f"change:{state}"] if state else [])
 
 
 # ---- the durable queue ----------------------------------------------------------------------
@@ -160,9 +167,9 @@ class EventQueue:
         with self.lock:
             batch: set[str] = set()
             for payload in payloads:
-                keys = event_keys(payload)
-                if not keys or any(k in self.seen or k in batch for k in keys):
-                    results.append("duplicate" if keys else "filtered")
+                check, keys = event_keys(payload, source)
+                if any(k in self.seen or k in batch for k in check):
+                    results.append("duplicate")
                     continue
                 batch.update(keys)
                 decided += keys
@@ -287,7 +294,7 @@ class Poller:
         state.save(self.state_path)
 
     def _key(self, record: dict[str, Any]) -> str:
-        return f"change:{self.entity}:{record['id']}:{record['update_time']}"
+        return f"{self.entity}:{record['id']}:{record['update_time']}"
 
     def run_once(self, until: datetime | None = None) -> PollResult:
         """One pass to the end of the list (or to changes newer than `until`, left for the next pass).
