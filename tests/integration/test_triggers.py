@@ -384,3 +384,27 @@ def test_poll_takes_each_changed_record_once_in_ceil_n_over_500_list_calls(tmp_p
         assert again.returncode == 0 and json.loads(again.stdout)["polled"]["queued"] == 0
         assert lists() - before == 1, "the second run reads only the overlap window"
         assert len(list((tmp_path / "out" / "success").glob("*.json"))) == count
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["poll", "--entity", "stages"], "cannot poll 'stages'; choose from deals, persons"),
+        (["poll", "--entity", "deals", "--since", "yesterday"], "--since: 'yesterday' is not a time"),
+        (["listen", "--port", "0", "--event", "change.dael"], "event 'change.dael' is not ACTION.OBJECT"),
+    ],
+)
+def test_bad_trigger_options_are_one_line_and_exit_2(hooked, tmp_path, args, message):
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps({"steps": NOTE_FLOW["steps"]}))
+    command = [sys.executable, "-m", "pipedrive_connect.cli", *args, "--flow", str(flow), "--out", str(tmp_path / "o")]
+    done = subprocess.run(command, env=env_for(hooked), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_listen_needs_events_from_the_flow_or_the_command_line(hooked, tmp_path):
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps({"steps": NOTE_FLOW["steps"]}))
+    command = [sys.executable, "-m", "pipedrive_connect.cli", "listen", "--flow", str(flow), "--out", str(tmp_path)]
+    done = subprocess.run([*command, "--port", "0"], env=env_for(hooked), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "no events: give --event" in done.stderr

@@ -221,3 +221,19 @@ def test_a_slow_answer_past_the_deadline_counts_as_failed(make_sandbox):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_webhook_without_a_successful_delivery_for_three_days_is_removed(make_sandbox, receiver):
+    from .helpers import Api
+
+    sandbox = make_sandbox(webhook_time_scale=1e-5)  # three days become 2.6 s
+    api = Api(sandbox)
+    target = receiver(statuses=[500] * 100)
+    subscribe(api, target.url, "create")
+    time.sleep(2.7)
+    api.data("POST", "/api/v2/deals", json={"title": "Nobody answers"})
+    deadline = time.monotonic() + 5
+    while sandbox.store.rows("webhooks") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sandbox.store.rows("webhooks") == []
+    assert sandbox.stats()["webhooks"]["removed_after_failures"] == 1

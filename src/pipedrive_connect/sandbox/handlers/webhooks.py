@@ -198,7 +198,7 @@ class Dispatcher:
                 "entity_id": str(record.get("id")),
                 "company_id": str(hook["company_id"]),
                 "user_id": str(hook["user_id"]),
-                "id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+                "id": str(uuid.uuid4()),  # unique across sandbox runs, as a listener remembers ids
                 "correlation_id": str(uuid.uuid4()),
                 "timestamp": _now(),
                 "type": "general",
