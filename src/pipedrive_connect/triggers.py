@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -363,12 +364,6 @@ class Receiver:
     def __init__(self, queue: EventQueue, user: str, password: str, max_body: int = MAX_BODY):
         self.queue, self.max_body = queue, max_body
         self.expected = f"{user}:{password}".encode()
-        self.counts: dict[str, int] = {}
-        self.lock = threading.Lock()
-
-    def _count(self, what: str) -> None:
-        with self.lock:
-            self.counts[what] = self.counts.get(what, 0) + 1
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -376,8 +371,8 @@ class Receiver:
         response = self.answer(request)
         return response(environ, start_response)
 
-    def _reply(self, status: int, outcome: str, headers: dict | None = None) -> Response:
-        self._count(outcome)
+    @staticmethod
+    def _reply(status: int, outcome: str, headers: dict | None = None) -> Response:
         return Response(json.dumps({"outcome": outcome}), status, headers, mimetype="application/json")
 
     def answer(self, request: Request) -> Response:
@@ -570,22 +565,14 @@ class Listener:
         return outcome.result
 
     def register(self) -> None:
-        """One webhook per event: an existing one with our URL, event and user is reused."""
+        """One webhook per event; an existing one with our URL, event and user is reused. Others at our URL
+        and event (their folder's credentials were lost: they would only ever get 401) and ones an earlier
+        run of this folder made for another URL or event are deleted."""
         existing = self._call("getWebhooks", {}) or []
-        registered = {}
+        registered: dict[str, int] = {}
         for event in self.trigger.events:
             action, _, obj = event.partition(".")
-            match = None
-            for hook in existing:
-                same = (hook.get("subscription_url"), hook.get("event_action"), hook.get("event_object")) == (
-                    self.url,
-                    action,
-                    obj,
-                )
-                if same and hook.get("http_auth_user") == self.state["user"] and match is None:
-                    match = hook
-                elif same:  # ours from a run whose credentials are gone: it would only ever get 401
-                    self._call("deleteWebhook", {"id": hook["id"]})
+            match = next((h for h in existing if self._target(h) == (action, obj) and self._ours(h)), None)
             if match is None:
                 match = self._call(
                     "addWebhook",
@@ -603,8 +590,22 @@ class Listener:
             else:
                 emit("webhook_reused", f"webhook #{match['id']} for {event} reused")
             registered[event] = match["id"]
+        earlier = set(self.state["webhooks"].values())
+        wanted = {tuple(e.split(".", 1)) for e in self.trigger.events}
+        for hook in existing:
+            if hook["id"] not in registered.values() and (hook["id"] in earlier or self._target(hook) in wanted):
+                self._call("deleteWebhook", {"id": hook["id"]})
         self.state["webhooks"] = registered
         self._save(self.state)
+
+    def _target(self, hook: dict[str, Any]) -> tuple[str, str] | None:
+        """(action, object) of a webhook calling our URL, else None."""
+        if hook.get("subscription_url") != self.url:
+            return None
+        return str(hook.get("event_action")), str(hook.get("event_object"))
+
+    def _ours(self, hook: dict[str, Any]) -> bool:
+        return hook.get("http_auth_user") == self.state["user"]
 
     def unregister(self) -> None:
         for event, hook_id in list(self.state["webhooks"].items()):
@@ -628,7 +629,19 @@ class Listener:
             if result.queued:
                 emit("caught_up", f"caught up {result.queued} {poller.entity} change(s) missed by webhooks")
 
+    def _check_port(self) -> None:
+        """A port in use is the user's to fix: say so in one line (Werkzeug would print two and exit 1)."""
+        host, port = self.settings.host, self.settings.port
+        try:
+            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((host, port))
+        except OSError as exc:
+            raise TriggerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
     def run(self, settings: WatchSettings) -> Any:
+        self._check_port()
         hot = HotFolder(self.runtime, self.flow, self.folder.inbox, self.folder.out, settings=settings)
         hot.install_signal_handlers()
         server = cast(

@@ -63,14 +63,16 @@ def env_for(sandbox: Sandbox) -> dict:
 
 
 class Listen:
-    """`pipedrive-connect listen` as a process; stopped (SIGTERM, then SIGKILL) at the end of the test."""
+    """`pipedrive-connect listen` as a process, ready once its JSON log says `listening` (webhooks
+    registered, callback served); stopped (SIGTERM, then SIGKILL) at the end of the test."""
 
     def __init__(self, sandbox: Sandbox, folder: Path, flow: dict, port: int, *extra: str):
         self.sandbox, self.out, self.port = sandbox, folder / "out", port
         flow_file = folder / "flow.json"
         flow_file.write_text(json.dumps(flow))
         self.command = [sys.executable, "-m", "pipedrive_connect.cli", "listen", "--flow", str(flow_file)]
-        self.command += ["--out", str(self.out), "--port", str(port), "--quiet", *extra]
+        self.log = folder / f"listen-{time.monotonic_ns()}.jsonl"
+        self.command += ["--out", str(self.out), "--port", str(port), "--quiet", "--log-json", str(self.log), *extra]
         self.process: subprocess.Popen | None = None
         public = extra[extra.index("--public-url") + 1] if "--public-url" in extra else f"http://127.0.0.1:{port}"
         self.url = public + CALLBACK_PATH
@@ -84,14 +86,7 @@ class Listen:
 
     def _ready(self) -> bool:
         assert self.process is not None and self.process.poll() is None, self._output()
-        hooks = self.sandbox.store.rows("webhooks")
-        if not any(w["subscription_url"] == self.url for w in hooks):
-            return False
-        try:
-            requests.get(f"http://127.0.0.1:{self.port}/", timeout=1)
-        except requests.ConnectionError:
-            return False
-        return True
+        return self.log.exists() and '"event": "listening"' in self.log.read_text()
 
     def _output(self) -> str:
         if self.process is None or self.process.poll() is None:
@@ -187,8 +182,12 @@ def test_listen_reuses_its_webhook_after_a_restart_and_keeps_credentials_private
     state = first.out / ".trigger" / "listen.json"
     assert state.stat().st_mode & 0o777 == 0o600
     assert first.credentials[1] not in (first.out / ".trigger" / "seen.jsonl").read_text()
+    lost = {"subscription_url": hook["subscription_url"], "event_action": "create", "event_object": "deal"}
+    api(hooked, "POST", "/api/v1/webhooks", json={**lost, "name": "lost state", "http_auth_user": "old"})
     second = listeners(hooked, tmp_path, NOTE_FLOW, port, "--keep")
-    assert [w["id"] for w in hooked.store.rows("webhooks")] == [hook["id"]], "reused, not duplicated"
+    assert [w["id"] for w in hooked.store.rows("webhooks")] == [hook["id"]], (
+        "reused; the one with lost credentials gone"
+    )
     api(hooked, "POST", "/api/v2/deals", json={"title": "After restart"})
     wait_for(second.routed, what="an event through the reused webhook")
     second.stop()
@@ -400,6 +399,21 @@ def test_bad_trigger_options_are_one_line_and_exit_2(hooked, tmp_path, args, mes
     command = [sys.executable, "-m", "pipedrive_connect.cli", *args, "--flow", str(flow), "--out", str(tmp_path / "o")]
     done = subprocess.run(command, env=env_for(hooked), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_port_in_use_is_a_usage_error(hooked, tmp_path):
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps(NOTE_FLOW))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        command = [sys.executable, "-m", "pipedrive_connect.cli", "listen", "--flow", str(flow), "--out", str(tmp_path)]
+        done = subprocess.run(
+            [*command, "--port", str(port)], env=env_for(hooked), capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert hooked.store.rows("webhooks") == [], "nothing registered"
 
 
 def test_listen_needs_events_from_the_flow_or_the_command_line(hooked, tmp_path):
