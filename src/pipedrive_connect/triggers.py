@@ -45,6 +45,7 @@ from .runner import HotFolder, WatchSettings, emit
 from .runtime import Runtime
 
 MAX_BODY = 1024 * 1024  # bytes: a v2 event is a few kB; anything this large is not one
+MAX_REQUESTS = 32  # callbacks answered at once; more get 503 and Pipedrive retries them
 CALLBACK_PATH = "/pipedrive/events"
 SEEN_DAYS = 14  # how long a key is remembered; Pipedrive's retries end within minutes, catch-ups within the downtime
 # entity name for `poll --entity` -> (list action, the entity's name in events)
@@ -200,9 +201,19 @@ class EventQueue:
                 "trigger": {"source": source, "event": f"{meta.get('action')}.{meta.get('entity')}", "keys": keys}
             },
         }
-        path = self.inbox / f"{PENDING}{name}.json"
-        write_atomic(path, json.dumps(job, ensure_ascii=False).encode(), 0o600)
-        return path
+        for n in range(1, 1000):  # a dot-file nobody reads yet: written in place, fsynced; the batch syncs the folder
+            path = self.inbox / f"{PENDING}{name}{'' if n == 1 else f'-{n}'}.json"
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            except FileExistsError:
+                continue
+            try:
+                os.write(fd, json.dumps(job, ensure_ascii=False).encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return path
+        raise TriggerError(f"too many queued jobs named {name}")
 
     def _place(self, pending: Path) -> None:
         """Rename a pending file to its job name, never over another file."""
@@ -364,12 +375,17 @@ class Receiver:
     def __init__(self, queue: EventQueue, user: str, password: str, max_body: int = MAX_BODY):
         self.queue, self.max_body = queue, max_body
         self.expected = f"{user}:{password}".encode()
+        self.slots = threading.BoundedSemaphore(MAX_REQUESTS)
 
     def __call__(self, environ, start_response):
-        request = Request(environ)
-        request.max_content_length = self.max_body
-        response = self.answer(request)
-        return response(environ, start_response)
+        if not self.slots.acquire(blocking=False):  # a flood: refuse, rather than start a thread per request
+            return self._reply(503, "busy", {"Retry-After": "3"})(environ, start_response)
+        try:
+            request = Request(environ)
+            request.max_content_length = self.max_body
+            return self.answer(request)(environ, start_response)
+        finally:
+            self.slots.release()
 
     @staticmethod
     def _reply(status: int, outcome: str, headers: dict | None = None) -> Response:
@@ -482,7 +498,7 @@ def run_poll(
             for name in vars(total):
                 setattr(total, name, getattr(total, name) + getattr(result, name))
             emit(
-                "polled",
+                "polled" if result.listed else "poll_idle",  # only passes that found something reach the console
                 f"polled {entity}: {result.listed} changed, {result.queued} queued, "
                 f"{result.duplicate} already seen, {result.filtered} filtered out ({result.calls} list calls)",
                 **vars(result),
