@@ -80,6 +80,7 @@ CONSOLE_EVENTS = {
     "polled",
     "poll_failed",
     "caught_up",
+    "catch_up_limited",
     "trigger_failed",
 }
 

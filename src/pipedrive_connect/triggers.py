@@ -216,16 +216,14 @@ class EventQueue:
         raise TriggerError(f"too many queued jobs named {name}")
 
     def _place(self, pending: Path) -> None:
-        """Rename a pending file to its job name, never over another file."""
+        """Rename a pending file to its job name (one atomic step), never over another file: only this
+        process writes job names into this inbox (the folder lock), so a check before the rename holds."""
         stem = pending.name[len(PENDING) : -len(".json")]
         for n in range(1, 1000):
             target = self.inbox / (f"{stem}.json" if n == 1 else f"{stem}-{n}.json")
-            try:
-                os.link(pending, target)
-            except FileExistsError:
-                continue
-            pending.unlink()
-            return
+            if not target.exists():
+                os.rename(pending, target)
+                return
         raise TriggerError(f"too many queued jobs named {stem}")
 
     def close(self) -> None:
@@ -675,6 +673,14 @@ class Listener:
                 poller.start_from_now()
             self.register()
             emit("listening", f"listening on {self.url} for {', '.join(self.trigger.events)}")
+            unpolled = sorted(self.trigger.objects - {name for _, name in POLLABLE.values()})
+            if unpolled:
+                emit(
+                    "catch_up_limited",
+                    f"no catch-up for {', '.join(unpolled)}: their changes cannot be listed by update time, "
+                    "so events missed while stopped or banned are lost",
+                    logging.WARNING,
+                )
 
             def loop() -> None:
                 while not hot.stop.is_set():
