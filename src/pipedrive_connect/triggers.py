@@ -207,11 +207,10 @@ class EventQueue:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
             except FileExistsError:
                 continue
-            try:
-                os.write(fd, json.dumps(job, ensure_ascii=False).encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(json.dumps(job, ensure_ascii=False).encode())
+                fh.flush()
+                os.fsync(fh.fileno())
             return path
         raise TriggerError(f"too many queued jobs named {name}")
 
@@ -670,7 +669,10 @@ class Listener:
         poll_thread = None
         try:
             for poller in self.pollers:
-                poller.start_from_now()
+                try:
+                    poller.start_from_now()
+                except StepError as exc:
+                    raise TriggerError(f"cannot read the newest {poller.entity} changes: {exc.message}") from None
             self.register()
             emit("listening", f"listening on {self.url} for {', '.join(self.trigger.events)}")
             unpolled = sorted(self.trigger.objects - {name for _, name in POLLABLE.values()})
