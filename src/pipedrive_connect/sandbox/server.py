@@ -186,6 +186,26 @@ def _kinds(text: str) -> list[str]:
     return kinds
 
 
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pipedrive-connect sandbox``."""
     parser.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1 (0 picks a free one)")
@@ -203,17 +223,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--webhook-time-scale",
-        type=float,
+        type=_scale,
         default=1.0,
         metavar="F",
         help="multiply webhook times (10 s deadline, retries after 3/30/150 s, 30-minute ban) by F; "
         "0.01 makes them 0.1 s, 0.03/0.3/1.5 s and 18 s (default 1)",
     )
     parser.add_argument(
-        "--webhook-drop-rate", type=float, default=0.0, metavar="F", help="fraction of webhook events never sent"
+        "--webhook-drop-rate", type=_fraction, default=0.0, metavar="F", help="fraction of webhook events never sent"
     )
     parser.add_argument(
-        "--webhook-duplicate-rate", type=float, default=0.0, metavar="F", help="fraction of webhook events sent twice"
+        "--webhook-duplicate-rate",
+        type=_fraction,
+        default=0.0,
+        metavar="F",
+        help="fraction of webhook events sent twice",
     )
 
 
