@@ -60,6 +60,23 @@ SERVE_EPILOG = """examples:
   pipedrive-connect serve --host 0.0.0.0 --auth-token "$(openssl rand -hex 16)"
 The page builds a flow from the actions, tests each step, and saves the YAML that
 `pipedrive-connect watch --flow FILE` runs. The credentials stay in this process."""
+LISTEN_EPILOG = """Each event becomes one job ({"data": {"meta", "data", "previous"}}) in OUT/inbox, run
+through the flow as `watch` runs jobs. 200 is answered only once the event is on disk; an event
+seen before (by its id, or the record change it carries) is acknowledged and not queued again.
+Changes missed while the listener was down or banned are caught up by polling.
+examples:
+  pipedrive-connect listen --flow won.yaml --out won/ --port 8089 --public-url https://hooks.example.com
+  pipedrive-connect listen --flow new-people.yaml --out people/ --port 8089 --event create.person
+See docs/triggers.md."""
+
+
+POLL_EPILOG = """Lists the records changed since the last poll (v2, oldest first, 500 a page) and queues
+each change once (by record id and update time) as a job in OUT/inbox. The cursor is saved after
+each page, so a restart goes on where it stopped.
+examples:
+  pipedrive-connect poll --flow sync.yaml --out sync/ --entity deals --interval 60
+  pipedrive-connect poll --flow sync.yaml --out sync/ --entity persons --once --since 2026-05-01T00:00:00Z
+See docs/triggers.md."""
 
 
 CHECK_TIMEOUT = (3.0, 5.0)  # check-connection: seconds to connect, then to get the answer
@@ -484,6 +501,94 @@ def cmd_watch(args) -> int:
     return 0
 
 
+def _trigger_flow(args):
+    """The runtime and flow of `listen` and `poll` (checked as `watch` checks them), and their logging."""
+    from .flows import Flow
+    from .runner import configure_logging
+
+    runtime = _runtime(args, args.out)
+    if runtime.connection is None:
+        raise UsageError("no connection: set PIPEDRIVE_API_TOKEN (and PIPEDRIVE_BASE_URL) or pass --connection FILE")
+    try:
+        flow = Flow.load(args.flow, runtime)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"cannot use flow {args.flow}: {exc}") from None
+    try:
+        configure_logging(args.log_json, quiet=args.quiet)
+    except OSError as exc:
+        raise UsageError(f"--log-json: cannot write {args.log_json}: {exc.strerror}") from None
+    return runtime, flow
+
+
+def _trigger_settings(args):
+    from .runner import WatchSettings
+
+    # settle 0: events enter the inbox by an atomic rename, never half-written
+    return WatchSettings(workers=args.workers, settle=0.0, retry_for=args.retry_for, summary_every=args.summary_every)
+
+
+def cmd_listen(args) -> int:
+    from .flows import Trigger
+    from .triggers import Listener, ListenSettings, TriggerError
+
+    runtime, flow = _trigger_flow(args)
+    events = args.event or (flow.trigger.events if flow.trigger else [])
+    if not events:
+        raise UsageError("no events: give --event (e.g. --event change.deal) or a trigger: in the flow")
+    from .flows import trigger_problems
+
+    problems = trigger_problems({"event": events, "filter": flow.trigger.filter if flow.trigger else {}})
+    if problems:
+        raise UsageError("; ".join(problems))
+    trigger = Trigger(events, flow.trigger.filter if flow.trigger else {})
+    settings = ListenSettings(
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+        keep=args.keep,
+        catch_up_every=args.catch_up_every,
+        grace=args.catch_up_grace,
+    )
+    try:
+        listener = Listener(runtime, flow, trigger, Path(args.out), settings)
+        stats = listener.run(_trigger_settings(args))
+    except (TriggerError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    _print(stats.summary())
+    return 0
+
+
+def cmd_poll(args) -> int:
+    from .triggers import POLLABLE, TriggerError, parse_time, run_poll
+
+    runtime, flow = _trigger_flow(args)
+    if args.entity not in POLLABLE:
+        raise UsageError(f"cannot poll {args.entity!r}; choose from {', '.join(POLLABLE)}")
+    if flow.trigger is not None and POLLABLE[args.entity][1] not in flow.trigger.objects:
+        raise UsageError(f"the flow's trigger ({', '.join(flow.trigger.events)}) never matches {args.entity}")
+    if args.since:
+        try:
+            parse_time(args.since)
+        except ValueError:
+            raise UsageError(f"--since: {args.since!r} is not a time like 2026-05-01T00:00:00Z") from None
+    try:
+        result, stats = run_poll(
+            runtime,
+            flow,
+            Path(args.out),
+            args.entity,
+            Path(args.state) if args.state else None,
+            args.interval,
+            args.once,
+            _trigger_settings(args),
+            since=args.since,
+        )
+    except (TriggerError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    _print({**stats.summary(), "polled": vars(result)})
+    return 0
+
+
 def cmd_requeue(args) -> int:
     from .jobstore import requeue
 
@@ -819,6 +924,86 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
         help="print a summary line this often while running (default 60)",
     )
     p.add_argument("--quiet", action="store_true", help="no per-job lines on stderr")
+
+    def trigger_options(p, what: str) -> None:
+        p.add_argument(
+            "--flow", metavar="FILE", required=True, help="flow file run for each event (it may declare a trigger:)"
+        )
+        p.add_argument(
+            "--out",
+            metavar="DIR",
+            required=True,
+            help=f"output folder: success/, error/, log/, inbox/ (queued {what}) and .trigger/ (private state)",
+        )
+        p.add_argument("--workers", type=int, default=4, metavar="N", help="jobs processed concurrently (default 4)")
+        p.add_argument(
+            "--retry-for",
+            type=float,
+            default=3600.0,
+            metavar="SECONDS",
+            help="hold jobs that failed for a passing reason and retry them this long (default 3600)",
+        )
+        p.add_argument("--log-json", metavar="FILE", help="append every event as JSON Lines to FILE")
+        p.add_argument(
+            "--summary-every", type=float, default=60.0, metavar="SECONDS", help="summary line period (default 60)"
+        )
+        p.add_argument("--quiet", action="store_true", help="no per-job lines on stderr")
+
+    p = add(
+        "listen",
+        cmd_listen,
+        "start a flow on Pipedrive webhooks: register them, receive events, run each once",
+        epilog=LISTEN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    trigger_options(p, "events")
+    p.add_argument("--port", type=int, required=True, metavar="N", help="port to receive events on (0: any free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the address Pipedrive reaches this listener at (a tunnel or reverse proxy), without the path; "
+        "default http://HOST:PORT",
+    )
+    p.add_argument(
+        "--event",
+        action="append",
+        metavar="EVENT",
+        help="ACTION.OBJECT, e.g. change.deal, create.person, *.deal (repeatable; default: the flow's trigger)",
+    )
+    p.add_argument("--keep", action="store_true", help="leave the webhooks registered when stopping")
+    p.add_argument(
+        "--catch-up-every",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="poll for changes no webhook brought (downtime, a ban) this often (default 300)",
+    )
+    p.add_argument(
+        "--catch-up-grace",
+        type=float,
+        default=200.0,
+        metavar="SECONDS",
+        help="leave changes younger than this to their webhook, whose retries take up to 183 s (default 200)",
+    )
+
+    p = add(
+        "poll",
+        cmd_poll,
+        "start a flow on changed records, listed from Pipedrive every few seconds; each change once",
+        epilog=POLL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    trigger_options(p, "changes")
+    p.add_argument("--entity", required=True, help="deals, persons, organizations, activities or products")
+    p.add_argument("--state", metavar="FILE", help="cursor file (default OUT/.trigger/poll-ENTITY.json)")
+    p.add_argument("--interval", type=float, default=60.0, metavar="SECONDS", help="time between polls (default 60)")
+    p.add_argument("--once", action="store_true", help="poll once, run the jobs, exit")
+    p.add_argument(
+        "--since",
+        metavar="TIME",
+        help="first run only: start at changes from this time (RFC 3339); default: every record",
+    )
 
     p = add("requeue", cmd_requeue, "put a routed job (success/ or error/ output) back into an inbox as a new job")
     p.add_argument("output", metavar="OUTPUT_FILE", help="the routed job file, e.g. out/error/order-1042.json")

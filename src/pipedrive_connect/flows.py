@@ -47,6 +47,20 @@ FLOW_SCHEMA = {
             "type": "boolean",
             "description": "custom fields by name in the results of every step that offers it, unless the step says",
         },
+        "trigger": {
+            "type": "object",
+            "required": ["event"],
+            "additionalProperties": False,
+            "properties": {
+                "event": {
+                    "oneOf": [
+                        {"type": "string"},
+                        {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                    ]
+                },
+                "filter": {"type": "object"},
+            },
+        },
         "steps": {
             "type": "array",
             "minItems": 1,
@@ -87,11 +101,135 @@ class Step:
     when: str | None = None
 
 
+EVENT_ACTIONS = ("create", "change", "delete")
+EVENT_OBJECTS = ("activity", "deal", "lead", "note", "organization", "person", "pipeline", "product", "stage", "user")
+DEAL_STATUSES = ("open", "won", "lost", "deleted")
+# filter key -> what its value must be; all keys of a filter must hold for the event to fire
+FILTER_KEYS = {
+    "stage_changed_to": "a stage ID (number)",
+    "status_changed_to": f"one of {', '.join(DEAL_STATUSES)}",
+    "changed": "a field name or a list of them",
+    "changed_to": "a mapping of field names to values",
+    "where": "a mapping of field names to values",
+}
+CHANGE_FILTERS = {"stage_changed_to", "status_changed_to", "changed", "changed_to"}
+
+
+@dataclass
+class Trigger:
+    """What starts a flow: Pipedrive events (`change.deal`, `*.person`) and a filter over
+    the event's `data` (the record now) and `previous` (the values a change replaced)."""
+
+    events: list[str]
+    filter: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def objects(self) -> set[str]:
+        """The entities the events name (`*` stands for all of them)."""
+        names = {e.split(".", 1)[1] for e in self.events}
+        return set(EVENT_OBJECTS) if "*" in names else names
+
+    def conditions(self) -> dict[str, Any]:
+        """The filter with its shorthands spelled out: field -> value it changed to."""
+        changed_to = dict(self.filter.get("changed_to") or {})
+        if "stage_changed_to" in self.filter:
+            changed_to["stage_id"] = self.filter["stage_changed_to"]
+        if "status_changed_to" in self.filter:
+            changed_to["status"] = self.filter["status_changed_to"]
+        return changed_to
+
+    def matches(self, payload: dict[str, Any]) -> bool:
+        """True when a `{meta, data, previous}` event is one of the trigger's events and passes its filter.
+
+        A change filter needs `previous` to show the field changed, so an edit of another field, or a
+        polled record (whose previous values are unknown), never fires it."""
+        meta = payload.get("meta") or {}
+        action, entity = meta.get("action"), meta.get("entity")
+        if not any(_event_covers(e, action, entity) for e in self.events):
+            return False
+        data, previous = payload.get("data") or {}, payload.get("previous")
+        for name, value in (self.filter.get("where") or {}).items():
+            if not _same(_field(data, name), value):
+                return False
+        watched = self.conditions()
+        changed = self.filter.get("changed") or []
+        changed = [changed] if isinstance(changed, str) else changed
+        if not (watched or changed):
+            return True
+        if action != "change" or not isinstance(previous, dict):
+            return False
+        if changed and not any(_has_field(previous, name) for name in changed):
+            return False
+        return all(
+            _has_field(previous, name) and not _same(_field(previous, name), value) and _same(_field(data, name), value)
+            for name, value in watched.items()
+        )
+
+
+def _event_covers(event: str, action: Any, entity: Any) -> bool:
+    want_action, _, want_object = event.partition(".")
+    return want_action in ("*", action) and want_object in ("*", entity)
+
+
+def _field(record: dict[str, Any], name: str) -> Any:
+    """A field by name; `custom_fields.abc` reaches into an object."""
+    value: Any = record
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _has_field(record: dict[str, Any], name: str) -> bool:
+    head, _, rest = name.partition(".")
+    if head not in record:
+        return False
+    return not rest or (isinstance(record[head], dict) and _has_field(record[head], rest))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, with a number and its text counting as the same (`3` and `"3"`)."""
+    return a == b or (a is not None and b is not None and not isinstance(a, (dict, list)) and str(a) == str(b))
+
+
+def trigger_problems(raw: dict[str, Any]) -> list[str]:
+    """What is wrong with a flow's `trigger:` (its shape is checked by FLOW_SCHEMA first)."""
+    events = raw["event"] if isinstance(raw["event"], list) else [raw["event"]]
+    problems = []
+    for event in events:
+        action, dot, obj = event.partition(".")
+        if not dot or action not in (*EVENT_ACTIONS, "*") or obj not in (*EVENT_OBJECTS, "*"):
+            problems.append(
+                f"trigger: event {event!r} is not ACTION.OBJECT: ACTION is {', '.join(EVENT_ACTIONS)} or *, "
+                f"OBJECT is {', '.join(EVENT_OBJECTS)} or * (for example change.deal)"
+            )
+    filt = raw.get("filter") or {}
+    for key in sorted(set(filt) - set(FILTER_KEYS)):
+        hint = _did_you_mean(key, FILTER_KEYS)
+        problems.append(f"trigger: filter {key!r} is not known; a filter has {', '.join(FILTER_KEYS)}{hint}")
+    shapes = {
+        "stage_changed_to": lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+        "status_changed_to": lambda v: v in DEAL_STATUSES,
+        "changed": lambda v: isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(x, str) for x in v)),
+        "changed_to": lambda v: isinstance(v, dict) and v and all(not isinstance(x, (dict, list)) for x in v.values()),
+        "where": lambda v: isinstance(v, dict) and v and all(not isinstance(x, (dict, list)) for x in v.values()),
+    }
+    for key, fits in shapes.items():
+        if key in filt and not fits(filt[key]):
+            problems.append(f"trigger: filter {key}: {filt[key]!r} is not {FILTER_KEYS[key]}")
+    if CHANGE_FILTERS & set(filt) and not any(e.partition(".")[0] in ("change", "*") for e in events):
+        problems.append("trigger: a filter on changes needs a change event (change.OBJECT or *.OBJECT)")
+    if {"stage_changed_to", "status_changed_to"} & set(filt):
+        if not any(e.partition(".")[2] in ("deal", "*") for e in events):
+            problems.append("trigger: stage_changed_to and status_changed_to are about deals: use a deal event")
+    return problems
+
+
 @dataclass
 class Flow:
     name: str
     steps: list[Step]
     custom_field_names: bool = False  # the default of customFieldNames for steps that offer it
+    trigger: Trigger | None = None
 
     @classmethod
     def load(cls, path: str | Path, runtime: Runtime | None = None) -> Flow:
@@ -118,7 +256,12 @@ class Flow:
         if problems:
             raise FlowError([f"{source}: {problem}" for problem in problems])
         steps = [Step(cast(str, _step_id(s)), s["action"], s.get("inputs") or {}, s.get("when")) for s in raw["steps"]]
-        return cls(raw.get("name") or Path(source).stem, steps, bool(raw.get("customFieldNames")))
+        trigger = None
+        if raw.get("trigger"):
+            event = raw["trigger"]["event"]
+            trigger = Trigger(event if isinstance(event, list) else [event], raw["trigger"].get("filter") or {})
+        name = raw.get("name") or Path(source).stem
+        return cls(name, steps, custom_field_names=bool(raw.get("customFieldNames")), trigger=trigger)
 
 
 # ---- checking a flow before it runs ------------------------------------------------------
@@ -144,6 +287,8 @@ def check(raw: Any, bundle: Bundle | None = None) -> list[str]:
             malformed = True
     if malformed:
         return problems  # no usable list of steps: nothing more to look at
+    if raw.get("trigger"):
+        problems += trigger_problems(raw["trigger"])
     ids = [_step_id(step) for step in raw["steps"]]
     for i, step in enumerate(raw["steps"]):
         if i in broken:

@@ -72,6 +72,16 @@ CONSOLE_EVENTS = {
     "stopped",
     "claim_failed",
     "recover_failed",
+    # triggers (listen, poll)
+    "listening",
+    "webhook_added",
+    "webhook_reused",
+    "webhook_left",
+    "polled",
+    "poll_failed",
+    "caught_up",
+    "catch_up_limited",
+    "trigger_failed",
 }
 
 

@@ -1415,6 +1415,31 @@ def exercised_keys() -> set[str]:
     return keys
 
 
+def test_webhooks(live):
+    assert ok(run(live, "getWebhooks")) == []
+    hook = ok(
+        run(
+            live,
+            "addWebhook",
+            {
+                "subscriptionUrl": "http://127.0.0.1:9/pipedrive/events",
+                "eventAction": "change",
+                "eventObject": "Deal",
+                "name": "Deal changes",
+                "httpAuthUser": "hooks",
+                "httpAuthPassword": "s3cret",
+            },
+        )
+    )
+    assert (hook["event_action"], hook["event_object"], hook["version"]) == ("change", "deal", "2.0")
+    assert ids(ok(run(live, "getWebhooks"))) == [hook["id"]]
+    public = {"subscriptionUrl": "https://example.com/h", "eventAction": "create", "eventObject": "deal", "name": "x"}
+    assert "127.0.0.1" in fails(run(live, "addWebhook", public), "rejected", 400).message  # loopback only
+    ok(run(live, "deleteWebhook", {"id": hook["id"]}))
+    assert ok(run(live, "getWebhooks")) == []
+    fails(run(live, "deleteWebhook", {"id": hook["id"]}), "not_found", 404)
+
+
 def test_every_action_is_exercised():
     """Every non-removed action is run by a test of this module or a sibling, or is excluded with a reason."""
     bundle = Bundle.load()

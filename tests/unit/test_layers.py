@@ -23,6 +23,7 @@ LAYERS = {
     "flows": {"flows"},
     "hot folder": {"jobstore", "runner"},
     "designer": {"designer"},  # the whole designer/ package: the HTTP API and its page
+    "triggers": {"triggers"},
     "entry points": {"cli", "demo", "routedocs", "__init__"},
     "sandbox": {"sandbox"},  # the whole sandbox/ package
 }
@@ -33,6 +34,7 @@ MAY_IMPORT = {
     "flows": {"base", "bundle", "runtime", "flows"},
     "hot folder": {"base", "runtime", "flows", "hot folder"},
     "designer": {"base", "bundle", "runtime", "flows", "designer"},
+    "triggers": {"base", "runtime", "flows", "hot folder", "triggers"},
     "entry points": set(LAYERS),
     "sandbox": {"sandbox"},  # a stand-in for Pipedrive: it knows nothing of the connector
 }

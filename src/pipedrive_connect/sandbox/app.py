@@ -198,6 +198,7 @@ class SandboxApp:
         self.lock = threading.Lock()
         self.request_log: list[dict] = []
         self._stats: Counter = Counter()
+        self.webhooks: Any = None  # the webhook Dispatcher, when the server delivers webhooks
 
     # -- WSGI ---------------------------------------------------------------------------
     def __call__(self, environ, start_response):
@@ -391,6 +392,7 @@ class SandboxApp:
             "statuses": statuses,
             "oauth": self.oauth.stats() if self.oauth is not None else None,
             "records": self.store.counts(),
+            "webhooks": self.webhooks.snapshot() if self.webhooks is not None else {},
         }
 
     def log_snapshot(self) -> list[dict]:

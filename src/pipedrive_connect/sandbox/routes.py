@@ -35,6 +35,7 @@ from .handlers import (
     unmodelled,
     users,
     variations,
+    webhooks,
 )
 from .records import (
     create_record,
@@ -729,6 +730,10 @@ ROUTES: list[Route] = [
         "PUT", "v1", "/notes/<id>/comments/<commentId>", "updateCommentForNote", 10, comments.update_comment, "notes"
     ),
     Route("DELETE", "v1", "/notes/<id>/comments/<commentId>", "deleteComment", 6, comments.delete_comment, "notes"),
+    # webhooks (v1 paths, v2 payloads; delivered by handlers/webhooks.Dispatcher)
+    Route("GET", "v1", "/webhooks", "getWebhooks", 10, webhooks.list_webhooks),
+    Route("POST", "v1", "/webhooks", "addWebhook", 10, webhooks.add_webhook),
+    Route("DELETE", "v1", "/webhooks/<id>", "deleteWebhook", 6, webhooks.delete_webhook),
 ]
 
 

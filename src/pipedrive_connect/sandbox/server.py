@@ -16,6 +16,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
 from . import seed as seeding
 from .app import FAULT_KINDS, SandboxApp
 from .handlers.oauth import OAuthServer
+from .handlers.webhooks import Dispatcher, WebhookFaults
 from .store import Store
 
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
@@ -35,6 +36,8 @@ def create_app(
     search_limit: int = 10,
     oauth_client: tuple[str, str] | None = None,
     oauth_token_ttl: float = 3599.0,
+    webhook_time_scale: float = 1.0,
+    webhook_faults: WebhookFaults | None = None,
 ) -> SandboxApp:
     """Build the WSGI app with its store (``port`` is accepted for symmetry with Sandbox and ignored)."""
     store = Store(seed=seed)
@@ -48,7 +51,7 @@ def create_app(
         if generate:
             seeding.generate(store, generate, seed)
         store.flush()
-    return SandboxApp(
+    app = SandboxApp(
         store,
         token,
         burst_limit=burst_limit,
@@ -60,6 +63,8 @@ def create_app(
         allow_query_token=allow_query_token,
         oauth=OAuthServer(*oauth_client, ttl=oauth_token_ttl) if oauth_client else None,
     )
+    app.webhooks = Dispatcher(store, webhook_time_scale, webhook_faults, seed)
+    return app
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -91,6 +96,8 @@ class Sandbox:
         search_limit: int = 10,
         oauth_client: tuple[str, str] | None = None,
         oauth_token_ttl: float = 3599.0,
+        webhook_time_scale: float = 1.0,
+        webhook_faults: WebhookFaults | None = None,
     ):
         self.token, self.port = token, port
         self.app = create_app(
@@ -106,6 +113,8 @@ class Sandbox:
             search_limit=search_limit,
             oauth_client=oauth_client,
             oauth_token_ttl=oauth_token_ttl,
+            webhook_time_scale=webhook_time_scale,
+            webhook_faults=webhook_faults,
         )
         self._server: ThreadedWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -139,9 +148,11 @@ class Sandbox:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="pipedrive-sandbox", daemon=True
         )
         self._thread.start()
+        self.app.webhooks.start()
         return self
 
     def stop(self) -> None:
+        self.app.webhooks.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -200,6 +211,26 @@ def _lifetime(text: str) -> float:
     return seconds
 
 
+def _scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pipedrive-connect sandbox``."""
     parser.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1 (0 picks a free one)")
@@ -228,6 +259,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="lifetime of the OAuth access tokens (default 3599, as Pipedrive's)",
     )
+    parser.add_argument(
+        "--webhook-time-scale",
+        type=_scale,
+        default=1.0,
+        metavar="F",
+        help="multiply webhook times (10 s deadline, retries after 3/30/150 s, 30-minute ban) by F; "
+        "0.01 makes them 0.1 s, 0.03/0.3/1.5 s and 18 s (default 1)",
+    )
+    parser.add_argument(
+        "--webhook-drop-rate", type=_fraction, default=0.0, metavar="F", help="fraction of webhook events never sent"
+    )
+    parser.add_argument(
+        "--webhook-duplicate-rate",
+        type=_fraction,
+        default=0.0,
+        metavar="F",
+        help="fraction of webhook events sent twice",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -247,6 +296,8 @@ def main(args: argparse.Namespace) -> int:
             search_limit=args.search_limit,
             oauth_client=args.oauth_client,
             oauth_token_ttl=args.oauth_token_ttl,
+            webhook_time_scale=args.webhook_time_scale,
+            webhook_faults=WebhookFaults(args.webhook_drop_rate, args.webhook_duplicate_rate),
         )
     except (OSError, ValueError, sqlite3.Error) as exc:
         sys.stderr.write(f"pipedrive-connect sandbox: cannot set up the data (--data/--generate): {exc}\n")

@@ -12,6 +12,7 @@ import random
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import overload
 
@@ -50,6 +51,8 @@ class Store:
         self.tombstones: dict[str, set] = {}
         self._dirty: set[tuple[str, object]] = set()
         self._db: sqlite3.Connection | None = None
+        # called under the lock after each change: (table, "create"|"change"|"delete", data, previous)
+        self.observers: list[Callable[[str, str, dict | None, dict | None], None]] = []
 
     # -- basic access -------------------------------------------------------
     def table(self, name: str) -> dict:
@@ -86,13 +89,17 @@ class Store:
                 self.next_ids[name] = max(self.next_ids.get(name, 1), record["id"] + 1)
             self.table(name)[record["id"]] = record
             self._dirty.add((name, record["id"]))
+            self._notify(name, "create", record, None)
             return record
 
     def update(self, name: str, key, changes: dict) -> dict:
         with self.lock:
             record = self.tables[name][key]
+            previous = {k: record.get(k) for k, v in changes.items() if k != "update_time" and record.get(k) != v}
             record.update(changes)
             self._dirty.add((name, key))
+            if previous:
+                self._notify(name, "change", record, previous)
             return record
 
     def delete(self, name: str, key) -> dict | None:
@@ -101,7 +108,12 @@ class Store:
             if record is not None:
                 self.tombstones.setdefault(name, set()).add(key)
                 self._dirty.add((name, key))
+                self._notify(name, "delete", None, record)
             return record
+
+    def _notify(self, name: str, action: str, data: dict | None, previous: dict | None) -> None:
+        for observer in self.observers:
+            observer(name, action, data, previous)
 
     def was_deleted(self, name: str, key) -> bool:
         with self.lock:
