@@ -91,10 +91,19 @@ def assert_request(req, expected):
 
 
 def _register_setup(rsps, case):
-    """Calls an action makes before its main request (e.g. reading field definitions), answered as given."""
+    """Calls an action makes before its main request (e.g. reading field definitions, or looking a key up),
+    answered as given; a `query` there is the exact query that call must send, a `cost` its token cost
+    when it is not a field list's 10."""
     for exchange in case.get("setup", []):
         rsps.add(exchange["method"], BASE + exchange["path"], json=exchange["json"])
     return len(case.get("setup", []))
+
+
+def _assert_setup_queries(calls, case):
+    for call, exchange in zip(calls, case.get("setup", [])):
+        if "query" in exchange:
+            sent = {k: v[0] for k, v in parse_qs(urlsplit(call.request.url).query).items()}
+            assert sent == {k: str(v) for k, v in exchange["query"].items()}
 
 
 @pytest.mark.parametrize("key,case", CASES)
@@ -106,6 +115,7 @@ def test_sends_exact_request_and_routes_success(key, case, runtime, tmp_path):
         assert outcome.route == "success", outcome.error and outcome.error.to_dict()
         assert len(rsps.calls) == before + 1
         assert_request(rsps.calls[before].request, case["request"])
+        _assert_setup_queries(rsps.calls, case)
     if "result" in case:
         expected = case["result"]
         if isinstance(expected, dict) and isinstance(outcome.result, dict):
@@ -118,7 +128,7 @@ def test_sends_exact_request_and_routes_success(key, case, runtime, tmp_path):
         files = [item for item in outcome.logs if item.kind == "file"]
         assert [f.name for f in files] == [case["log_file"]["name"]]
         assert Path(files[0].path).read_text() == case["log_file"]["content"]
-    setup_cost = 10 * len(case.get("setup", []))  # field lists (v2 list cost)
+    setup_cost = sum(exchange.get("cost", 10) for exchange in case.get("setup", []))  # 10: a v2 field list
     assert outcome.cost == runtime.bundle.action(key).cost + setup_cost or key == "rawRequest"
 
 
