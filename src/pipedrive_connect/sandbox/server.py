@@ -32,6 +32,8 @@ def create_app(
     faults=None,
     allow_query_token: bool = False,
     search_limit: int = 10,
+    search_lag: float = 0.0,
+    ambiguous_creates: int = 0,
 ) -> SandboxApp:
     """Build the WSGI app with its store (``port`` is accepted for symmetry with Sandbox and ignored)."""
     store = Store(seed=seed)
@@ -55,6 +57,8 @@ def create_app(
         faults=faults,
         seed=seed,
         allow_query_token=allow_query_token,
+        search_lag=search_lag,
+        ambiguous_creates=ambiguous_creates,
     )
 
 
@@ -85,6 +89,8 @@ class Sandbox:
         faults=None,
         allow_query_token: bool = False,
         search_limit: int = 10,
+        search_lag: float = 0.0,
+        ambiguous_creates: int = 0,
     ):
         self.token, self.port = token, port
         self.app = create_app(
@@ -98,6 +104,8 @@ class Sandbox:
             faults=faults,
             allow_query_token=allow_query_token,
             search_limit=search_limit,
+            search_lag=search_lag,
+            ambiguous_creates=ambiguous_creates,
         )
         self._server: ThreadedWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -188,6 +196,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="makes generated data and faults reproducible")
     parser.add_argument("--generate", type=_counts, help="bulk data, e.g. deals=20000,persons=500")
     parser.add_argument(
+        "--search-lag",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="a new record is found by search only this long after it was created, as Pipedrive's index trails",
+    )
+    parser.add_argument(
+        "--ambiguous-creates",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the first N creates are applied, then answered with a 502 (the client cannot know they happened)",
+    )
+    parser.add_argument(
         "--allow-query-token", action="store_true", help="accept ?api_token= (legacy clients in benchmarks)"
     )
 
@@ -207,6 +229,8 @@ def main(args: argparse.Namespace) -> int:
             faults=args.fault_kinds,
             allow_query_token=args.allow_query_token,
             search_limit=args.search_limit,
+            search_lag=args.search_lag,
+            ambiguous_creates=args.ambiguous_creates,
         )
     except (OSError, ValueError, sqlite3.Error) as exc:
         sys.stderr.write(f"pipedrive-connect sandbox: cannot set up the data (--data/--generate): {exc}\n")
