@@ -49,11 +49,24 @@ def fill(template, event):
     return _PLACEHOLDER.sub(value, template).strip()
 
 
+def number(value, where):
+    """An amount from the event; anything else is an input error naming where it was."""
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        result = float("nan")
+    if result != result or result in (float("inf"), float("-inf")):
+        raise StepError("input", f"Input '{where}': {value!r} is not an amount", input_path=where)
+    return result
+
+
 def user_id(event, required=True):
     found = event.get("userId") or event.get("anonymousId")
     if not found and required:
         raise StepError(
-            "input", f"Input 'event.userId': a {event.get('type')} event needs userId or anonymousId", input_path="event.userId"
+            "input",
+            f"Input 'event.userId': a {event.get('type')} event needs userId or anonymousId",
+            input_path="event.userId",
         )
     return str(found) if found else None
 
@@ -104,11 +117,13 @@ def ensure_person(call, event, mapping):
     """The event's person: found by the user id, else created with what is known of them."""
     external_id = user_id(event)
     traits = event.get("traits") or (event.get("context") or {}).get("traits") or {}
-    record = mapped(traits, mapping.get("personTraits"))
-    record.setdefault("name", str(traits.get("name") or traits.get("email") or external_id))
-    record = with_external_id(record, mapping.get("userIdField"), external_id)
+    record = with_external_id(mapped(traits, mapping.get("personTraits")), mapping.get("userIdField"), external_id)
+    placeholder = {
+        "name": str(traits.get("name") or traits.get("email") or external_id)
+    }  # a name only for a new person
     key = person_key(mapping, external_id, traits)
-    return run(call, "upsertPerson", {**key, "onMultiple": "oldest", "record": record}, "event")
+    inputs = {**key, "onMultiple": "oldest", "record": record, "createOnly": placeholder}
+    return run(call, "upsertPerson", inputs, "event")
 
 
 # ---- the event types ---------------------------------------------------------------------------
@@ -121,14 +136,20 @@ def group(call, event, mapping):
     if not group_id:
         raise StepError("input", "Input 'event.groupId': a group event needs groupId", input_path="event.groupId")
     traits = event.get("traits") or {}
-    record = mapped(traits, mapping.get("organizationTraits"))
-    record.setdefault("name", str(traits.get("name") or group_id))
-    record = with_external_id(record, mapping.get("groupIdField"), str(group_id))
+    record = with_external_id(
+        mapped(traits, mapping.get("organizationTraits")), mapping.get("groupIdField"), str(group_id)
+    )
     if mapping.get("groupIdField"):
         key = {"matchBy": "customField", "matchField": mapping["groupIdField"], "matchValue": str(group_id)}
     else:
-        key = {"matchBy": "name", "matchValue": record["name"]}
-    organization = run(call, "upsertOrganization", {**key, "onMultiple": "oldest", "record": record}, "event")
+        key = {"matchBy": "name", "matchValue": str(traits.get("name") or group_id)}
+    inputs = {
+        **key,
+        "onMultiple": "oldest",
+        "record": record,
+        "createOnly": {"name": str(traits.get("name") or group_id)},
+    }
+    organization = run(call, "upsertOrganization", inputs, "event")
     org_id = organization["record"]["id"]
     person = find_person(call, mapping, user_id(event)) if user_id(event, required=False) else None
     link = "no person"
@@ -143,10 +164,16 @@ def group(call, event, mapping):
 def alias(call, event, mapping):
     previous, current = event.get("previousId"), event.get("userId")
     if not previous or not current:
-        raise StepError("input", "Input 'event.previousId': an alias event needs previousId and userId", input_path="event.previousId")
+        raise StepError(
+            "input",
+            "Input 'event.previousId': an alias event needs previousId and userId",
+            input_path="event.previousId",
+        )
     if not mapping.get("userIdField"):
         raise StepError(
-            "input", "Input 'mapping.userIdField': alias needs the person field holding the user id", input_path="mapping.userIdField"
+            "input",
+            "Input 'mapping.userIdField': alias needs the person field holding the user id",
+            input_path="mapping.userIdField",
         )
     old, new = find_person(call, mapping, str(previous)), find_person(call, mapping, str(current))
     if old is None:
@@ -172,7 +199,7 @@ def track(call, event, mapping):
     if lead.get("value"):
         amount = fill(lead["value"], event)
         if amount:
-            record["value"] = {"amount": float(amount), "currency": lead.get("currency", "EUR")}
+            record["value"] = {"amount": number(amount, "event.properties"), "currency": lead.get("currency", "EUR")}
     return {"lead": run(call, "upsertLead", {"matchBy": "title", "record": record}, "mapping.leads")}
 
 
@@ -182,8 +209,9 @@ def order(call, event, mapping, orders):
     person = ensure_person(call, event, mapping)["record"]
     currency = str(props.get("currency") or orders.get("currency", "EUR")).upper()
     record = {"title": fill(orders.get("title", "Order {properties.order_id}"), event), "personId": person["id"]}
-    if props.get("total") is not None or props.get("revenue") is not None:
-        record.update(value=float(props.get("total", props.get("revenue"))), currency=currency)
+    total = props.get("total", props.get("revenue"))
+    if total is not None:
+        record.update(value=number(total, "event.properties.total"), currency=currency)
     if person.get("org_id"):
         record["orgId"] = person["org_id"]
     if orders.get("orderIdField"):
@@ -198,8 +226,12 @@ def order(call, event, mapping, orders):
     for i, item in enumerate(props.get("products") or []):
         sku = item.get("sku") or item.get("product_id")
         if not sku:
-            raise StepError("input", f"Input 'event.properties.products[{i}]': a product needs sku", input_path=f"event.properties.products[{i}]")
-        price = float(item.get("price") or 0)
+            raise StepError(
+                "input",
+                f"Input 'event.properties.products[{i}]': a product needs sku",
+                input_path=f"event.properties.products[{i}]",
+            )
+        price = number(item.get("price") or 0, f"event.properties.products[{i}].price")
         product = run(
             call,
             "upsertProduct",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipedrive_connect.errors import StepError
 
@@ -80,7 +81,12 @@ KINDS = {
         fields="deals",
     ),
     "products": Kind(
-        "product", "addProduct", "updateProduct", "getProduct", "/products/search", {"code": Key("code", "code", "code")}
+        "product",
+        "addProduct",
+        "updateProduct",
+        "getProduct",
+        "/products/search",
+        {"code": Key("code", "code", "code")},
     ),
     "leads": Kind(
         "lead",
@@ -170,7 +176,9 @@ def resolve_key(call, record: dict) -> Match:
     if by == "customField":
         name = call.inputs.get("matchField")
         if not name:
-            raise StepError("input", "Input 'matchField' is required to match on a custom field", input_path="matchField")
+            raise StepError(
+                "input", "Input 'matchField' is required to match on a custom field", input_path="matchField"
+            )
         if kind.fields is None:
             raise StepError("input", f"Input 'matchBy': {kind.entity}s cannot be matched on a custom field here")
         by_code, by_name = call.code("custom_fields").fields_of(call, resource=kind.fields)
@@ -185,7 +193,10 @@ def resolve_key(call, record: dict) -> Match:
         code = found["field_code"]
         if value in (None, ""):
             given = record.get("customFields") or {}
-            value = next((v for k, v in given.items() if k == code or str(k).strip().lower() == found["field_name"].lower()), None)
+            value = next(
+                (v for k, v in given.items() if k == code or str(k).strip().lower() == found["field_name"].lower()),
+                None,
+            )
         match = Match(kind, by, "" if value is None else str(value), field_code=code)
     else:
         if value in (None, ""):
@@ -195,14 +206,16 @@ def resolve_key(call, record: dict) -> Match:
             match.scope = record[kind.scope[0]]
     if not match.value:
         raise StepError(
-            "input", f"Input 'matchValue': no value to match on {by}; give it, or set it in the record", input_path="matchValue"
+            "input",
+            f"Input 'matchValue': no value to match on {by}; give it, or set it in the record",
+            input_path="matchValue",
         )
     match.on_multiple = call.inputs.get("onMultiple", "error")
     return match
 
 
 # ---- looking up -----------------------------------------------------------------------------
-def _search(call, path: str, query: dict) -> list:
+def _search(call, path: str, query: dict) -> Any:
     request = call.request("GET", path, api="v2", cost=20, search=True, query=query)
     return call.send(request).data or []
 
@@ -211,8 +224,8 @@ def candidates(call, match: Match) -> list:
     """Ids of the records whose key is exactly the value (e-mails in any case)."""
     kind = match.kind
     if match.field_code:
-        query = {"term": match.value, "entity_type": kind.entity, "field": match.field_code, "match": "exact"}
-        query["limit"] = 100
+        query: dict[str, object] = {"term": match.value, "entity_type": kind.entity, "field": match.field_code}
+        query.update(match="exact", limit=100)
         return [hit["id"] for hit in _search(call, "/itemSearch/field", query) if isinstance(hit, dict)]
     key = kind.keys[match.by]
     query = {"term": match.value, "fields": key.field, "exact_match": "true", "limit": 100}
@@ -221,7 +234,8 @@ def candidates(call, match: Match) -> list:
     data = _search(call, kind.search, query)
     wanted = match.value.lower() if key.fold else match.value
     ids = []
-    for hit in data.get("items", []) if isinstance(data, dict) else []:
+    hits: list[dict] = data.get("items", []) if isinstance(data, dict) else []
+    for hit in hits:
         item = hit.get("item") or {}
         values = item.get(key.item)
         values = values if isinstance(values, list) else [values]
@@ -297,7 +311,8 @@ def same(wanted, have, fold: bool = False) -> bool:
             return all(same(w, by_currency.get(w["currency"])) for w in wanted)
         norm = [str(_scalar(v)).lower() if fold else _scalar(v) for v in wanted]
         got = [str(_scalar(v)).lower() if fold else _scalar(v) for v in have]
-        return all(same(w, g) for w, g in zip(norm, got)) or sorted(map(str, norm)) == sorted(map(str, got))
+        in_order = all(same(w, g) for w, g in zip(norm, got, strict=True))
+        return in_order or sorted(map(str, norm)) == sorted(map(str, got))  # ids in another order
     if isinstance(wanted, bool) or isinstance(have, bool):
         return wanted == have
     if isinstance(wanted, (int, float)) and isinstance(have, (int, float)):
@@ -334,10 +349,11 @@ def find(call):
 def upsert(call):
     """upsertPerson and the others: {action: created|updated|unchanged, record}."""
     kind = KINDS[call.action.resource]
-    record_inputs = call.inputs["record"]
-    adder = call.sub(kind.add, record_inputs, "record")  # checks the record before anything is sent
+    record, create_only = call.inputs["record"], call.inputs.get("createOnly") or {}
+    adder = call.sub(kind.add, {**create_only, **record}, "record")  # checked before anything is sent
     match = resolve_key(call, adder.inputs)
-    body = adder.wire().body or {}
+    only_on_create = {p.wire for p in adder.action.params if p.name in create_only and p.name not in record}
+    body = {k: v for k, v in (adder.wire().body or {}).items() if k not in only_on_create}
     guard_ = guard(call)
     with guard_.lock(match.key):
         existing = lookup(call, match)

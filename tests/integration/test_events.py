@@ -54,6 +54,8 @@ def test_identify_upserts_the_person_by_user_id(live, sandbox, fields):
     assert person["name"] == "Ada Lovelace" and person["custom_fields"][fields["plan"]] == "Pro"
     assert person["emails"][0]["value"] == "ada@example.org"
     assert ok(handle(live, IDENTIFY))["person"]["action"] == "unchanged"
+    nameless = ok(handle(live, {**IDENTIFY, "traits": {"plan": "Pro"}}))  # the id's placeholder name is not used
+    assert nameless["person"]["action"] == "unchanged" and nameless["person"]["record"]["name"] == "Ada Lovelace"
     upgraded = ok(handle(live, {**IDENTIFY, "traits": {**IDENTIFY["traits"], "plan": "Enterprise"}}))
     assert upgraded["person"]["action"] == "updated" and upgraded["person"]["changed"] == ["custom_fields"]
     assert len(persons_with_user(sandbox, fields, "u-1")) == 1
@@ -126,7 +128,11 @@ ORDER = {
 
 
 def test_an_order_makes_a_deal_with_three_lines_reusing_the_product_that_exists(live, sandbox, fields):
-    existing = ok(live.run("addProduct", Job(), {"name": "Brass gears", "code": "SKU-B", "prices": [{"price": 40, "currency": "EUR"}]}))
+    existing = ok(
+        live.run(
+            "addProduct", Job(), {"name": "Brass gears", "code": "SKU-B", "prices": [{"price": 40, "currency": "EUR"}]}
+        )
+    )
     products_before = len(sandbox.store.rows("products"))
     result = ok(handle(live, ORDER))
     deal = result["deal"]["record"]
@@ -164,4 +170,11 @@ def test_the_sample_flow_runs_the_sample_events(sandbox, live, fields, tmp_path)
         HotFolder(live, flow, inbox, out, settings=WatchSettings(workers=1, settle=0)).run(once=True)
     routed = {p.name: json.loads(p.read_text())["steps"]["event"]["result"] for p in (out / "success").glob("*.json")}
     assert len(routed) == len(list((SAMPLES / "events").glob("[0-9]*.json"))) and not list(out.glob("error/*.json"))
-    assert [r["type"] for _, r in sorted(routed.items())] == ["identify", "group", "identify", "alias", "track", "track"]
+    assert [r["type"] for _, r in sorted(routed.items())] == [
+        "identify",
+        "group",
+        "identify",
+        "alias",
+        "track",
+        "track",
+    ]

@@ -20,7 +20,10 @@ FLOW = {
             "id": "person",
             "action": "addPerson",
             "inputs": {"name": "{{ job.data.name }}", "emails": "{{ job.data.email }}"},
-            "naturalKey": {"action": "findPerson", "inputs": {"matchBy": "email", "matchValue": "{{ job.data.email }}"}},
+            "naturalKey": {
+                "action": "findPerson",
+                "inputs": {"matchBy": "email", "matchValue": "{{ job.data.email }}"},
+            },
         },
         {"id": "read", "action": "getPerson", "inputs": {"id": "{{ steps.person.result.id }}"}},
     ]
@@ -47,9 +50,7 @@ def drop_job(inbox, name="signup"):
 
 
 @pytest.mark.parametrize("applied", [True, False], ids=["create-happened", "create-lost"])
-def test_requeue_resume_after_outcome_unknown_checks_before_creating(
-    live, sandbox, folders, applied, monkeypatch
-):
+def test_requeue_resume_after_outcome_unknown_checks_before_creating(live, sandbox, folders, applied, monkeypatch):
     inbox, out = folders
     if applied:
         sandbox.app.ambiguous.arm(1)  # the sandbox makes the person, then answers 502

@@ -102,6 +102,16 @@ def test_custom_field_key_matches_by_field_name_and_sends_only_the_changed_custo
     assert search and search[0]["query"]["field"] == field["field_code"]
 
 
+def test_create_only_fields_name_a_new_record_and_never_overwrite_an_existing_one(live, sandbox):
+    inputs = {"matchBy": "email", "record": {"emails": [EMAIL]}, "createOnly": {"name": "New signup"}}
+    created = ok(live.run("upsertPerson", Job(), inputs))
+    assert created["action"] == "created" and created["record"]["name"] == "New signup"
+    ok(live.run("updatePerson", Job(), {"id": created["record"]["id"], "name": "Ada Lovelace"}))
+    sandbox.app.reset_log()
+    again = ok(live.run("upsertPerson", Job(), {**inputs, "createOnly": {"name": "Another placeholder"}}))
+    assert again["action"] == "unchanged" and again["record"]["name"] == "Ada Lovelace" and writes(sandbox) == []
+
+
 def test_find_says_found_false_then_finds_with_any_letter_case(live):
     assert ok(live.run("findPerson", Job(), {"matchBy": "email", "matchValue": EMAIL})) == {
         "found": False,
@@ -185,7 +195,9 @@ def test_eight_workers_with_one_key_and_a_lagging_index_make_one_record(lagging,
     inbox, out = tmp_path / "in", tmp_path / "routed"
     inbox.mkdir()
     drop_jobs(inbox, 8, EMAIL)
-    folder = HotFolder(runtime, Flow.from_dict(UPSERT_FLOW, runtime), inbox, out, settings=WatchSettings(workers=8, settle=0))
+    folder = HotFolder(
+        runtime, Flow.from_dict(UPSERT_FLOW, runtime), inbox, out, settings=WatchSettings(workers=8, settle=0)
+    )
     stats = folder.run(once=True)
     assert stats.summary()["success"] == 8
     results = [json.loads(p.read_text())["steps"]["person"]["result"] for p in (out / "success").glob("*.json")]

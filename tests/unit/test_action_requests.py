@@ -100,7 +100,8 @@ def _register_setup(rsps, case):
 
 
 def _assert_setup_queries(calls, case):
-    for call, exchange in zip(calls, case.get("setup", [])):
+    setup = case.get("setup", [])
+    for call, exchange in zip(list(calls)[: len(setup)], setup, strict=True):
         if "query" in exchange:
             sent = {k: v[0] for k, v in parse_qs(urlsplit(call.request.url).query).items()}
             assert sent == {k: str(v) for k, v in exchange["query"].items()}
