@@ -175,6 +175,19 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _non_negative(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = -1
+        if not value >= 0:
+            raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {text!r}")
+        return value
+
+    return parse
+
+
 def _kinds(text: str) -> list[str]:
     kinds = [k.strip() for k in text.split(",") if k.strip()]
     unknown = set(kinds) - set(FAULT_KINDS)
@@ -197,14 +210,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generate", type=_counts, help="bulk data, e.g. deals=20000,persons=500")
     parser.add_argument(
         "--search-lag",
-        type=float,
+        type=_non_negative(float),
         default=0.0,
         metavar="SECONDS",
         help="a new record is found by search only this long after it was created, as Pipedrive's index trails",
     )
     parser.add_argument(
         "--ambiguous-creates",
-        type=int,
+        type=_non_negative(int),
         default=0,
         metavar="N",
         help="the first N creates are applied, then answered with a 502 (the client cannot know they happened)",
