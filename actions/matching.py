@@ -22,6 +22,7 @@ from typing import Any
 from pipedrive_connect.errors import StepError
 
 REMEMBER_SECONDS = 300  # how long a key just created is answered from memory (the index lags less)
+STRIPES = 64  # locks shared by hash: one key always takes the same one, and memory stays flat
 MAX_CANDIDATES = 10  # more matches than this are listed in the error only up to here
 
 
@@ -107,12 +108,11 @@ class Guard:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._locks: dict[tuple, threading.Lock] = {}
+        self._stripes = [threading.Lock() for _ in range(STRIPES)]
         self._created: dict[tuple, tuple[float, object]] = {}
 
     def lock(self, key: tuple) -> threading.Lock:
-        with self._lock:
-            return self._locks.setdefault(key, threading.Lock())
+        return self._stripes[hash(key) % STRIPES]
 
     def created(self, key: tuple) -> object | None:
         with self._lock:
@@ -123,8 +123,11 @@ class Guard:
             return hit[1] if hit else None
 
     def remember(self, key: tuple, record_id: object) -> None:
+        now = time.monotonic()
         with self._lock:
-            self._created[key] = (time.monotonic() + REMEMBER_SECONDS, record_id)
+            if len(self._created) > 10_000:  # a long run: drop what has expired
+                self._created = {k: hit for k, hit in self._created.items() if hit[0] > now}
+            self._created[key] = (now + REMEMBER_SECONDS, record_id)
 
     def forget(self, key: tuple) -> None:
         with self._lock:
