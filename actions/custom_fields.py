@@ -21,9 +21,9 @@ _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 _ID_TYPES = {"user", "org", "people", "person", "deal", "lead", "stage", "int"}
 
 
-def fields_of(call, refresh=False):
-    """{field_code: field} and {lower-case name: field} for the action's entity, cached."""
-    path = FIELD_LISTS[call.action.resource]
+def fields_of(call, refresh=False, resource=None):
+    """{field_code: field} and {lower-case name: field} for the action's entity (or `resource`), cached."""
+    path = FIELD_LISTS[resource or call.action.resource]
 
     def fetch():
         fields = call.lookup(call.request("GET", path, api="v2", cost=10, search=False), paging="cursor")

@@ -21,6 +21,7 @@ KINDS = {
         "Pipedrive failed or is in maintenance (5xx), or its answer was unusable (not JSON, too large, looping pages)"
     ),
     "network": "Pipedrive could not be reached, or its answer did not arrive in full",
+    "ambiguous": "more than one record matches the key; make the key unique, or let the step pick one",
     "outcome_unknown": "a write may or may not have been applied; check before re-running",
     "unexpected": "a fault in the connector itself",
 }

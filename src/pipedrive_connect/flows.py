@@ -76,6 +76,14 @@ FLOW_SCHEMA = {
                         "type": "string",
                         "description": "template; the step is skipped when it renders empty/false",
                     },
+                    "naturalKey": {
+                        "type": "object",
+                        "required": ["action", "inputs"],
+                        "additionalProperties": False,
+                        "properties": {"action": {"type": "string"}, "inputs": {"type": "object"}},
+                        "description": "a find action (result {found, record}) run before a create whose outcome "
+                        "was unknown: when it finds the record, the step is done with it",
+                    },
                 },
             },
         },
@@ -99,6 +107,7 @@ class Step:
     action: str
     inputs: dict[str, Any] = field(default_factory=dict)
     when: str | None = None
+    natural_key: dict[str, Any] | None = None
 
 
 EVENT_ACTIONS = ("create", "change", "delete")
@@ -255,7 +264,10 @@ class Flow:
         problems = check(raw, runtime.bundle if runtime is not None else None)
         if problems:
             raise FlowError([f"{source}: {problem}" for problem in problems])
-        steps = [Step(cast(str, _step_id(s)), s["action"], s.get("inputs") or {}, s.get("when")) for s in raw["steps"]]
+        steps = [
+            Step(cast(str, _step_id(s)), s["action"], s.get("inputs") or {}, s.get("when"), s.get("naturalKey"))
+            for s in raw["steps"]
+        ]
         trigger = None
         if raw.get("trigger"):
             event = raw["trigger"]["event"]
@@ -296,6 +308,9 @@ def check(raw: Any, bundle: Bundle | None = None) -> list[str]:
         if ids[i] in ids[:i]:
             problems.append(f"step {ids[i]!r}: the id is used twice; give each step its own id")
         problems += [f"step {ids[i]!r}{problem}" for problem in _check_step(step, ids[:i], ids[i:], bundle)]
+        if step.get("naturalKey"):
+            key = {"action": step["naturalKey"]["action"], "inputs": step["naturalKey"]["inputs"]}
+            problems += [f"step {ids[i]!r} naturalKey{p}" for p in _check_step(key, ids[:i], ids[i:], bundle)]
     return problems
 
 
@@ -415,7 +430,9 @@ def run_flow(runtime: Runtime, flow: Flow, job: Job, journal=None) -> Outcome:
     """
     outcome = Outcome("success", job)
     for step in flow.steps:
-        if step.id in outcome.job.steps:
+        done = outcome.job.steps.get(step.id)
+        doubtful = isinstance(done, dict) and bool(done.get(IN_DOUBT))
+        if done is not None and not doubtful:
             continue
         if step.when is not None:
             try:
@@ -424,6 +441,15 @@ def run_flow(runtime: Runtime, flow: Flow, job: Job, journal=None) -> Outcome:
                 outcome.route, outcome.error, outcome.failed_step = "error", exc, step.id
                 return outcome
             if decision in _FALSY:
+                continue
+        if doubtful and step.natural_key:
+            found = _find_by_key(runtime, step, outcome)
+            if outcome.route == "error":
+                return outcome
+            if found is not None:
+                outcome.job = outcome.job.with_step(step.id, found)
+                if journal is not None:
+                    journal.done(step, found)
                 continue
         if journal is not None:
             journal.started(step)
@@ -446,6 +472,35 @@ def _inputs(runtime: Runtime, flow: Flow, step: Step) -> dict[str, Any]:
         return step.inputs
     offered = runtime.bundle.action(step.action).schema.get("properties", {})
     return {**step.inputs, "customFieldNames": True} if "customFieldNames" in offered else step.inputs
+
+
+IN_DOUBT = "outcome_unknown"  # a step record saying the step's create may or may not have happened
+
+
+def in_doubt(action: str) -> dict[str, Any]:
+    """The record that stands for a step whose outcome is unknown, until the step runs again."""
+    return {"action": action, IN_DOUBT: True}
+
+
+def _find_by_key(runtime: Runtime, step: Step, outcome: Outcome) -> dict[str, Any] | None:
+    """Before creating again what may exist: run the step's natural-key find; its record stands for the
+    create's result when found. A failing find stops the flow there (outcome set to error)."""
+    key = step.natural_key or {}
+    found = runtime.run(key["action"], outcome.job, key["inputs"], step_id=f"{step.id}.naturalKey")
+    outcome.logs.extend(found.logs)
+    outcome.calls += found.calls
+    outcome.cost += found.cost
+    if found.route == "error":
+        outcome.route, outcome.error, outcome.failed_step = "error", found.error, step.id
+        return None
+    result = found.result if isinstance(found.result, dict) else {}
+    if "found" not in result:
+        outcome.route, outcome.failed_step = "error", step.id
+        outcome.error = StepError("input", f"naturalKey action {key['action']} does not answer found/record")
+        return None
+    if not result["found"]:
+        return None
+    return {"action": step.action, "result": result["record"], "found_by_natural_key": True}
 
 
 def write_debug_records(

@@ -571,6 +571,11 @@ def requeue(output: Path, in_dir: Path, resume: bool = False) -> Path:
     job: dict[str, Any] = {k: raw[k] for k in ("id", "data", "metadata") if k in raw}
     if resume and raw.get("steps"):
         job["steps"] = raw["steps"]
+    error = raw.get("error") or {}
+    if resume and error.get("type") == "outcome_unknown" and error.get("step"):
+        # the step runs again; one with a natural key first looks for what it may have created
+        action = (error.get("details") or {}).get("action") or ""
+        job["steps"] = {**job.get("steps", {}), error["step"]: {"action": action, "outcome_unknown": True}}
     files = []
     for f in raw.get("files") or []:
         source_file = Path(f["path"]) if Path(f["path"]).is_absolute() else output.parent / f["path"]

@@ -34,7 +34,7 @@ from .client import RetrySettings, may_repeat
 from .connection import Connection
 from .errors import StepError
 from .files import FileRoots
-from .flows import Flow, run_flow, write_debug_records
+from .flows import Flow, in_doubt, run_flow, write_debug_records
 from .jobs import (
     MAX_JOB_BYTES,
     Attachment,
@@ -349,6 +349,9 @@ class HotFolder:
             job = job.with_step(step_id, record)
         if state.in_flight is not None:
             action = self.runtime.bundle.actions.get(state.in_flight["action"])
+            step_of = {s.id: s for s in self.flow.steps}.get(state.in_flight["step"])
+            if step_of is not None and step_of.natural_key:  # it looks for the record before creating
+                return job.with_step(step_of.id, in_doubt(state.in_flight["action"]))
             if action is None or not action.method or not may_repeat(action.method):
                 step, name = state.in_flight["step"], state.in_flight["action"]
                 error = StepError(

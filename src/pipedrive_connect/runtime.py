@@ -69,6 +69,7 @@ class Call:
         self.additional_data: dict[str, Any] | None = None
         self.captured: Request | None = None  # a preview's request, taken instead of being sent
         self.previewing = False
+        self.preview_of: Call | None = None  # the previewed call a sub-call's request is taken for
 
     # ---- requests -------------------------------------------------------------------------
     def request(self, method: str | None = None, path: str | None = None, **fields: Any) -> Request:
@@ -111,7 +112,7 @@ class Call:
     def _take(self, request: Request) -> Request:
         """On a preview, the action's first request is kept and the handler stops: nothing is sent."""
         if self.previewing:
-            self.captured = request
+            (self.preview_of or self).captured = request
             raise _Previewed
         return request
 
@@ -187,6 +188,23 @@ class Call:
         """Another of the bundle's action modules (actions/<module>.py)."""
         return self.runtime.bundle.code_module("actions", module)
 
+    def sub(self, key: str, inputs: dict[str, Any], where: str = "") -> Call:
+        """A call of another action on the same job, for actions made of others (upserts, events):
+        its inputs are checked against that action's schema (never rendered again: they are data by
+        now), an input error names them under `where`, and its requests count in this call's usage."""
+        action = self.runtime.bundle.action(key)
+        try:
+            prepared, _ = self.runtime.prepare(action, inputs, self.job, templates=False)
+        except StepError as exc:
+            if where and exc.kind == "input":
+                exc.message = re.sub(r"([Ii]nput ')", lambda m: m.group(1) + where + ".", exc.message, count=1)
+                exc.input_path = f"{where}.{exc.input_path}" if exc.input_path else where
+            raise
+        call = Call(self.runtime, action, prepared, self.job)
+        call.trace, call.usage, call.logs = self.trace, self.usage, self.logs
+        call.previewing, call.preview_of = self.previewing, self.preview_of or self  # a preview sends nothing
+        return call
+
     @property
     def log_dir(self) -> Path:
         return self.runtime.log_dir(self.job)
@@ -195,8 +213,9 @@ class Call:
         self.logs.append(LogItem("file", name, content_type, str(path), size=size))
 
 
-class _Previewed(Exception):
-    """Raised in a handler on a preview once its request is captured."""
+class _Previewed(BaseException):
+    """Raised in a handler on a preview once its request is captured (a BaseException, so that no
+    handler's `except Exception` can swallow it and go on to send)."""
 
 
 def endpoint(call: Call) -> Any:
@@ -384,11 +403,13 @@ class Runtime:
         if old is not None:
             old.close()
 
-    def prepare(self, action: Action, raw_inputs: dict[str, Any], job: Job) -> tuple[dict[str, Any], list[str]]:
+    def prepare(
+        self, action: Action, raw_inputs: dict[str, Any], job: Job, templates: bool = True
+    ) -> tuple[dict[str, Any], list[str]]:
         """Resolve old input names, render templates, coerce designer strings, validate: bad input stops
         here. Returns the inputs and the deprecation notes for the log."""
         named, notes = resolve_aliases(raw_inputs or {}, action.schema)
-        rendered = render(named, job.template_context())
+        rendered = render(named, job.template_context()) if templates else named
         inputs = coerce(rendered, action.schema)
         if not isinstance(inputs, dict):
             raise StepError("input", "inputs must be a mapping of input names to values")

@@ -17,26 +17,11 @@ import yaml
 from pipedrive_connect import coverage
 from pipedrive_connect.bundle import Bundle
 from pipedrive_connect.cli import main
-from tests.support.openapi import requires_spec, spec_available, spec_dir
+from tests.support.openapi import requires_spec, spec_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = Bundle.load(ROOT)
 METHODS = ("get", "post", "put", "patch", "delete")
-
-# TEMPORARY, while issue 16 lands in parts: the areas (tags) the other parts add, whose operations are
-# PENDING_OTHER_PARTS below. Delete both, and PENDING_OTHER_PARTS's one use, once those parts are merged.
-PENDING_OTHER_PARTS_TAGS = {
-    "Deals",
-    "Products",
-    "Persons",
-    "Organizations",
-    "Leads",
-    "Notes",
-    "DealInstallments",
-    "DealProducts",
-    "Webhooks",
-    "ItemSearch",
-}
 
 
 @functools.cache
@@ -57,18 +42,6 @@ def spec_operations() -> dict[str, dict]:
     return out
 
 
-def _pending_other_parts() -> set[str]:
-    return {
-        key
-        for key, op in spec_operations().items()
-        if any(t in PENDING_OTHER_PARTS_TAGS or (t.endswith("Fields") and t != "ProjectFields") for t in op["tags"])
-    }
-
-
-# TEMPORARY (see PENDING_OTHER_PARTS_TAGS): every *Fields tag but ProjectFields is another part's too.
-PENDING_OTHER_PARTS: set[str] = _pending_other_parts() if spec_available() else set()
-
-
 def covered_keys() -> set[str]:
     return {f"{a.api} {a.operation}" for a in BUNDLE.actions.values() if not a.removed and a.operation}
 
@@ -81,7 +54,7 @@ def left_out() -> dict:
 def test_every_live_operation_is_covered_or_left_out_with_a_reason():
     live = {key for key, op in spec_operations().items() if not op["deprecated"]}
     reasons = {k for k, v in left_out().items() if isinstance(v, str) and v.strip()}
-    missing = sorted(live - covered_keys() - reasons - PENDING_OTHER_PARTS)
+    missing = sorted(live - covered_keys() - reasons)
     assert not missing, f"live operations no action calls and left-out.yaml does not explain: {missing}"
 
 

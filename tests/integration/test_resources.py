@@ -1392,6 +1392,34 @@ def test_note_comments(live):
     fails(run(live, "getNoteComment", {"id": note["id"], "commentId": first["uuid"]}), "not_found", 404)
 
 
+# ---- find, upsert, search everything, customer events (behaviour in test_upserts.py and test_events.py) -------------
+def test_find_upsert_and_item_search(live):
+    org = ok(run(live, "upsertOrganization", {"matchBy": "name", "record": {"name": "Upsert Org"}}))["record"]
+    assert (
+        ok(run(live, "findOrganization", {"matchBy": "name", "matchValue": "Upsert Org"}))["record"]["id"] == org["id"]
+    )
+    person = {"name": "Upsert Person", "emails": ["up@example.org"], "orgId": org["id"]}
+    person_id = ok(run(live, "upsertPerson", {"matchBy": "email", "record": person}))["record"]["id"]
+    assert (
+        ok(run(live, "findPerson", {"matchBy": "email", "matchValue": "UP@example.org"}))["record"]["id"] == person_id
+    )
+    deal = {"title": "Upsert Deal", "orgId": org["id"]}
+    deal_id = ok(run(live, "upsertDeal", {"matchBy": "title", "record": deal}))["record"]["id"]
+    assert ok(run(live, "findDeal", {"matchBy": "title", "matchValue": "Upsert Deal"}))["record"]["id"] == deal_id
+    product = {"name": "Upsert Product", "code": "UP-1"}
+    product_id = ok(run(live, "upsertProduct", {"matchBy": "code", "record": product}))["record"]["id"]
+    assert ok(run(live, "findProduct", {"matchBy": "code", "matchValue": "UP-1"}))["record"]["id"] == product_id
+    lead = ok(run(live, "upsertLead", {"matchBy": "title", "record": {"title": "Upsert Lead", "personId": person_id}}))
+    assert lead["action"] == "created"
+    hits = ok(run(live, "searchItem", {"term": "Upsert", "itemTypes": "deal,product"}))["items"]
+    assert {(h["item"]["type"], h["item"]["id"]) for h in hits} == {("deal", deal_id), ("product", product_id)}
+    by_field = ok(run(live, "searchItemByField", {"term": "UP-1", "entityType": "product", "field": "code"}))
+    assert [hit["id"] for hit in by_field] == [product_id]
+    event = {"type": "identify", "userId": "u-1", "traits": {"email": "up@example.org"}}
+    handled = ok(run(live, "handleEvent", {"event": event, "mapping": {"personTraits": {"email": "emails"}}}))
+    assert handled["person"]["record"]["id"] == person_id
+
+
 # ---- the registry --------------------------------------------------------------------------------------------------
 
 

@@ -93,10 +93,20 @@ def assert_request(req, expected):
 
 
 def _register_setup(rsps, case):
-    """Calls an action makes before its main request (e.g. reading field definitions), answered as given."""
+    """Calls an action makes before its main request (e.g. reading field definitions, or looking a key up),
+    answered as given; a `query` there is the exact query that call must send, a `cost` its token cost
+    when it is not a field list's 10."""
     for exchange in case.get("setup", []):
         rsps.add(exchange["method"], BASE + exchange["path"], json=exchange["json"])
     return len(case.get("setup", []))
+
+
+def _assert_setup_queries(calls, case):
+    setup = case.get("setup", [])
+    for call, exchange in zip(list(calls)[: len(setup)], setup, strict=True):
+        if "query" in exchange:
+            sent = {k: v[0] for k, v in parse_qs(urlsplit(call.request.url).query).items()}
+            assert sent == {k: str(v) for k, v in exchange["query"].items()}
 
 
 @pytest.mark.parametrize("key,case", CASES)
@@ -112,6 +122,7 @@ def test_sends_exact_request_and_routes_success(key, case, runtime, tmp_path):
         assert_request(rsps.calls[before].request, case["request"])
         for call, exchange in zip(rsps.calls[before + 1 :], case.get("then", []), strict=True):
             assert_request(call.request, exchange["request"])
+        _assert_setup_queries(rsps.calls, case)
     if "result" in case:
         expected = case["result"]
         if isinstance(expected, dict) and isinstance(outcome.result, dict):
@@ -124,9 +135,10 @@ def test_sends_exact_request_and_routes_success(key, case, runtime, tmp_path):
         files = [item for item in outcome.logs if item.kind == "file"]
         assert [f.name for f in files] == [case["log_file"]["name"]]
         assert Path(files[0].path).read_text() == case["log_file"]["content"]
-    setup_cost = 10 * len(case.get("setup", []))  # field lists (v2 list cost)
+    setup_cost = sum(exchange.get("cost", 10) for exchange in case.get("setup", []))  # 10: a v2 field list
     then_cost = sum(exchange["cost"] for exchange in case.get("then", []))
-    assert outcome.cost == runtime.bundle.action(key).cost + setup_cost + then_cost or key == "rawRequest"
+    expected = case.get("cost", runtime.bundle.action(key).cost + setup_cost + then_cost)  # `cost`: made of others
+    assert outcome.cost == expected or key == "rawRequest"
 
 
 @pytest.mark.parametrize("key,case", CASES)
@@ -169,12 +181,17 @@ def test_every_action_has_a_request_case(bundle):
 
 @pytest.mark.parametrize("key,case", CASES)
 def test_preview_shows_the_request_the_case_sends_and_sends_nothing(key, case, runtime, tmp_path):
-    """`run --dry-run` and the designer's preview: the same request as the case, only the lookups sent."""
-    with responses.RequestsMock() as rsps:
-        before = _register_setup(rsps, case)
+    """`run --dry-run` and the designer's preview: the same request as the case, only the field lists read.
+    An action made of other calls (an upsert looks its key up first) shows the first call it would make."""
+    setup = case.get("setup", [])
+    field_lists = next((i for i, exchange in enumerate(setup) if not exchange["path"].endswith("Fields")), len(setup))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        _register_setup(rsps, case)
         preview = runtime.preview(key, _job_for(case, tmp_path), case["inputs"])
-        assert len(rsps.calls) == before
-    shown, expected = preview["request"], case["request"]
+        assert len(rsps.calls) == field_lists
+    composite = field_lists < len(setup)  # its own first call: a GET whose `json` is the answer, not a body
+    expected = {k: setup[field_lists].get(k) for k in ("method", "path", "query")} if composite else case["request"]
+    shown = preview["request"]
     url = urlsplit(shown["url"])
     assert (shown["method"], f"{url.scheme}://{url.netloc}", url.path) == (expected["method"], BASE, expected["path"])
 
@@ -195,4 +212,4 @@ def test_preview_shows_the_request_the_case_sends_and_sends_nothing(key, case, r
         }
     else:
         assert "json" not in shown and "form" not in shown
-    assert preview["token_cost"] == runtime.bundle.action(key).cost or key == "rawRequest"
+    assert preview["token_cost"] == runtime.bundle.action(key).cost or key == "rawRequest" or composite

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
+from .handlers.indexing import AmbiguousCreates, SearchIndex
 from .handlers.oauth import OAuthServer
 from .records import ApiError, bad_request
 from .resources import RESOURCES
@@ -54,6 +55,7 @@ class Context:
         self.user_id = 1  # the sandbox token belongs to user 1
         self._body: dict | None = None
         self._memo: dict = {}
+        self.search_index = SearchIndex()  # the app's, with its lag: what search may find yet
 
     def body(self) -> dict:
         """The request body as a dict: JSON, or a form for v1 form-encoded calls."""
@@ -184,6 +186,8 @@ class SandboxApp:
         seed=None,
         allow_query_token: bool = False,
         oauth: OAuthServer | None = None,
+        search_lag: float = 0.0,
+        ambiguous_creates: int = 0,
     ):
         unknown = set(faults or ()) - set(FAULT_KINDS)
         if unknown:
@@ -193,6 +197,7 @@ class SandboxApp:
         self.fault_rate, self.faults = fault_rate, tuple(faults or FAULT_KINDS)
         self.allow_query_token = allow_query_token
         self.oauth = oauth  # the OAuth server beside the API, when an app is registered (--oauth-client)
+        self.search_index, self.ambiguous = SearchIndex(search_lag), AmbiguousCreates(ambiguous_creates)
         self.rng = random.Random(seed)
         self.url_map = build_map()
         self.lock = threading.Lock()
@@ -277,6 +282,12 @@ class SandboxApp:
             response = self.execute(request, route, args)
         except ApiError as err:
             response = error_response(err)
+        if request.method == "POST" and response.status_code < 300 and (lost := self.ambiguous.take()):
+            self._count("ambiguous_creates")
+            entry["fault"] = f"ambiguous_{lost}"
+            if lost == "502":
+                raise ApiError(502, "Bad gateway", "Injected by the sandbox; the create WAS applied.")
+            return None
         return None if fault == "drop_after" else response
 
     # -- pipeline steps ---------------------------------------------------------------------
@@ -340,6 +351,7 @@ class SandboxApp:
 
     def execute(self, request: Request, route: Route, args: Mapping[str, Any]) -> Response:
         ctx = Context(self.store, request, route.version)
+        ctx.search_index = self.search_index
         res = RESOURCES.get(route.table) if route.table is not None else None
         result = route.handler(ctx, res, **args)
         if request.method != "GET":
@@ -352,6 +364,8 @@ class SandboxApp:
             status, (data, extra) = 200, result
         else:
             status, data, extra = 200, result, {}
+        if request.method == "POST" and route.table and isinstance(data, dict) and "id" in data:
+            self.search_index.created(route.table, data["id"])
         return json_response(status, {"success": True, "data": data, "additional_data": extra})
 
     @staticmethod

@@ -38,6 +38,8 @@ def create_app(
     oauth_token_ttl: float = 3599.0,
     webhook_time_scale: float = 1.0,
     webhook_faults: WebhookFaults | None = None,
+    search_lag: float = 0.0,
+    ambiguous_creates: int = 0,
 ) -> SandboxApp:
     """Build the WSGI app with its store (``port`` is accepted for symmetry with Sandbox and ignored)."""
     store = Store(seed=seed)
@@ -62,6 +64,8 @@ def create_app(
         seed=seed,
         allow_query_token=allow_query_token,
         oauth=OAuthServer(*oauth_client, ttl=oauth_token_ttl) if oauth_client else None,
+        search_lag=search_lag,
+        ambiguous_creates=ambiguous_creates,
     )
     app.webhooks = Dispatcher(store, webhook_time_scale, webhook_faults, seed)
     return app
@@ -98,6 +102,8 @@ class Sandbox:
         oauth_token_ttl: float = 3599.0,
         webhook_time_scale: float = 1.0,
         webhook_faults: WebhookFaults | None = None,
+        search_lag: float = 0.0,
+        ambiguous_creates: int = 0,
     ):
         self.token, self.port = token, port
         self.app = create_app(
@@ -115,6 +121,8 @@ class Sandbox:
             oauth_token_ttl=oauth_token_ttl,
             webhook_time_scale=webhook_time_scale,
             webhook_faults=webhook_faults,
+            search_lag=search_lag,
+            ambiguous_creates=ambiguous_creates,
         )
         self._server: ThreadedWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -186,6 +194,19 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _non_negative(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = -1
+        if not value >= 0:
+            raise argparse.ArgumentTypeError(f"expected a number of 0 or more, got {text!r}")
+        return value
+
+    return parse
+
+
 def _kinds(text: str) -> list[str]:
     kinds = [k.strip() for k in text.split(",") if k.strip()]
     unknown = set(kinds) - set(FAULT_KINDS)
@@ -244,6 +265,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="makes generated data and faults reproducible")
     parser.add_argument("--generate", type=_counts, help="bulk data, e.g. deals=20000,persons=500")
     parser.add_argument(
+        "--search-lag",
+        type=_non_negative(float),
+        default=0.0,
+        metavar="SECONDS",
+        help="a new record is found by search only this long after it was created, as Pipedrive's index trails",
+    )
+    parser.add_argument(
+        "--ambiguous-creates",
+        type=_non_negative(int),
+        default=0,
+        metavar="N",
+        help="the first N creates are applied, then answered with a 502 (the client cannot know they happened)",
+    )
+    parser.add_argument(
         "--allow-query-token", action="store_true", help="accept ?api_token= (legacy clients in benchmarks)"
     )
     parser.add_argument(
@@ -298,6 +333,8 @@ def main(args: argparse.Namespace) -> int:
             oauth_token_ttl=args.oauth_token_ttl,
             webhook_time_scale=args.webhook_time_scale,
             webhook_faults=WebhookFaults(args.webhook_drop_rate, args.webhook_duplicate_rate),
+            search_lag=args.search_lag,
+            ambiguous_creates=args.ambiguous_creates,
         )
     except (OSError, ValueError, sqlite3.Error) as exc:
         sys.stderr.write(f"pipedrive-connect sandbox: cannot set up the data (--data/--generate): {exc}\n")

@@ -185,6 +185,8 @@ def _ranked(ctx, tables: list[str], term: str, exact: bool, fields: list[str] | 
             if name not in extractors:
                 raise bad_request(f"fields: {name} is not searchable for {table}")
         for r in ctx.store.rows(table):
+            if not ctx.search_index.findable(table, r["id"]):
+                continue
             score = max(_score(term, extractors[f](ctx, r), exact) for f in chosen)
             if score:
                 ranked.append(
@@ -249,6 +251,8 @@ def search_by_field(ctx, res: Resource | None):
     label = "title" if table in ("deals", "leads") else "name"
     ranked = []
     for r in ctx.store.rows(table):
+        if not ctx.search_index.findable(table, r["id"]):
+            continue
         value = r.get(field, (r.get("custom_fields") or {}).get(field))
         if isinstance(value, (str, int, float)) and tests[match](str(value)):
             ranked.append(
