@@ -115,7 +115,12 @@ def test_connect_signs_in_writes_the_file_and_switches_the_runtime(live, sandbox
         assert live.connection.auth.access_token == settings["access_token"]
 
         after = browser.get(designer.url + "/api/connection").json()
-        assert after["type"] == "oauth2" and after["user"] == "Dana Demo" and after["scopes"] == "base"
+        assert (after["type"], after["user"], after["company"], after["scopes"]) == (
+            "oauth2",
+            "Dana Demo",
+            "Sandbox Company",
+            "base",
+        )
         assert after["api_domain"] == sandbox.base_url and after["expires_at"].endswith("Z")
         assert not {"access_token", "refresh_token", "client_secret"} & set(after)
         assert browser.post(designer.url + "/api/run", {"action": "getDeals"}).json()["route"] == "success"
