@@ -7,14 +7,22 @@ service, against the sandbox's OAuth server over loopback. The designer is serve
 from __future__ import annotations
 
 import json
+import os
+import re
+import select
+import signal
 import stat
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
 
+from pipedrive_connect.cli import main
 from pipedrive_connect.connection import read_settings
 from pipedrive_connect.designer import connect
 from pipedrive_connect.designer.connect import OAuthApp
@@ -207,6 +215,16 @@ def test_without_an_oauth_app_there_is_no_connect(live, browser):
         assert browser.get(designer.url + "/oauth/callback?state=x&code=y").status_code == 404
 
 
+def test_a_refused_connection_is_shown_not_hidden(bundle, sandbox, browser):
+    from pipedrive_connect.runtime import Runtime
+
+    runtime = Runtime(bundle, api_token_connection(sandbox, "wrong-token-0"), retry=FAST_RETRY)
+    with DesignerServer(Designer(runtime)) as designer:
+        about = browser.get(designer.url + "/api/connection").json()
+    assert about["connected"] and "user" not in about and about["error"]["type"] == "connection"
+    assert "wrong-token-0" not in browser.shown()
+
+
 def test_not_connected_yet(bundle, sandbox, conn, browser):
     from pipedrive_connect.runtime import Runtime
 
@@ -216,31 +234,81 @@ def test_not_connected_yet(bundle, sandbox, conn, browser):
         assert browser.get(designer.url + "/api/connection").json()["user"] == "Dana Demo"
 
 
-def test_serve_sandbox_offers_connect_as_a_process(tmp_path, browser):
-    """`serve --sandbox`: the embedded sandbox has an OAuth app, so Connect works with no account."""
-    import os
-    import re
-    import select
-    import signal
-    import subprocess
-
-    target = tmp_path / "secrets" / "designer.yaml"
-    target.parent.mkdir()
-    command = [sys.executable, "-m", "pipedrive_connect.cli", "serve", "--sandbox", "--port", "0"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEDRIVE_")}
+@contextmanager
+def serve_process(*argv: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, list[str]]]:
+    """`pipedrive-connect serve` as its own process: its URL and the lines it printed, stopped by SIGTERM."""
+    command = [sys.executable, "-m", "pipedrive_connect.cli", "serve", "--port", "0", *argv]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PIPEDRIVE_")}
     server = subprocess.Popen(
-        [*command, "--connection", str(target)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**clean, **(env or {})}
     )
+    printed: list[str] = []
     try:
         assert select.select([server.stdout], [], [], 30)[0], "serve printed nothing within 30 s"
-        url = re.search(r"http://127\.0\.0\.1:\d+", server.stdout.readline()).group(0)
+        printed.append(server.stdout.readline())
+        url = re.search(r"http://127\.0\.0\.1:\d+", printed[0]).group(0)
+        yield url, printed
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)  # its output is a few lines: the pipes cannot fill
+        out, err = server.stdout.read(), server.stderr.read()  # what readline buffered is kept
+        server.stdout.close()
+        server.stderr.close()
+    printed += [out, err]
+    assert server.returncode == 0, err
+
+
+def test_serve_sandbox_offers_connect_as_a_process(conn, browser):
+    """`serve --sandbox`: the embedded sandbox has an OAuth app, so Connect works with no account."""
+    with serve_process("--sandbox", "--connection", str(conn)) as (url, printed):
         assert browser.get(url + "/api/connection").json()["type"] == "apiToken"
         assert browser.get(url + "/oauth/start").url == url + "/"
         about = browser.get(url + "/api/connection").json()
         assert about["type"] == "oauth2" and about["user"] == "Dana Demo"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        out, err = server.communicate(timeout=20)
-    assert server.returncode == 0, err
-    settings = read_settings(target)
-    assert settings["type"] == "oauth2" and settings["access_token"] not in browser.shown() + out + err
+    settings = read_settings(conn)
+    assert settings["type"] == "oauth2" and settings["access_token"] not in browser.shown() + "".join(printed)
+
+
+def test_serve_with_an_oauth_app_as_a_process(sandbox, conn, browser):
+    """The connection file need not exist yet; the secret comes from the environment, never the output."""
+    argv = ["--oauth-client-id", CLIENT_ID, "--connection", str(conn), "--oauth-base", sandbox.base_url]
+    with serve_process(*argv, env={"PIPEDRIVE_CLIENT_SECRET": CLIENT_SECRET}) as (url, printed):
+        assert "not connected yet" in printed[0]
+        assert browser.get(url + "/api/connection").json() == {"connected": False, "can_connect": True}
+        assert browser.get(url + "/oauth/start").url == url + "/"
+        assert browser.get(url + "/api/connection").json()["type"] == "oauth2"
+    assert f"callback URL must be {url}/oauth/callback" in "".join(printed)
+    assert read_settings(conn)["api_domain"] == sandbox.base_url
+    assert_no_secret(browser, sandbox, conn)
+    assert CLIENT_SECRET not in "".join(printed) and read_settings(conn)["access_token"] not in "".join(printed)
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["--oauth-client-id", "X", "--oauth-client-secret", "S"], "--oauth-client-id needs --connection FILE"),
+        (
+            ["--oauth-client-id", "X", "--connection", "c.yaml"],
+            "--oauth-client-secret SECRET or PIPEDRIVE_CLIENT_SECRET",
+        ),
+        (["--oauth-client-id", "X", "--sandbox"], "--sandbox registers its own OAuth app"),
+        (
+            [
+                "--oauth-client-id",
+                "X",
+                "--oauth-client-secret",
+                "S",
+                "--connection",
+                "c.yaml",
+                "--oauth-base",
+                "http://x.example",
+            ],
+            "--oauth-base: plain http is only allowed for the local sandbox",
+        ),
+    ],
+)
+def test_serve_refuses_incomplete_oauth_options(capsys, monkeypatch, argv, says):
+    monkeypatch.delenv("PIPEDRIVE_CLIENT_SECRET", raising=False)
+    assert main(["serve", "--port", "0", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pipedrive-connect serve: ") and says in err and err.count("\n") == 1
