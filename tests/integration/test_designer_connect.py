@@ -1,4 +1,4 @@
-""" "Connect to Pipedrive" in the designer (issue 12): the authorization-code flow with the callback on the
+"""Connect to Pipedrive in the designer (issue 12): the authorization-code flow with the callback on the
 service, against the sandbox's OAuth server over loopback. The designer is served on a real port and
 `requests` plays the browser, following each redirect: designer /oauth/start, the sandbox's
 /oauth/authorize (which approves at once), the designer's /oauth/callback, back to the page.
@@ -180,6 +180,25 @@ def test_a_token_endpoint_refusal_writes_nothing(live, sandbox, conn, browser):
         assert answer.status_code == 502 and "refused the client id or secret" in answer.text
         assert "not-the-secret" not in answer.text
     assert not conn.exists() and live.connection.auth.secrets() == [SANDBOX_TOKEN]
+
+
+def test_an_unwritable_connection_file_is_said_and_the_connection_kept(live, sandbox, tmp_path, browser):
+    with serve(live, sandbox, tmp_path / "missing-folder" / "pipedrive.yaml") as designer:
+        answer = browser.get(designer.url + "/oauth/start")
+        assert answer.status_code == 500 and "cannot be written (No such file or directory)" in answer.text
+    assert live.connection.auth.secrets() == [SANDBOX_TOKEN] and not (tmp_path / "missing-folder").exists()
+    assert_no_secret(browser, sandbox, tmp_path / "none")
+
+
+def test_only_the_latest_sign_ins_wait_for_their_callback(live, sandbox, conn, browser, monkeypatch):
+    monkeypatch.setattr(connect, "MAX_PENDING", 2)
+    with serve(live, sandbox, conn) as designer:
+        first, second, third = (
+            browser.post(designer.url + "/api/oauth/start", {}).json()["authorization_url"] for _ in range(3)
+        )
+        assert browser.get(first).status_code == 400  # dropped when the third began
+        assert browser.get(third).status_code == 200 and browser.get(second).status_code == 200
+    assert sandbox.stats()["oauth"]["authorization_code"] == 2
 
 
 def test_the_designer_checks_on_the_sign_in(live, sandbox, conn, browser):

@@ -1,4 +1,4 @@
-""" "Connect to Pipedrive" from the designer: OAuth's authorization-code flow with the callback on the service.
+"""Connect to Pipedrive from the designer: OAuth's authorization-code flow with the callback on the service.
 
 The three steps are `oauth`'s; what is here is the service's side of them: the `state` of each sign-in
 kept in memory (single use, expiring, a bounded number pending), the tokens written to the connection
@@ -50,7 +50,7 @@ class Connector:
     def __init__(self, runtime: Runtime, app: OAuthApp | None):
         self.runtime, self.app = runtime, app
         self._lock = threading.Lock()
-        self._pending: dict[str, tuple[str, float]] = {}  # state -> (redirect_uri, expires at on the monotonic clock)
+        self._pending: dict[str, tuple[str, float]] = {}  # state -> (redirect_uri, monotonic expiry)
         self._account: tuple[Connection, dict[str, Any]] | None = None  # /users/me of that connection
 
     def start(self, redirect_uri: str) -> str:
@@ -71,7 +71,7 @@ class Connector:
     def finish(self, params: dict[str, str]) -> None:
         """The callback: check the state (used up either way), take the code, exchange it, write the file,
         switch the runtime. A failure writes nothing: CallbackRefused for the browser's answer, StepError
-        for the token exchange."""
+        for the token exchange, OSError for the file."""
         assert self.app is not None
         state = str(params.get("state", ""))
         with self._lock:

@@ -179,6 +179,9 @@ class Designer:
             return _page("Not connected", str(exc), 400)
         except StepError as exc:
             return _page("Not connected", exc.message, 502)
+        except OSError as exc:
+            message = f"The connection file cannot be written ({exc.strerror}); nothing was saved."
+            return _page("Not connected", message, 500)
         return Response(status=303, headers={"Location": "/"})
 
     def _start(self, request: Request) -> str:
