@@ -58,6 +58,10 @@ SERVE_EPILOG = """examples:
   pipedrive-connect serve --sandbox --port 8080     try it with sample data, then open http://127.0.0.1:8080/
   pipedrive-connect serve --port 8080               on PIPEDRIVE_API_TOKEN / PIPEDRIVE_BASE_URL or --connection
   pipedrive-connect serve --host 0.0.0.0 --auth-token "$(openssl rand -hex 16)"
+  PIPEDRIVE_CLIENT_SECRET=... pipedrive-connect serve --oauth-client-id ID --connection pipedrive.yaml
+With --oauth-client-id the page offers "Connect to Pipedrive": register http://127.0.0.1:PORT/oauth/callback
+as the app's callback URL; the tokens are written to --connection FILE (mode 0600). With --sandbox the
+sandbox registers an app of its own, so Connect works there without an account.
 The page builds a flow from the actions, tests each step, and saves the YAML that
 `pipedrive-connect watch --flow FILE` runs. The credentials stay in this process."""
 LISTEN_EPILOG = """Each event becomes one job ({"data": {"meta", "data", "previous"}}) in OUT/inbox, run
@@ -609,18 +613,47 @@ def cmd_requeue(args) -> int:
 
 
 def _sandbox_runtime(args, stack):
-    """A runtime on a sandbox started here with the sample data, stopped when `stack` closes."""
+    """A runtime on a sandbox started here with the sample data, stopped when `stack` closes, and the OAuth
+    app the sandbox registers for "Connect to Pipedrive" (tokens in --connection FILE, or a temporary file)."""
     import secrets
+    import tempfile
 
     from .connection import Connection
+    from .designer.connect import OAuthApp
     from .runtime import Runtime
     from .sandbox import Sandbox
 
-    token = secrets.token_hex(16)
+    token, client = secrets.token_hex(16), ("designer-sandbox-app", secrets.token_hex(16))
     sample = Path(__file__).resolve().parent / "sandbox" / "sample_data.json"
-    sandbox = stack.enter_context(Sandbox(token=token, data=str(sample)))
+    sandbox = stack.enter_context(Sandbox(token=token, data=str(sample), oauth_client=client))
     connection = Connection.from_settings({"type": "apiToken", "api_token": token, "base_url": sandbox.base_url})
-    return Runtime(_bundle(args), connection)
+    target = Path(args.connection) if args.connection else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    app = OAuthApp(*client, target if args.connection else target / "sandbox-oauth.yaml", oauth_base=sandbox.base_url)
+    return Runtime(_bundle(args), connection), app
+
+
+def _serve_runtime(args):
+    """A runtime on the configured connection, and with --oauth-client-id the app that signs in and writes
+    the tokens to --connection FILE (which need not exist yet: nothing is connected until then)."""
+    from .connection import check_url
+    from .designer.connect import OAuthApp
+    from .runtime import Runtime
+
+    if not args.oauth_client_id:
+        return _runtime(args), None
+    if not args.connection:
+        raise UsageError("--oauth-client-id needs --connection FILE: the tokens are written there")
+    if not args.oauth_client_secret:
+        raise UsageError("give the app's client secret: --oauth-client-secret SECRET or PIPEDRIVE_CLIENT_SECRET")
+    target = Path(args.connection)
+    if not target.parent.is_dir():
+        raise UsageError(f"--connection: folder not found: {target.parent}")
+    try:
+        base = check_url(args.oauth_base, "--oauth-base")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    app = OAuthApp(args.oauth_client_id, args.oauth_client_secret, target, oauth_base=base)
+    return (_runtime(args) if target.exists() else Runtime(_bundle(args), None)), app
 
 
 def cmd_serve(args) -> int:
@@ -636,14 +669,17 @@ def cmd_serve(args) -> int:
     for root in args.allow_files_from or []:
         if not Path(root).is_dir():
             raise UsageError(f"--allow-files-from: not a folder: {root}")
-    settings = Settings(
-        host=args.host,
-        port=args.port,
-        auth_token=args.auth_token or os.environ.get("PIPEDRIVE_CONNECT_DESIGNER_TOKEN") or None,
-        file_roots=FileRoots([Path(r) for r in args.allow_files_from or []]),
-    )
+    if args.sandbox and args.oauth_client_id:
+        raise UsageError("--sandbox registers its own OAuth app; leave out --oauth-client-id")
     with ExitStack() as stack:
-        runtime = _sandbox_runtime(args, stack) if args.sandbox else _runtime(args)
+        runtime, app = _sandbox_runtime(args, stack) if args.sandbox else _serve_runtime(args)
+        settings = Settings(
+            host=args.host,
+            port=args.port,
+            auth_token=args.auth_token or os.environ.get("PIPEDRIVE_CONNECT_DESIGNER_TOKEN") or None,
+            file_roots=FileRoots([Path(r) for r in args.allow_files_from or []]),
+            oauth=app,
+        )
         try:
             designer = Designer(runtime, settings)
             server = stack.enter_context(DesignerServer(designer))
@@ -652,9 +688,13 @@ def cmd_serve(args) -> int:
         except OSError as exc:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
         where = runtime.connection.base_url if runtime.connection else "no connection (set PIPEDRIVE_API_TOKEN)"
+        if runtime.connection is None and app is not None:
+            where = "not connected yet: use Connect to Pipedrive on the page"
         if args.sandbox:
             where = f"the local sandbox at {where}, with sample data"
         print(f"designer: {server.url}/  (Pipedrive: {where}); Ctrl+C to stop", flush=True)
+        if app is not None and not args.sandbox:
+            print(f"Connect to Pipedrive: the app's callback URL must be {server.url}/oauth/callback", flush=True)
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
@@ -1037,6 +1077,23 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
         action="append",
         metavar="DIR",
         help="a folder the files of test jobs may come from (repeatable; default: none)",
+    )
+    p.add_argument(
+        "--oauth-client-id",
+        metavar="ID",
+        help='offer "Connect to Pipedrive" with this OAuth app (Developer Hub); the tokens go to --connection FILE',
+    )
+    p.add_argument(
+        "--oauth-client-secret",
+        default=os.environ.get("PIPEDRIVE_CLIENT_SECRET"),
+        metavar="SECRET",
+        help="the app's client secret (default: $PIPEDRIVE_CLIENT_SECRET, which keeps it out of the process list)",
+    )
+    p.add_argument(
+        "--oauth-base",
+        default="https://oauth.pipedrive.com",
+        metavar="URL",
+        help="the OAuth server (default https://oauth.pipedrive.com)",
     )
 
     p = add("demo", cmd_demo, "run the sample order flow on an in-process sandbox and summarise where each job went")

@@ -15,11 +15,14 @@ import pytest
 import yaml
 from playwright import sync_api as playwright  # a test dependency; the browser is Debian's, found below
 
+from pipedrive_connect.designer.connect import OAuthApp
 from pipedrive_connect.designer.service import Designer, DesignerServer, Settings
+from pipedrive_connect.runtime import Runtime
+from pipedrive_connect.sandbox import Sandbox
 
 from ..conftest import SANDBOX_TOKEN
 from ..support.system import require_program
-from .conftest import watch_command
+from .conftest import SAMPLE_DATA, watch_command
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "designer.png"
 CHROMIUM_ARGS = [
@@ -207,3 +210,22 @@ def test_a_loaded_flow_saves_back_unchanged(page, designer, tmp_path):
     saved = tmp_path / "saved.yaml"
     download.value.save_as(saved)
     assert yaml.safe_load(saved.read_text(encoding="utf-8")) == flow
+
+
+def test_connect_to_pipedrive_shows_the_account(page, bundle, tmp_path):
+    """The button goes through the sandbox's consent (approved at once) and back; the header then names
+    the account the OAuth tokens belong to."""
+    client = ("designer-browser-app", "client-SECRET-a41f0c")
+    folder = tmp_path / "secrets"  # the session-wide leak check leaves connection files alone
+    folder.mkdir()
+    with Sandbox(token=SANDBOX_TOKEN, data=SAMPLE_DATA, oauth_client=client) as sandbox:
+        app = OAuthApp(*client, folder / "pipedrive.yaml", oauth_base=sandbox.base_url)
+        with DesignerServer(Designer(Runtime(bundle, None), Settings(oauth=app))) as server:
+            page.goto(server.url + "/")
+            expect = playwright.expect
+            expect(page.locator("#account")).to_have_text("Not connected to Pipedrive", timeout=WAIT_MS)
+            page.get_by_role("button", name="Connect to Pipedrive").click()
+            page.wait_for_url(server.url + "/", timeout=WAIT_MS)
+            expect(page.locator("#account .who")).to_have_text("Dana Demo · Sandbox Company", timeout=WAIT_MS)
+            expect(page.locator("#account small")).to_contain_text(f"{sandbox.base_url} (OAuth, token until")
+            assert sandbox.stats()["oauth"]["authorization_code"] == 1

@@ -4,12 +4,14 @@ flows, as JSON over the same `Runtime` the command line and the hot folder use.
 The service holds the Pipedrive connection; the browser only ever sees redacted requests and results.
 On loopback it checks the Host header (no DNS rebinding) and takes only JSON POSTs, which a page of
 another origin cannot send without a preflight it never gets; bound elsewhere it also wants a Bearer
-token, compared in constant time.
+token, compared in constant time. "Connect to Pipedrive" (`connect.py`) adds two browser navigations, the
+sign-in's start and Pipedrive's callback, whose checks are described at `_navigation`.
 """
 
 from __future__ import annotations
 
 import hmac
+import html
 import json
 import threading
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from ..files import FileRoots
 from ..flows import Flow, FlowError, check, run_flow
 from ..jobs import Job, JobFileError
 from ..runtime import Runtime
+from .connect import CallbackRefused, Connector, OAuthApp
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGES = {"index.html": "text/html", "designer.js": "text/javascript", "designer.css": "text/css"}
@@ -69,6 +72,7 @@ class Settings:
     port: int = 0
     auth_token: str | None = None
     file_roots: FileRoots | None = None  # folders a job's files may name (none: no job files)
+    oauth: OAuthApp | None = None  # the app "Connect to Pipedrive" signs in with (none: no button)
 
 
 class Designer:
@@ -80,6 +84,7 @@ class Designer:
             raise ValueError(f"serving on {self.settings.host} needs --auth-token (only loopback may go without)")
         runtime.file_roots = self.settings.file_roots or FileRoots([])
         self.bundle = runtime.bundle
+        self.connector = Connector(runtime, self.settings.oauth)
         self.urls = Map(
             [
                 Rule("/", endpoint="page", methods=["GET"]),
@@ -92,6 +97,10 @@ class Designer:
                 Rule("/api/run", endpoint="run", methods=["POST"]),
                 Rule("/api/flows/validate", endpoint="validate", methods=["POST"]),
                 Rule("/api/flows/run", endpoint="flow_run", methods=["POST"]),
+                Rule("/api/connection", endpoint="connection", methods=["GET"]),
+                Rule("/api/oauth/start", endpoint="oauth_start", methods=["POST"]),
+                Rule("/oauth/start", endpoint="navigate_start", methods=["GET"]),
+                Rule("/oauth/callback", endpoint="navigate_callback", methods=["GET"]),
             ]
         )
 
@@ -130,6 +139,8 @@ class Designer:
             return self._static("index.html")
         if endpoint == "static":
             return self._static(args["name"])
+        if endpoint.startswith("navigate_"):
+            return self._navigation(request, endpoint)
         self._check_auth(request)
         body = self._body(request) if request.method == "POST" else None
         return _json(getattr(self, f"api_{endpoint}")(request, body, **args))
@@ -143,6 +154,41 @@ class Designer:
         origin = request.headers.get("Origin")
         if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
             raise ApiError(403, "requests from other sites are refused", "forbidden")
+
+    def _navigation(self, request: Request, endpoint: str) -> Response:
+        """The two addresses a browser navigates to, which carry no Authorization header.
+
+        `/oauth/start` is for a person on a loopback designer without a token (the page itself uses
+        `POST /api/oauth/start`, which passes every API check): it is refused when the designer has a
+        token, and when the browser says another site sent it there (Sec-Fetch-Site), so a page elsewhere
+        cannot start a sign-in in your browser. `/oauth/callback` comes from Pipedrive's site, so neither
+        applies: its `state` is its credential (unguessable, from a start that passed the checks, used
+        once, expiring). The Host check applies to both, as to every request.
+        """
+        if endpoint == "navigate_start":
+            if self.settings.auth_token:
+                raise ApiError(401, "this designer has a token: connect from its page", "unauthorized")
+            if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
+                raise ApiError(403, "a sign-in may only be started from this designer's page", "forbidden")
+            return Response(status=302, headers={"Location": self._start(request)})
+        if self.settings.oauth is None:
+            raise ApiError(404, "this designer has no OAuth app (start it with --oauth-client-id)", "not_configured")
+        try:
+            self.connector.finish({k: str(v) for k, v in request.args.items()})
+        except CallbackRefused as exc:
+            return _page("Not connected", str(exc), 400)
+        except StepError as exc:
+            return _page("Not connected", exc.message, 502)
+        except OSError as exc:
+            message = f"The connection file cannot be written ({exc.strerror}); nothing was saved."
+            return _page("Not connected", message, 500)
+        return Response(status=303, headers={"Location": "/"})
+
+    def _start(self, request: Request) -> str:
+        try:
+            return self.connector.start(request.host_url + "oauth/callback")
+        except LookupError as exc:
+            raise ApiError(404, exc.args[0], "not_configured") from None
 
     def _check_auth(self, request: Request) -> None:
         expected = self.settings.auth_token
@@ -173,6 +219,14 @@ class Designer:
         if name not in PAGES:
             raise NotFound()
         return Response((STATIC / name).read_bytes(), mimetype=PAGES[name])
+
+    # ---- the connection ---------------------------------------------------------------------------
+    def api_connection(self, request: Request, body: None) -> dict[str, Any]:
+        return self.connector.account()
+
+    def api_oauth_start(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        _only(body, set())
+        return {"authorization_url": self._start(request)}
 
     # ---- the catalog and wizards ----------------------------------------------------------------
     def api_actions(self, request: Request, body: None) -> dict[str, Any]:
@@ -359,6 +413,15 @@ def _field_picklist(action: Action, runtime: Runtime) -> str | None:
 # ---- request helpers ---------------------------------------------------------------------------
 def _json(value: Any, status: int = 200) -> Response:
     return Response(json.dumps(value, ensure_ascii=False, default=str), status, mimetype="application/json")
+
+
+def _page(title: str, message: str, status: int) -> Response:
+    """What a browser sent back from Pipedrive sees when connecting failed."""
+    text = (
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p><p><a href='/'>Back to the designer</a></p>"
+    )
+    return Response(text, status, mimetype="text/html")
 
 
 def _only(body: dict[str, Any], allowed: set[str]) -> None:

@@ -48,6 +48,27 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// ---- the connection: who is connected, and "Connect to Pipedrive" --------------------------------
+async function loadAccount() {
+  const {ok, data} = await api("GET", "/api/connection");
+  const box = document.getElementById("account");
+  if (!ok) return box.replaceChildren();
+  document.getElementById("connect").hidden = !data.can_connect;
+  if (!data.connected) return box.replaceChildren("Not connected to Pipedrive");
+  const kind = data.type === "oauth2" ? "OAuth" : "API token";
+  const until = data.expires_at ? `, token until ${new Date(data.expires_at).toLocaleTimeString()}` : "";
+  const who = data.error
+    ? el("span", {class: "error"}, `Connection fails: ${data.error.message}`)
+    : el("span", {class: "who"}, [data.user, data.company].filter(Boolean).join(" · ") || "connected");
+  box.replaceChildren(who, " ", el("small", {}, `${data.api_domain} (${kind}${until})`));
+}
+
+async function connect() {
+  const {ok, data} = await api("POST", "/api/oauth/start", {});
+  if (!ok) return status(data.error.message, true);
+  window.location.assign(data.authorization_url);  // Pipedrive sends the browser back to /oauth/callback
+}
+
 // ---- the palette ---------------------------------------------------------------------------------
 async function loadPalette() {
   const {ok, data} = await api("GET", "/api/actions");
@@ -494,8 +515,11 @@ document.addEventListener("DOMContentLoaded", () => {
     sessionStorage.setItem("designer-token", event.target.value);
     document.getElementById("auth").hidden = true;
     loadPalette();
+    loadAccount();
   });
+  document.getElementById("connect").addEventListener("click", connect);
   setUpDropZone();
   renderSteps();
   loadPalette();
+  loadAccount();
 });
