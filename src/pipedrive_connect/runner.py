@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -119,6 +120,7 @@ class RunStats:
     quarantined: int = 0
     held: int = 0
     left_changing: int = 0
+    queued: int = 0  # `watch --queue`: sent to the queue
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, route: str, outcome: Outcome | None = None) -> None:
@@ -148,6 +150,7 @@ class RunStats:
             "quarantined": self.quarantined,
             "held_for_retry": self.held,
             "left_in_inbox_still_changing": self.left_changing,
+            **({"queued": self.queued} if self.queued else {}),
         }
 
 
@@ -195,8 +198,10 @@ class HotFolder:
         workers: int | None = None,
         settings: WatchSettings | None = None,
         reconnect: Callable[[], Connection] | None = None,
+        forward: Callable[[Job, str, str], None] | None = None,
     ):
         self.runtime, self.flow = runtime, flow
+        self.forward = forward  # `watch --queue`: (job, queue job id, source file) hands each job to a queue
         self.settings = settings or WatchSettings()
         if workers is not None:
             self.settings.workers = workers
@@ -408,6 +413,8 @@ class HotFolder:
                 job = self._open(claim)
                 if job is None:
                     return
+            if self.forward is not None:
+                return self._forward(claim, job)
             outcome = run_flow(self.runtime, self.flow, job, _Observed(claim, self.flow))
             self.stats.count(outcome)
             self._route(claim, job, outcome)
@@ -421,6 +428,19 @@ class HotFolder:
                 job=claim.run,
             )
             self.store.let_go(claim)
+
+    def _forward(self, claim: Claim, job: Job) -> None:
+        """Send the job to the queue. Its id is journalled first: after a crash the same id is sent
+        again, and the workers run a job id once."""
+        job_id = claim.journal.read().forwarded
+        if job_id is None:
+            job_id = f"{claim.run}-{uuid.uuid4().hex[:10]}"
+            claim.journal.append({"event": "forwarding", "id": job_id})
+        assert self.forward is not None
+        self.forward(job, job_id, claim.source)
+        self.stats.bump("queued")
+        self.store.release(claim)
+        emit("routed", f"  {claim.run:<16} queued   as {job_id}", job=claim.run, source=claim.source, queue_job=job_id)
 
     def _route(self, claim: Claim, job: Job, outcome: Outcome) -> None:
         error = outcome.error
@@ -505,7 +525,8 @@ class HotFolder:
 
     def run(self, once: bool = False, poll: float | None = None) -> RunStats:
         poll = self.settings.poll if poll is None else poll
-        self._probe()
+        if self.forward is None:  # feeding a queue needs no Pipedrive connection: the workers have theirs
+            self._probe()
         started = last_recover = last_summary = time.monotonic()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="job") as pool:
             running: set[Future] = set()
