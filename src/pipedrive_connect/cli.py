@@ -330,12 +330,12 @@ def cmd_sandbox(args) -> int:
 
 def _forwarder(args, runtime):
     """`watch --queue`: each claimed job goes to the queue under the id the hot folder journalled."""
-    from .queue import enqueue
+    from .queue import Queue
 
-    client = _queue_client(args.queue)
+    queue = Queue(_queue_client(args.queue))
     raw, flow = _flow_with_source(args.flow, runtime)
-    return lambda job, job_id, source: enqueue(
-        client, raw, flow, job.to_dict(), connection=args.tenant, job_id=job_id, source=source
+    return lambda job, job_id, source: queue.enqueue(
+        raw, flow, job.to_dict(), connection=args.tenant, job_id=job_id, source=source
     )
 
 
@@ -472,10 +472,10 @@ def cmd_worker(args) -> int:
 
 def cmd_enqueue(args) -> int:
     from .jobs import Job, JobFileError
-    from .queue import enqueue
+    from .queue import Queue
     from .runtime import Runtime
 
-    client = _queue_client(args.queue)
+    queue = Queue(_queue_client(args.queue))
     raw, flow = _flow_with_source(args.flow, Runtime(_bundle(args)))
     jobs = []
     for path in args.jobs:
@@ -485,7 +485,7 @@ def cmd_enqueue(args) -> int:
             raise UsageError(f"cannot read job {path}: {exc}") from None
         jobs.append((path, job))
     sent = [
-        {"id": enqueue(client, raw, flow, job.to_dict(), connection=args.tenant, source=Path(path).name), "file": path}
+        {"id": queue.enqueue(raw, flow, job.to_dict(), connection=args.tenant, source=Path(path).name), "file": path}
         for path, job in jobs
     ]
     _print(sent)
@@ -493,14 +493,14 @@ def cmd_enqueue(args) -> int:
 
 
 def cmd_result(args) -> int:
-    from .queue import result
+    from .queue import Queue
 
-    client = _queue_client(args.queue)
+    queue = Queue(_queue_client(args.queue))
     deadline = time.monotonic() + max(0.0, args.wait)
-    state = result(client, args.job_id)
+    state = queue.result(args.job_id)
     while state["state"] not in ("routed", "unknown") and time.monotonic() < deadline:
         time.sleep(0.5)
-        state = result(client, args.job_id)
+        state = queue.result(args.job_id)
     if state["state"] == "unknown":
         raise UsageError(f"no job {args.job_id!r} in this queue (or its result has expired)")
     _print(state)

@@ -57,6 +57,7 @@ from .runtime import Runtime
 
 PREFIX = "pipedrive-connect"
 ACTOR = "run_job"
+HEADROOM = 1  # requests per window left unused: sends reach Pipedrive a few ms apart from when they were counted
 REDIS_PATIENCE = 40  # reconnection attempts (backoff capped at 2 s): a Redis restart of about a minute is sat out
 log = logging.getLogger("pipedrive_connect.queue")
 
@@ -100,18 +101,29 @@ def account_of(connection: Connection) -> tuple[str, str]:
     return token, company
 
 
-def _broker(client: redis.Redis, dead_after: float = 60.0, maintenance: float = 0.001) -> RedisBroker:
+def _broker(client: redis.Redis, dead_after: float = 60.0) -> RedisBroker:
     """Dramatiq's Redis broker. No time limit (a long fetch is not a hung job) and retries without
-    end: holds are re-sent by the job itself, and a fault of ours is retried with backoff."""
+    end: holds ask for their own delay, and a fault of ours is retried with backoff."""
     broker = RedisBroker(
         client=client,
         namespace=f"{PREFIX}-queue",
         heartbeat_timeout=int(dead_after * 1000),
-        maintenance_chance=max(1, int(maintenance * 1_000_000)),
         middleware=[CurrentMessage(), Retries(retry_when=lambda n, exc: True, min_backoff=1000, max_backoff=60_000)],
     )
     dramatiq.set_broker(broker)
     return broker
+
+
+def _sweeper(client: redis.Redis, dead_after: float) -> RedisBroker:
+    """A broker whose every call runs the broker's maintenance: messages of workers silent for
+    `dead_after` go back to their queue. Workers call it on a clock rather than by chance."""
+    return RedisBroker(
+        client=client,
+        namespace=f"{PREFIX}-queue",
+        heartbeat_timeout=int(dead_after * 1000),
+        maintenance_chance=1_000_000,
+        middleware=[],
+    )
 
 
 # ---- submitting ----------------------------------------------------------------------------
@@ -119,53 +131,58 @@ def new_job_id(stem: str) -> str:
     return f"{run_base(stem)[:80]}-{uuid.uuid4().hex[:10]}"
 
 
-def enqueue(
-    client: redis.Redis,
-    flow_raw: dict,
-    flow: Flow,
-    job: dict,
-    *,
-    connection: str | None = None,
-    job_id: str | None = None,
-    source: str = "",
-) -> str:
-    """Store the job (with its flow, so every retry runs the same steps) and send its message.
+class Queue:
+    """The submitting side: store jobs with their flow and send their messages; read where they stand."""
 
-    Sending the same `job_id` twice is harmless: the worker runs a job once and drops the rest."""
-    job_id = job_id or new_job_id(str(job.get("id") or "job"))
-    queue = flow_queue(flow)
-    fields = {
-        "flow": json.dumps(flow_raw),
-        "job": json.dumps(job),
-        "connection": connection or "",
-        "queue": queue,
-        "source": source,
-        "state": "queued",
-        "enqueued_at": now_iso(),
-    }
-    client.hsetnx(key("job", job_id), "enqueued_at", fields["enqueued_at"])
-    client.hset(key("job", job_id), mapping={k: v for k, v in fields.items() if k != "state"})
-    client.hsetnx(key("job", job_id), "state", "queued")
-    client.sadd(key("queues"), queue)
-    broker = _broker(client)
-    broker.enqueue(dramatiq.Message(queue_name=queue, actor_name=ACTOR, args=(job_id,), kwargs={}, options={}))
-    return job_id
+    def __init__(self, client: redis.Redis):
+        self.client: Any = client  # redis-py's sync/async union types say nothing here
+        self.broker = _broker(client)
 
+    def enqueue(
+        self,
+        flow_raw: dict,
+        flow: Flow,
+        job: dict,
+        *,
+        connection: str | None = None,
+        job_id: str | None = None,
+        source: str = "",
+    ) -> str:
+        """Store the job (with its flow, so every retry runs the same steps) and send its message.
 
-def result(client: redis.Redis, job_id: str) -> dict[str, Any]:
-    """Where a job stands: its routed payload once routed, else its state."""
-    info = {_text(k): _text(v) for k, v in client.hgetall(key("job", job_id)).items()}
-    if not info:
-        return {"id": job_id, "state": "unknown"}
-    state: dict[str, Any] = {"id": job_id, "state": info.get("state", "queued")}
-    if info.get("route"):
-        state["route"] = info["route"]
-    if info.get("output"):
-        state["output"] = info["output"]
-    kept = client.get(key("result", job_id))
-    if kept is not None:
-        state["result"] = json.loads(kept)
-    return state
+        Sending the same `job_id` twice is harmless: the worker runs a job once and drops the rest."""
+        job_id = job_id or new_job_id(str(job.get("id") or "job"))
+        queue = flow_queue(flow)
+        fields: dict[Any, Any] = {
+            "flow": json.dumps(flow_raw),
+            "job": json.dumps(job),
+            "connection": connection or "",
+            "queue": queue,
+            "source": source,
+        }
+        pipe = self.client.pipeline()
+        pipe.hset(key("job", job_id), mapping=fields)
+        pipe.hsetnx(key("job", job_id), "state", "queued")
+        pipe.hsetnx(key("job", job_id), "enqueued_at", now_iso())
+        pipe.sadd(key("queues"), queue)
+        pipe.execute()
+        message: dramatiq.Message = dramatiq.Message(
+            queue_name=queue, actor_name=ACTOR, args=(job_id,), kwargs={}, options={}
+        )
+        self.broker.enqueue(message)
+        return job_id
+
+    def result(self, job_id: str) -> dict[str, Any]:
+        """Where a job stands: its routed payload once routed, else its state."""
+        info = {_text(k): _text(v) for k, v in self.client.hgetall(key("job", job_id)).items()}
+        if not info:
+            return {"id": job_id, "state": "unknown"}
+        state: dict[str, Any] = {"id": job_id, "state": info.get("state", "queued")}
+        state.update({name: info[name] for name in ("route", "output") if info.get(name)})
+        kept = self.client.get(key("result", job_id))
+        if kept is not None:
+            state["result"] = json.loads(kept)
+        return state
 
 
 # ---- the shared limiter ----------------------------------------------------------------------
@@ -174,7 +191,7 @@ class SharedLimiter:
     the day's token budget per company. Same interface as `limits.RateLimiter` (acquire, observe)."""
 
     def __init__(self, client: redis.Redis, connection: Connection, limit: int = 20, daily_budget: int | None = None):
-        self.client = client
+        self.client: Any = client
         self.token, self.company = account_of(connection)
         storage = RedisStorage(
             "redis://",
@@ -188,7 +205,8 @@ class SharedLimiter:
         self.waited = 0.0
 
     def _item(self, search: bool) -> RateLimitItemPerSecond:
-        return RateLimitItemPerSecond(self.search_limit if search else self.limit, int(RATE_WINDOW))
+        limit = self.search_limit if search else self.limit
+        return RateLimitItemPerSecond(max(1, limit - HEADROOM), int(RATE_WINDOW))
 
     def acquire(self, search: bool = False) -> None:
         try:
@@ -214,7 +232,8 @@ class SharedLimiter:
             ) from None
 
     def observe(self, headers, search: bool = False) -> None:
-        """Learn the limit from Pipedrive's headers; a used-up window we did not fill pauses this process."""
+        """Learn the limit from Pipedrive's headers. A used-up window while ours still has room means a
+        client outside these workers shares the token: this process waits for Pipedrive's reset."""
         try:
             limit = int(headers.get(RATE_LIMIT, 0))
         except (TypeError, ValueError):
@@ -223,7 +242,12 @@ class SharedLimiter:
             self.limit = limit
         reset = seconds_from_header(headers.get(RATE_RESET))
         if str(headers.get(RATE_REMAINING, "")).strip() in ("0", "-1") and reset:
-            self.blocked_until = max(self.blocked_until, time.time() + min(reset, MAX_PAUSE))
+            try:
+                room = self.window.get_window_stats(self._item(search), self.token, "search" if search else "all")
+            except redis.RedisError:
+                return
+            if room.remaining > HEADROOM:
+                self.blocked_until = max(self.blocked_until, time.time() + min(reset, MAX_PAUSE))
 
     def spend(self, cost: int) -> None:
         """Count a job's tokens in the company's budget for the day (UTC)."""
@@ -323,7 +347,6 @@ class WorkerSettings:
     allow_files_from: list[Path] = field(default_factory=list)
     lease: float = 30.0  # seconds a job stays ours without renewal
     dead_after: float = 60.0  # a worker silent this long is dead: its messages go to the others
-    maintenance: float = 0.001  # share of broker calls that look for dead workers' messages
     retry_for: float = 3600.0
     backoff: tuple[float, float] = (5.0, 300.0)
     keep_results: int = 7 * 86400
@@ -335,13 +358,15 @@ class Worker:
     """Runs queued jobs: `start()` consumes the flow queues (its own, or every one enqueued so far)."""
 
     def __init__(self, client: redis.Redis, runtime: Runtime, flows: list[Flow] | None, settings: WorkerSettings):
-        self.client, self.base, self.settings = client, runtime, settings
+        self.client: Any = client
+        self.base, self.settings = runtime, settings
         self.id = f"{uuid.uuid4().hex[:12]}"
         self.scripts = {
             name: client.register_script(text)
             for name, text in (("append", _APPEND), ("route", _ROUTE), ("renew", _RENEW), ("release", _RELEASE))
         }
-        self.broker = _broker(client, settings.dead_after, settings.maintenance)
+        self.broker = _broker(client, settings.dead_after)
+        self.sweeper = _sweeper(client, settings.dead_after)
         dramatiq.actor(actor_name=ACTOR, broker=self.broker)(self.process)
         self.queues = {flow_queue(f) for f in flows} if flows else None
         self._runtimes: dict[str, Runtime] = {}
@@ -361,13 +386,22 @@ class Worker:
         renewer = threading.Thread(target=self._renew, name="lease-renewer", daemon=True)
         renewer.start()
         try:
-            while not self.stop.wait(2.0):
+            while not self.stop.wait(min(2.0, self.settings.dead_after / 2)):
                 if self.queues is None:
                     for queue in self._known_queues() - self.broker.get_declared_queues():
                         self.broker.declare_queue(queue)  # the worker adds a consumer for it
+                self._sweep()
         finally:
             worker.stop(timeout=int(self.settings.lease * 1000))
         return dict(self.counts)
+
+    def _sweep(self) -> None:
+        """Hand the messages of dead workers (theirs, delayed ones too) back to the queues."""
+        try:
+            for queue in self.broker.get_declared_queues() | self.broker.get_declared_delay_queues():
+                self.sweeper.do_qsize(queue)
+        except redis.RedisError as exc:
+            emit("sweep_failed", f"could not look for dead workers' jobs: {type(exc).__name__}", logging.WARNING)
 
     def _known_queues(self) -> set[str]:
         return {_text(q) for q in self.client.smembers(key("queues"))}

@@ -22,6 +22,7 @@ LAYERS = {
     "runtime": {"inputs", "connection", "client", "runtime"},
     "flows": {"flows"},
     "hot folder": {"jobstore", "runner"},
+    "queue": {"queue"},
     "entry points": {"cli", "demo", "routedocs", "__init__"},
     "sandbox": {"sandbox"},  # the whole sandbox/ package
 }
@@ -31,6 +32,7 @@ MAY_IMPORT = {
     "runtime": {"base", "bundle", "runtime"},
     "flows": {"base", "bundle", "runtime", "flows"},
     "hot folder": {"base", "runtime", "flows", "hot folder"},
+    "queue": {"base", "runtime", "flows", "hot folder", "queue"},
     "entry points": set(LAYERS),
     "sandbox": {"sandbox"},  # a stand-in for Pipedrive: it knows nothing of the connector
 }
