@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -57,7 +58,9 @@ from .runtime import Runtime
 
 PREFIX = "pipedrive-connect"
 ACTOR = "run_job"
-HEADROOM = 1  # requests per window left unused: sends reach Pipedrive a few ms apart from when they were counted
+# Share of each window left unused: a request reaches Pipedrive some milliseconds after it was counted,
+# and that delay varies with the load of the machine, so a window counted full to the last request sees 429s.
+HEADROOM = 0.05
 REDIS_PATIENCE = 40  # reconnection attempts (backoff capped at 2 s): a Redis restart of about a minute is sat out
 log = logging.getLogger("pipedrive_connect.queue")
 
@@ -203,14 +206,20 @@ class SharedLimiter:
         self.limit, self.search_limit, self.daily_budget = limit, SEARCH_LIMIT, daily_budget
         self.blocked_until = 0.0
         self.waited = 0.0
+        self._limit_read = 0.0  # when the limit another worker learnt was last read from Redis
 
     def _item(self, search: bool) -> RateLimitItemPerSecond:
         limit = self.search_limit if search else self.limit
-        return RateLimitItemPerSecond(max(1, limit - HEADROOM), int(RATE_WINDOW))
+        return RateLimitItemPerSecond(max(1, limit - math.ceil(limit * HEADROOM)), int(RATE_WINDOW))
 
     def acquire(self, search: bool = False) -> None:
         try:
             self._budget_left()
+            # One limit for all: a worker counting with a smaller one would cut the shared window short.
+            if not self._limit_read or time.monotonic() - self._limit_read > 1.0:
+                learnt = self.client.get(key("limit", self.token))
+                if learnt is not None:
+                    self.limit, self._limit_read = int(learnt), time.monotonic()
             while True:
                 now = time.time()
                 wait = self.blocked_until - now
@@ -238,15 +247,19 @@ class SharedLimiter:
             limit = int(headers.get(RATE_LIMIT, 0))
         except (TypeError, ValueError):
             limit = 0
-        if limit > 0 and not search:
-            self.limit = limit
+        if limit > 0 and not search and limit != self.limit:
+            self.limit, self._limit_read = limit, time.monotonic()
+            try:
+                self.client.set(key("limit", self.token), limit, ex=86400)
+            except redis.RedisError:
+                pass  # each worker learns it from its own answers too
         reset = seconds_from_header(headers.get(RATE_RESET))
         if str(headers.get(RATE_REMAINING, "")).strip() in ("0", "-1") and reset:
             try:
                 room = self.window.get_window_stats(self._item(search), self.token, "search" if search else "all")
             except redis.RedisError:
                 return
-            if room.remaining > HEADROOM:
+            if room.remaining > math.ceil(self.limit * HEADROOM):  # not our own timing: someone else's requests
                 self.blocked_until = max(self.blocked_until, time.time() + min(reset, MAX_PAUSE))
 
     def spend(self, cost: int) -> None:
