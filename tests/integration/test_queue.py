@@ -22,7 +22,7 @@ import requests
 
 from pipedrive_connect.connection import Connection
 from pipedrive_connect.flows import Flow
-from pipedrive_connect.queue import PREFIX, Queue, SharedLimiter, Worker, WorkerSettings, connect, key
+from pipedrive_connect.queue import Queue, SharedLimiter, Worker, WorkerSettings, connect, key
 from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.sandbox import Sandbox
 
@@ -155,7 +155,7 @@ def organization_names(base_url: str, token: str) -> Counter:
     cursor = None
     for _ in range(100):
         params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
-        for attempt in range(20):
+        for _attempt in range(20):
             answer = requests.get(
                 f"{base_url}/api/v2/organizations", params=params, headers={"x-api-token": token}, timeout=10
             )
@@ -267,7 +267,7 @@ def test_connections_are_named_never_paths(in_process):
     bad = {
         name: submit(queue, ONE_STEP, {"name": name}, connection=name) for name in ("../acme", "/etc/passwd", "nobody")
     }
-    for name, job_id in bad.items():
+    for _name, job_id in bad.items():
         worker.process(job_id)
         error = json.loads((out / "error" / f"{job_id}.json").read_text())["error"]
         assert error["type"] == "input" and (
@@ -314,7 +314,7 @@ def test_a_spent_budget_stops_every_worker_of_that_company(redis_server):
 
 def test_enqueue_worker_and_result_from_the_command_line(redis_server, tmp_path):
     with Sandbox(token=SANDBOX_TOKEN, seed=4) as sb:
-        tenants, out = tmp_path / "secrets" / "tenants", tmp_path / "out"
+        tenants, _out = tmp_path / "secrets" / "tenants", tmp_path / "out"
         tenant(tenants, "acme", SANDBOX_TOKEN, sb.base_url)
         flow_file = tmp_path / "flow.json"
         flow_file.write_text(json.dumps(TWO_STEPS))
