@@ -48,7 +48,7 @@ from .client import may_repeat
 from .connection import Connection
 from .errors import StepError
 from .files import FileRoots, safe_filename
-from .flows import Flow, run_flow, write_debug_records
+from .flows import Flow, FlowError, run_flow, write_debug_records
 from .jobs import Job, JobFileError, Outcome, write_atomic
 from .jobstore import JournalState, now_iso, replay, run_base
 from .limits import MAX_PAUSE, seconds_from_header
@@ -432,18 +432,18 @@ class Worker:
     # -- one job ----------------------------------------------------------------------------------
     def process(self, job_id: str) -> None:
         """The actor: run the job if nobody else holds it and it is not routed yet."""
-        jkey = key("job", job_id)
-        info = {_text(k): _text(v) for k, v in self.client.hgetall(jkey).items()}
-        if not info or info.get("state") == "routed":
-            self.counts["dropped"] += 1
-            return  # routed already (a redelivered message), or never stored: nothing to do
         lease_ms = int(self.settings.lease * 1000)
         if not self.client.set(key("owner", job_id), self.id, nx=True, px=lease_ms):
             raise dramatiq.Retry(f"{job_id} is running on another worker", delay=lease_ms)
         with self._lock:
             self._held.add(job_id)
         try:
-            self.client.hset(jkey, mapping={"state": "running", "worker": self.id})
+            # Read under the lease: a job routed by its last owner is seen as routed here.
+            info = {_text(k): _text(v) for k, v in self.client.hgetall(key("job", job_id)).items()}
+            if not info or info.get("state") == "routed":
+                self._count("dropped")  # a redelivered message, or a job whose result has expired
+                return
+            self.client.hset(key("job", job_id), mapping={"state": "running", "worker": self.id})
             self._run(job_id, info)
         except LeaseLost:
             emit("left", f"{job_id}: another worker took the job over; this one stops", logging.WARNING, job=job_id)
@@ -455,6 +455,10 @@ class Worker:
             except redis.RedisError:
                 pass  # the lease expires by itself
 
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self.counts[name] += 1
+
     def _run(self, job_id: str, info: dict[str, str]) -> None:
         journal = RedisJournal(self, job_id)
         delivered = self._delivered(job_id)
@@ -465,7 +469,7 @@ class Worker:
             flow = self._flow(info["flow"], runtime)
             roots = FileRoots(self.settings.allow_files_from)
             job = Job.from_dict(json.loads(info["job"]), roots=roots)
-        except (QueueError, JobFileError, ValueError, KeyError) as exc:
+        except (QueueError, FlowError, JobFileError, ValueError, KeyError) as exc:
             refused = StepError("input", str(exc)[:500])
             return self._finish(job_id, Outcome("error", Job(id=job_id), error=refused, failed_step="job"), None)
         job.run_name = job_id
@@ -512,7 +516,7 @@ class Worker:
         journal.append({"event": "failed", "step": outcome.failed_step, "error": error.to_dict(), "at": now_iso()})
         journal.append({"event": "held", "attempt": attempts, "since": since, "reason": error.message, "at": now_iso()})
         self.client.hset(key("job", job_id), "state", "held")
-        self.counts["held"] += 1
+        self._count("held")
         emit(
             "retry",
             f"  {job_id:<16} held     {error.kind}: {error.message} (attempt {attempts}; next in {delay:.0f} s)",
@@ -542,9 +546,9 @@ class Worker:
             payload["log"] = [item.to_dict(with_record=True) for item in outcome.logs]
             kept = json.dumps(payload, ensure_ascii=False, default=str)
         self._mark_routed(job_id, outcome.route, output, kept)
-        self.counts[outcome.route] += 1
+        self._count(outcome.route)
         if outcome.error is not None and outcome.error.kind == "outcome_unknown":
-            self.counts["outcome_unknown"] += 1
+            self._count("outcome_unknown")
         detail = (
             f"{outcome.error.kind} at step '{outcome.failed_step}': {outcome.error.message}"
             if outcome.error

@@ -276,6 +276,15 @@ def test_connections_are_named_never_paths(in_process):
     assert sb.stats()["requests"] == 0
 
 
+def test_a_flow_this_worker_cannot_run_routes_its_jobs_to_error(in_process):
+    sb, queue, worker, out = in_process
+    broken = {"name": "broken", "steps": [{"id": "x", "action": "addDael", "inputs": {}}]}
+    job_id = submit(queue, broken, {"name": "x"})  # checked without a bundle by the sender
+    worker.process(job_id)
+    error = json.loads((out / "error" / f"{job_id}.json").read_text())["error"]
+    assert error["type"] == "input" and "addDael" in error["message"] and sb.stats()["requests"] == 0
+
+
 def test_workers_share_one_window_per_token_and_accounts_do_not(redis_server):
     client = connect(redis_server.url)
     acme = Connection.from_settings({"type": "apiToken", "api_token": "tok-a-123456", "base_url": "http://127.0.0.1:1"})
