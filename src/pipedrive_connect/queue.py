@@ -37,7 +37,7 @@ from typing import Any
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import CurrentMessage, Retries
+from dramatiq.middleware import Retries
 from limits import RateLimitItemPerSecond
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -62,7 +62,6 @@ ACTOR = "run_job"
 # and that delay varies with the load of the machine, so a window counted full to the last request sees 429s.
 HEADROOM = 0.05
 REDIS_PATIENCE = 40  # reconnection attempts (backoff capped at 2 s): a Redis restart of about a minute is sat out
-log = logging.getLogger("pipedrive_connect.queue")
 
 
 class QueueError(ValueError):
@@ -72,7 +71,9 @@ class QueueError(ValueError):
 def connect(url: str) -> redis.Redis:
     """A Redis client that waits through a Redis restart instead of failing the job in hand."""
     if not re.match(r"^(redis|rediss|unix)://", url or ""):
-        raise QueueError(f"--queue takes a Redis URL such as redis://127.0.0.1:6379/0, got {url!r}")
+        raise QueueError(
+            "--queue takes a Redis URL such as redis://127.0.0.1:6379/0"
+        )  # not echoed: it may hold a password
     return redis.Redis.from_url(
         url,
         retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), REDIS_PATIENCE),
@@ -111,7 +112,7 @@ def _broker(client: redis.Redis, dead_after: float = 60.0) -> RedisBroker:
         client=client,
         namespace=f"{PREFIX}-queue",
         heartbeat_timeout=int(dead_after * 1000),
-        middleware=[CurrentMessage(), Retries(retry_when=lambda n, exc: True, min_backoff=1000, max_backoff=60_000)],
+        middleware=[Retries(retry_when=lambda n, exc: True, min_backoff=1000, max_backoff=60_000)],
     )
     dramatiq.set_broker(broker)
     return broker
@@ -196,12 +197,8 @@ class SharedLimiter:
     def __init__(self, client: redis.Redis, connection: Connection, limit: int = 20, daily_budget: int | None = None):
         self.client: Any = client
         self.token, self.company = account_of(connection)
-        storage = RedisStorage(
-            "redis://",
-            connection_pool=client.connection_pool,
-            key_prefix=key("rate"),
-            retry=client.get_retry(),  # type: ignore[arg-type]
-        )
+        patient: dict[str, Any] = {"retry": client.get_retry()}  # the same reconnection as every other call
+        storage = RedisStorage("redis://", connection_pool=client.connection_pool, key_prefix=key("rate"), **patient)
         self.window = MovingWindowRateLimiter(storage)
         self.limit, self.search_limit, self.daily_budget = limit, SEARCH_LIMIT, daily_budget
         self.blocked_until = 0.0
@@ -368,7 +365,7 @@ class WorkerSettings:
 
 
 class Worker:
-    """Runs queued jobs: `start()` consumes the flow queues (its own, or every one enqueued so far)."""
+    """Runs queued jobs: `run()` consumes the flow queues (its own, or every one enqueued so far)."""
 
     def __init__(self, client: redis.Redis, runtime: Runtime, flows: list[Flow] | None, settings: WorkerSettings):
         self.client: Any = client
