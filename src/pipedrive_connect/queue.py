@@ -44,7 +44,6 @@ from limits.strategies import MovingWindowRateLimiter
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from .client import may_repeat
 from .connection import Connection
 from .errors import StepError
 from .files import FileRoots, safe_filename
@@ -53,7 +52,7 @@ from .jobs import Job, JobFileError, Outcome, write_atomic
 from .jobstore import JournalState, now_iso, replay, run_base
 from .limits import MAX_PAUSE, seconds_from_header
 from .pipedrive import RATE_LIMIT, RATE_REMAINING, RATE_RESET, RATE_WINDOW, SEARCH_LIMIT
-from .runner import HOLD_KINDS, PAUSE_KINDS, emit
+from .runner import HOLD_KINDS, PAUSE_KINDS, emit, unsure_step
 from .runtime import Runtime
 
 PREFIX = "pipedrive-connect"
@@ -460,7 +459,7 @@ class Worker:
         journal = RedisJournal(self, job_id)
         delivered = self._delivered(job_id)
         if delivered is not None:
-            return self._mark_routed(job_id, delivered, "", "")
+            return self._mark_routed(job_id, delivered.parent.name, str(delivered), "")
         try:
             runtime = self._runtime(info.get("connection") or "")
             flow = self._flow(info["flow"], runtime)
@@ -468,28 +467,14 @@ class Worker:
             job = Job.from_dict(json.loads(info["job"]), roots=roots)
         except (QueueError, FlowError, JobFileError, ValueError, KeyError) as exc:
             refused = StepError("input", str(exc)[:500])
-            return self._finish(job_id, Outcome("error", Job(id=job_id), error=refused, failed_step="job"), None)
+            return self._finish(job_id, Outcome("error", Job(id=job_id), error=refused, failed_step="job"))
         job.run_name = job_id
         state = journal.read()
         for step_id, record in state.finished.items():
             job = job.with_step(step_id, record)
-        if state.in_flight is not None:
-            action = runtime.bundle.actions.get(state.in_flight["action"])
-            if action is None or not action.method or not may_repeat(action.method):
-                step, name = state.in_flight["step"], state.in_flight["action"]
-                unknown = StepError(
-                    "outcome_unknown",
-                    f"A worker stopped while step '{step}' ({name}) was running; Pipedrive may or may not have "
-                    "applied it, so it was not repeated. Check for the record, then re-submit the job if it is "
-                    "missing.",
-                    details={
-                        "step": step,
-                        "action": name,
-                        "started_at": state.in_flight["at"],
-                        "finished_steps": sorted(state.finished),
-                    },
-                )
-                return self._finish(job_id, Outcome("error", job, error=unknown, failed_step=step), runtime)
+        unsure = unsure_step(state, runtime, "A worker")
+        if unsure is not None:
+            return self._finish(job_id, Outcome("error", job, error=unsure, failed_step=unsure.details["step"]))
         outcome = run_flow(runtime, flow, job, journal)
         limiter = runtime.client.limiter
         if isinstance(limiter, SharedLimiter):
@@ -499,7 +484,7 @@ class Worker:
         error = outcome.error
         if error is not None and (error.kind in PAUSE_KINDS or (error.kind in HOLD_KINDS and error.retryable)):
             self._hold(job_id, journal, state, outcome)
-        self._finish(job_id, outcome, runtime)
+        self._finish(job_id, outcome)
 
     def _hold(self, job_id: str, journal: RedisJournal, state: JournalState, outcome: Outcome) -> None:
         """Send the job again later (raises Retry), unless it has been held for `retry_for` seconds."""
@@ -524,7 +509,7 @@ class Worker:
         )
         raise dramatiq.Retry(error.kind, delay=int(delay * 1000))
 
-    def _finish(self, job_id: str, outcome: Outcome, runtime: Runtime | None) -> None:
+    def _finish(self, job_id: str, outcome: Outcome) -> None:
         payload: dict[str, Any] = outcome.job.to_dict()
         payload.pop("files")
         payload["id"] = outcome.job.id
@@ -574,13 +559,13 @@ class Worker:
         if not done:
             raise LeaseLost(job_id)
 
-    def _delivered(self, job_id: str) -> str | None:
+    def _delivered(self, job_id: str) -> Path | None:
         """A worker that died between writing the routed file and marking it: the file is the route."""
         out = self.settings.out_dir
         if out is None:
             return None
         name = f"{safe_filename(job_id, 'job')}.json"
-        return next((r for r in ("success", "error") if (out / r / name).exists()), None)
+        return next((out / r / name for r in ("success", "error") if (out / r / name).exists()), None)
 
     # -- tenants and flows ------------------------------------------------------------------------
     def _runtime(self, name: str) -> Runtime:

@@ -47,7 +47,7 @@ from .jobs import (
     read_regular_file,
     write_atomic,
 )
-from .jobstore import Claim, FolderStore, is_disk_error
+from .jobstore import Claim, FolderStore, JournalState, is_disk_error
 from .runtime import Runtime
 
 HOLD_KINDS = {"network", "server", "rate_limited"}  # retryable: nothing was applied, or repeating is safe
@@ -74,6 +74,28 @@ CONSOLE_EVENTS = {
     "claim_failed",
     "recover_failed",
 }
+
+
+def unsure_step(state: JournalState, runtime: Runtime, who: str) -> StepError | None:
+    """The `outcome_unknown` error of a step left in flight that may not run again (a create); None
+    when nothing was in flight or repeating it is safe (reads, updates and deletes by id)."""
+    if state.in_flight is None:
+        return None
+    step, name = state.in_flight["step"], state.in_flight["action"]
+    action = runtime.bundle.actions.get(name)
+    if action is not None and action.method and may_repeat(action.method):
+        return None
+    return StepError(
+        "outcome_unknown",
+        f"{who} stopped while step '{step}' ({name}) was running; Pipedrive may or may not have "
+        "applied it, so it was not repeated. Check for the record, then re-submit the job if it is missing.",
+        details={
+            "step": step,
+            "action": name,
+            "started_at": state.in_flight["at"],
+            "finished_steps": sorted(state.finished),
+        },
+    )
 
 
 class JsonLines(logging.Formatter):
@@ -342,24 +364,10 @@ class HotFolder:
         state = claim.journal.read()
         for step_id, record in state.finished.items():
             job = job.with_step(step_id, record)
-        if state.in_flight is not None:
-            action = self.runtime.bundle.actions.get(state.in_flight["action"])
-            if action is None or not action.method or not may_repeat(action.method):
-                step, name = state.in_flight["step"], state.in_flight["action"]
-                error = StepError(
-                    "outcome_unknown",
-                    f"The runner stopped while step '{step}' ({name}) was running; Pipedrive may or may not have "
-                    "applied it, so it was not repeated. Check for the record, then re-submit the job if it is "
-                    "missing.",
-                    details={
-                        "step": step,
-                        "action": name,
-                        "started_at": state.in_flight["at"],
-                        "finished_steps": sorted(state.finished),
-                    },
-                )
-                self._finish(claim, Outcome("error", job, error=error, failed_step=step), job.files)
-                return None
+        unsure = unsure_step(state, self.runtime, "The runner")
+        if unsure is not None:
+            self._finish(claim, Outcome("error", job, error=unsure, failed_step=unsure.details["step"]), job.files)
+            return None
         return job
 
     def _wait_for_attachments(self, raw: Any) -> None:
