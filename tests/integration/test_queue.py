@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -467,7 +468,7 @@ def test_workers_killed_at_random_lose_nothing_and_duplicate_nothing(redis_serve
     fast = ("--concurrency", "4", "--lease", "2", "--dead-after", "2")
     workers = [start_worker(redis_server.url, tenants, out, *fast) for _ in range(4)]
     rng = random.Random(20261129)
-    kills = 0
+    kills, killed_at = 0, []
     try:
         ids = enqueue(redis_server.url, flow_file, write_jobs(tmp_path / "jobs", "kill", 300), "acme")
         deadline = time.monotonic() + 120
@@ -475,6 +476,7 @@ def test_workers_killed_at_random_lose_nothing_and_duplicate_nothing(redis_serve
             time.sleep(rng.uniform(0.5, 2.0))
             victim = rng.randrange(len(workers))
             workers[victim].kill()  # SIGKILL: no clean-up, no ack
+            killed_at.append(time.time())
             workers[victim].wait(timeout=10)
             workers[victim] = start_worker(redis_server.url, tenants, out, *fast)
             kills += 1
@@ -499,6 +501,8 @@ def test_workers_killed_at_random_lose_nothing_and_duplicate_nothing(redis_serve
         assert error["type"] == "outcome_unknown", error  # the only error a kill may cause
         assert error["step"] == "org" and error["details"]["action"] == "addOrganization"  # a create in flight
         assert names[name] in (0, 1)  # it landed or it did not: the note says to check
+        started = datetime.fromisoformat(error["details"]["started_at"]).timestamp()
+        assert any(0 <= at - started < 10 for at in killed_at), "an outcome_unknown no kill explains"
         unknown += 1
     assert unknown <= kills * 4  # at most one per thread of each killed worker
     print(f"\n10 SIGKILLs over 300 jobs: {len(routed) - unknown} success, {unknown} outcome_unknown")
