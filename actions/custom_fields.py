@@ -26,8 +26,7 @@ def fields_of(call, refresh=False):
     path = FIELD_LISTS[call.action.resource]
 
     def fetch():
-        request = call.request("GET", path, api="v2", cost=10, search=False)
-        fields = list(call.paginate(request, paging="cursor", progress=False))
+        fields = call.lookup(call.request("GET", path, api="v2", cost=10, search=False), paging="cursor")
         return {f["field_code"]: f for f in fields}, {str(f["field_name"]).strip().lower(): f for f in fields}
 
     return call.cached(("fields", path), CACHE_SECONDS, fetch, refresh)
@@ -54,6 +53,39 @@ def resolve(call, values):
             )
         out[field["field_code"]] = shape(field, value, where)
     return out
+
+
+def by_name(call, result):
+    """A result with every record's custom_fields keyed by field name and options shown by label: what
+    a person reads, where Pipedrive gives 40-character keys and option ids (the customFieldNames option)."""
+    by_code, _ = fields_of(call)
+
+    def readable(value):
+        if isinstance(value, list):
+            return [readable(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        out = {k: readable(v) for k, v in value.items() if k != "custom_fields"}
+        if isinstance(value.get("custom_fields"), dict):
+            out["custom_fields"] = {
+                str(by_code[k]["field_name"]) if k in by_code else k: _label(by_code.get(k), v)
+                for k, v in value["custom_fields"].items()
+            }
+        elif "custom_fields" in value:
+            out["custom_fields"] = value["custom_fields"]
+        return out
+
+    return readable(result)
+
+
+def _label(field, value):
+    """An option id (or a list of them) as the option's label; other values as they are."""
+    if field is None or field.get("field_type") not in ("enum", "set") or value is None:
+        return value
+    labels = {str(o.get("id")): o.get("label") for o in field.get("options") or []}
+    if isinstance(value, list):
+        return [labels.get(str(v), v) for v in value]
+    return labels.get(str(value), value)
 
 
 def shape(field, value, where):

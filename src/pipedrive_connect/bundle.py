@@ -152,6 +152,14 @@ class Action(_Declared):
         return self.decl.get("removed")
 
     @property
+    def removed_message(self) -> str:
+        removed = self.removed or {}
+        return (
+            f"Action {self.key} is no longer available: {removed.get('reason')} (removed {removed.get('date')}). "
+            f"Use instead: {removed.get('instead')}."
+        )
+
+    @property
     def schema_file(self) -> Path:
         return self.bundle.root / "schemas" / f"{self.key}.json"
 
@@ -319,6 +327,9 @@ class Bundle:
             action.handler  # noqa: B018 - imports the handler or raises
         for source in self.datasources.values():
             source.handler  # noqa: B018
+            for name, lookup in source.decl.get("lookups", {}).items():
+                if lookup["picklist"] not in self.datasources or lookup["picklist"] == source.key:
+                    raise BundleError(source.file, f"{source.key}.lookups.{name}", "names no other data source")
         for key, conn in self.connections.items():
             try:
                 Draft202012Validator.check_schema(conn["fields"])
@@ -383,6 +394,17 @@ class Bundle:
         source = node.get("x-datasource")
         if source is not None and source not in self.datasources:
             raise BundleError(file, where, f"x-datasource names unknown data source {source!r}")
+        fixed = node.get("x-datasource-params") or {}
+        if fixed and source is None:
+            raise BundleError(file, where, "x-datasource-params needs x-datasource beside it")
+        takes = sorted(self.datasources[source].params) if fixed and source is not None else []
+        stray = sorted(set(fixed) - set(takes))
+        if stray:
+            raise BundleError(
+                file,
+                where,
+                f"x-datasource-params: {source} takes no {', '.join(stray)} (it takes {', '.join(takes) or 'nothing'})",
+            )
         labels = node.get("x-enum-labels")
         if labels:
             values = {str(v) for v in node["enum"]}
@@ -486,8 +508,12 @@ class Bundle:
         return {k: self.inline_refs(v, file) for k, v in node.items()}
 
     def runtime_options(self, action: Action) -> dict[str, Any]:
-        """Inputs the runtime adds to actions: debugging everywhere, paging on list actions."""
+        """Inputs the runtime adds to actions: debugging everywhere, paging on list actions, custom fields
+        by name where an action reads a resource's own records and the resource has custom fields."""
         options = {"debugRequest": self.defs.get("debugRequest", {"type": "boolean"})}
+        own_records = (f"/{action.resource}", f"/{action.resource}/{{id}}", f"/{action.resource}/search")
+        if action.method == "GET" and action.path in own_records and action.resource in self.custom_field_lists:
+            options["customFieldNames"] = self.defs["customFieldNames"]
         if action.paging:
             options.update(
                 {
@@ -501,6 +527,13 @@ class Bundle:
                 "cursor" if action.paging == "cursor" else "start"
             ]
         return options
+
+    @cached_property
+    def custom_field_lists(self) -> dict[str, str]:
+        """{resource: path of its field list} for resources with custom fields (actions/custom_fields.py)."""
+        if not (self.root / "actions" / "custom_fields.py").is_file():
+            return {}
+        return self.code_module("actions", "custom_fields").FIELD_LISTS
 
     def function(self, folder: str, ref: str, file: str, key: str) -> Callable:
         """The function a `module:function` reference names in actions/ or datasources/."""

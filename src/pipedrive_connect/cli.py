@@ -55,6 +55,21 @@ A job names its connection with --tenant NAME: the file NAME.yaml (or .yml/.json
 Every worker on every machine shares one burst limit per token and one daily budget per company
 through Redis. Redis should run with appendonly yes and appendfsync always (docs/scale.md)."""
 
+LOGIN_EPILOG = """The authorization address is printed on stdout as one line (and opened in a browser unless
+--no-browser). After you allow access, Pipedrive sends the browser to http://127.0.0.1:P/callback;
+the code is exchanged for tokens and the connection file is written (mode 0600). A refusal, a wrong
+state, a timeout or a token endpoint error writes nothing and exits 1.
+examples:
+  pipedrive-connect login --client-id ID --client-secret SECRET --connection pipedrive.yaml
+  pipedrive-connect login --client-id sandbox-app --client-secret s3cret --connection conn.yaml \\
+      --oauth-base http://127.0.0.1:8765 --no-browser"""
+SERVE_EPILOG = """examples:
+  pipedrive-connect serve --sandbox --port 8080     try it with sample data, then open http://127.0.0.1:8080/
+  pipedrive-connect serve --port 8080               on PIPEDRIVE_API_TOKEN / PIPEDRIVE_BASE_URL or --connection
+  pipedrive-connect serve --host 0.0.0.0 --auth-token "$(openssl rand -hex 16)"
+The page builds a flow from the actions, tests each step, and saves the YAML that
+`pipedrive-connect watch --flow FILE` runs. The credentials stay in this process."""
+
 
 CHECK_TIMEOUT = (3.0, 5.0)  # check-connection: seconds to connect, then to get the answer
 
@@ -197,6 +212,15 @@ def cmd_run(args) -> int:
         action = runtime.bundle.action(args.key)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
+    if args.dry_run:
+        from .errors import StepError
+
+        try:
+            _print(runtime.preview(action, job, inputs))
+        except StepError as exc:
+            _print({"route": "error", "error": exc.to_dict()})
+            return 1
+        return 0
     outcome = runtime.run(action, job, inputs)
     report = outcome.to_dict()
     if outcome.route == "success":
@@ -256,16 +280,94 @@ def cmd_check_connection(args) -> int:
             exc.message = f"no answer from {runtime.connection.host} within {waited:.0f} s"
         _print({"ok": False, "base_url": runtime.connection.base_url, "error": exc.to_dict()})
         return 1
-    _print(
-        {
-            "ok": True,
-            "base_url": runtime.connection.base_url,
-            "user": me.get("name"),
-            "email": me.get("email"),
-            "company": me.get("company_name"),
-            "company_domain": me.get("company_domain"),
-        }
-    )
+    report = {
+        "ok": True,
+        "base_url": runtime.connection.base_url,
+        "user": me.get("name"),
+        "email": me.get("email"),
+        "company": me.get("company_name"),
+        "company_domain": me.get("company_domain"),
+    }
+    auth = runtime.connection.auth
+    if hasattr(auth, "scope"):  # OAuth: what the grant allows and how long the token lasts, never the tokens
+        report.update(type="oauth2", api_domain=runtime.connection.current_base_url, scopes=auth.scope)
+        if auth.expires_at is not None:
+            report["expires_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(auth.expires_at))
+    _print(report)
+    return 0
+
+
+def cmd_login(args) -> int:
+    """The authorization-code flow on a loopback callback; the connection file is written only at the end."""
+    from . import oauth
+    from .errors import StepError
+
+    target = Path(args.connection or "")
+    if not args.connection:
+        raise UsageError("--connection FILE is required: the tokens are written there")
+    if not args.client_secret:
+        raise UsageError("give the app's client secret: --client-secret SECRET or PIPEDRIVE_CLIENT_SECRET")
+    if not target.parent.is_dir():
+        raise UsageError(f"--connection: folder not found: {target.parent}")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    try:
+        oauth.endpoint(args.oauth_base, "token")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+    def announce(url: str) -> None:
+        if not args.no_browser:
+            sys.stderr.write("Opening the browser to sign in to Pipedrive; if it does not open, visit:\n")
+        else:
+            sys.stderr.write("Visit this address to sign in to Pipedrive and allow access:\n")
+        sys.stdout.write(url + "\n")
+        sys.stdout.flush()
+
+    try:
+        settings = oauth.login(
+            args.client_id,
+            args.client_secret,
+            port=args.redirect_port,
+            oauth_base=args.oauth_base,
+            scope=" ".join(args.scope) if args.scope else None,
+            timeout=args.timeout,
+            announce=announce,
+            open_browser=not args.no_browser,
+        )
+        store = oauth.TokenFile(target)
+        with store.locked():  # a runner refreshing meanwhile re-reads the file under this lock
+            store.write(settings)
+    except StepError as exc:
+        sys.stderr.write(f"pipedrive-connect login: {exc.message}\n")
+        return 1
+    sys.stderr.write(f"signed in: the connection is in {target} (readable by you only); try check-connection\n")
+    return 0
+
+
+def cmd_logout(args) -> int:
+    """Revoke the refresh token, then drop the tokens from the file (the app's id and secret stay)."""
+    from . import oauth
+    from .connection import read_settings
+    from .errors import StepError
+
+    if not args.connection or not Path(args.connection).is_file():
+        raise UsageError("--connection FILE is required: the connection file that login wrote")
+    store = oauth.TokenFile(args.connection)
+    try:
+        with store.locked():
+            settings = read_settings(store.path)
+            if settings.get("type") != "oauth2":
+                raise UsageError(f"{store.path} is not an oauth2 connection")
+            if settings.get("refresh_token"):
+                oauth.revoke(settings)
+            store.write({k: v for k, v in settings.items() if k not in oauth.TOKEN_KEYS})
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except StepError as exc:
+        sys.stderr.write(f"pipedrive-connect logout: {exc.message}; the tokens were kept\n")
+        return 1
+    sys.stderr.write(f"signed out: the refresh token is revoked and the tokens are gone from {store.path}\n")
     return 0
 
 
@@ -528,6 +630,61 @@ def cmd_requeue(args) -> int:
     return 0
 
 
+def _sandbox_runtime(args, stack):
+    """A runtime on a sandbox started here with the sample data, stopped when `stack` closes."""
+    import secrets
+
+    from .connection import Connection
+    from .runtime import Runtime
+    from .sandbox import Sandbox
+
+    token = secrets.token_hex(16)
+    sample = Path(__file__).resolve().parent / "sandbox" / "sample_data.json"
+    sandbox = stack.enter_context(Sandbox(token=token, data=str(sample)))
+    connection = Connection.from_settings({"type": "apiToken", "api_token": token, "base_url": sandbox.base_url})
+    return Runtime(_bundle(args), connection)
+
+
+def cmd_serve(args) -> int:
+    """The designer: its API and page over one runtime, on the configured connection or a sandbox started
+    here; until SIGINT or SIGTERM."""
+    import signal
+    import threading
+    from contextlib import ExitStack
+
+    from .designer.service import Designer, DesignerServer, Settings
+    from .files import FileRoots
+
+    for root in args.allow_files_from or []:
+        if not Path(root).is_dir():
+            raise UsageError(f"--allow-files-from: not a folder: {root}")
+    settings = Settings(
+        host=args.host,
+        port=args.port,
+        auth_token=args.auth_token or os.environ.get("PIPEDRIVE_CONNECT_DESIGNER_TOKEN") or None,
+        file_roots=FileRoots([Path(r) for r in args.allow_files_from or []]),
+    )
+    with ExitStack() as stack:
+        runtime = _sandbox_runtime(args, stack) if args.sandbox else _runtime(args)
+        try:
+            designer = Designer(runtime, settings)
+            server = stack.enter_context(DesignerServer(designer))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+        where = runtime.connection.base_url if runtime.connection else "no connection (set PIPEDRIVE_API_TOKEN)"
+        if args.sandbox:
+            where = f"the local sandbox at {where}, with sample data"
+        print(f"designer: {server.url}/  (Pipedrive: {where}); Ctrl+C to stop", flush=True)
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -621,6 +778,12 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
         help="with --job: a folder besides the job's own that its files may come from (repeatable)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress display while fetching pages")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the request it would send (method, URL, query, body; the token redacted) and its token "
+        "cost, without sending it (a custom-field list may be read to build it)",
+    )
 
     p = add("picklist", cmd_picklist, "print a data source's options as {options: [{key, label}], next_cursor} JSON")
     p.add_argument("key", metavar="KEY", help="data source key, e.g. selectPerson")
@@ -631,7 +794,45 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--cursor", help="continue after the previous page")
     p.add_argument("--limit", type=int, default=100, help="options per page (default 100)")
 
-    add("check-connection", cmd_check_connection, "verify the credentials: current user and company")
+    add(
+        "check-connection",
+        cmd_check_connection,
+        "verify the credentials: current user and company (OAuth: also api_domain, scopes and token expiry)",
+    )
+    p = add(
+        "login",
+        cmd_login,
+        "sign in to Pipedrive with OAuth 2.0 and write the tokens to the --connection file",
+        epilog=LOGIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--client-id", required=True, metavar="ID", help="the app's client id (Developer Hub)")
+    p.add_argument(
+        "--client-secret",
+        default=os.environ.get("PIPEDRIVE_CLIENT_SECRET"),
+        metavar="SECRET",
+        help="the app's client secret (default: $PIPEDRIVE_CLIENT_SECRET, which keeps it out of the process list)",
+    )
+    p.add_argument(
+        "--redirect-port",
+        type=int,
+        default=8766,
+        metavar="P",
+        help="port on 127.0.0.1 for the callback http://127.0.0.1:P/callback, as registered for the app "
+        "(default 8766; 0 picks a free one)",
+    )
+    p.add_argument("--no-browser", action="store_true", help="only print the address to open, do not open a browser")
+    p.add_argument("--scope", nargs="+", metavar="SCOPE", help="scopes to ask for (default: the app's own)")
+    p.add_argument(
+        "--oauth-base",
+        default="https://oauth.pipedrive.com",
+        metavar="URL",
+        help="the OAuth server (default https://oauth.pipedrive.com; the sandbox's URL to try it locally)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=300.0, metavar="S", help="seconds to wait for the sign-in (default 300)"
+    )
+    add("logout", cmd_logout, "revoke the OAuth refresh token and remove the tokens from the --connection file")
     p = add("validate", cmd_validate, "load and check the whole bundle (schemas, handlers, data sources), and a flow")
     p.add_argument(
         "--flow",
@@ -827,6 +1028,31 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="keep the steps that succeeded (not run again) and go on at the failed step",
+    )
+
+    p = add(
+        "serve",
+        cmd_serve,
+        "serve the flow designer: a JSON API and a page to build, test and save flows (docs/designer.md)",
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--port", type=int, default=8080, metavar="N", help="port to listen on (default 8080; 0 picks one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need --auth-token)")
+    p.add_argument(
+        "--sandbox", action="store_true", help="start the local sandbox with sample data here and use it (no account)"
+    )
+    p.add_argument(
+        "--auth-token",
+        metavar="T",
+        help="callers must send Authorization: Bearer T (required off loopback; "
+        "or set PIPEDRIVE_CONNECT_DESIGNER_TOKEN)",
+    )
+    p.add_argument(
+        "--allow-files-from",
+        action="append",
+        metavar="DIR",
+        help="a folder the files of test jobs may come from (repeatable; default: none)",
     )
 
     p = add("demo", cmd_demo, "run the sample order flow on an in-process sandbox and summarise where each job went")

@@ -185,6 +185,11 @@ def _answer_lost(exc: StepError) -> bool:
     return exc.kind == "server" and exc.status is not None and 200 <= exc.status < 300
 
 
+def first_page(request: Request, page_size: int) -> Request:
+    """The first request of a walk over pages: the largest page, asked by its query alone."""
+    return replace(request, method="GET", query={**request.query, "limit": page_size}, body=None, files=None)
+
+
 class PipedriveClient:
     """The HTTP client. Besides the retry settings it bounds every answer, so a broken or hostile
     server cannot hang a job: `deadline` seconds per request from connecting to the last byte of the
@@ -651,8 +656,8 @@ class PipedriveClient:
         """
         style = pipedrive.paging(paging)
         key = style.param
-        query = {**request.query, "limit": page_size}
-        page = replace(request, method="GET", query=query, body=None, files=None)  # a page is asked by its query
+        page = first_page(request, page_size)
+        query = page.query  # moved on page by page
         seen: set = set()
 
         def broken(problem: str) -> StepError:

@@ -2,7 +2,8 @@
 
 Authenticators are `requests` auth objects, so the client never needs to know which
 kind it holds: the API token goes in the `x-api-token` header, OAuth 2.0 sends a
-Bearer token and refreshes it (and adopts the new `api_domain`) when it expires.
+Bearer token and refreshes it (and adopts the new `api_domain`) when it expires
+(`oauth.OAuth2Auth`, imported only for OAuth connections: it brings Authlib).
 """
 
 from __future__ import annotations
@@ -11,23 +12,20 @@ import ipaddress
 import json
 import os
 import re
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 import yaml
 from requests.auth import AuthBase
 
 from .bundle import yaml_problem
-from .errors import StepError
-from .pipedrive import API_TOKEN_HEADER, DEFAULT_BASE_URL, OAUTH_HEADER, bearer
+from .pipedrive import API_TOKEN_HEADER, DEFAULT_BASE_URL
 
-TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"
+if TYPE_CHECKING:
+    from .oauth import OAuth2Auth, TokenFile
+
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
@@ -91,104 +89,6 @@ class ApiTokenAuth(AuthBase):
         return [self.token]
 
 
-class OAuth2Auth(AuthBase):
-    """Bearer auth that refreshes the access token shortly before it expires.
-
-    `on_refresh` receives the new token set (to persist it, api_domain included).
-    """
-
-    def __init__(
-        self,
-        access_token: str,
-        refresh_token: str | None = None,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        expires_at: float | None = None,
-        token_url: str = TOKEN_URL,
-        on_refresh: Callable[[dict[str, Any]], None] | None = None,
-    ):
-        self.access_token, self.refresh_token = access_token, refresh_token
-        self.client_id, self.client_secret = client_id, client_secret
-        self.expires_at, self.on_refresh = expires_at, on_refresh
-        self.token_url = check_url(token_url, "token_url", path_allowed=True)
-        self.api_domain: str | None = None
-        self.retired: set[str] = set()  # tokens a refresh replaced may still be valid: keep redacting them
-        self._lock = threading.Lock()
-
-    def __call__(self, request):
-        request.headers[OAUTH_HEADER] = bearer(self.access_token)
-        return request
-
-    def ensure_fresh(self) -> None:
-        """Called by the client before it builds a URL, since a refresh may move the api_domain."""
-        if self.expires_at is not None and time.time() > self.expires_at - 60:
-            self.refresh()
-
-    def refresh(self, force: bool = False) -> bool:
-        """Get a new access token; False when this connection cannot refresh."""
-        if not (self.refresh_token and self.client_id and self.client_secret):
-            return False
-        with self._lock:
-            if not force and self.expires_at is not None and time.time() <= self.expires_at - 60:
-                return True  # another thread refreshed meanwhile
-            tokens = self._request_tokens()
-            api_domain = tokens.get("api_domain")
-            if api_domain:
-                try:
-                    api_domain = check_url(api_domain, "the api_domain it returned")
-                except ValueError as exc:
-                    raise StepError("connection", f"OAuth token refresh refused: {exc}.") from None
-            self.retired.update((self.access_token, self.refresh_token))
-            self.access_token = str(tokens["access_token"])
-            self.refresh_token = str(tokens.get("refresh_token") or self.refresh_token)
-            self.expires_at = time.time() + float(tokens.get("expires_in", 3600))
-            self.api_domain = api_domain or self.api_domain
-            if self.on_refresh:
-                self.on_refresh(tokens)
-            return True
-
-    def _request_tokens(self) -> dict[str, Any]:
-        """POST the refresh grant; never follow a redirect, which would carry the refresh token elsewhere."""
-        try:
-            response = requests.post(
-                self.token_url,
-                auth=(self.client_id or "", self.client_secret or ""),  # refresh() checked both
-                timeout=(5, 30),
-                allow_redirects=False,
-                data={"grant_type": "refresh_token", "refresh_token": self.refresh_token},
-            )
-        except requests.RequestException as exc:
-            raise StepError(
-                "network",
-                f"Could not reach the OAuth token endpoint ({type(exc).__name__}); the access token was not refreshed.",
-                retryable=True,
-            ) from None
-        status = response.status_code
-        if 300 <= status < 400:
-            raise StepError(
-                "connection",
-                f"The OAuth token endpoint answered with a redirect (HTTP {status}); "
-                "it is not followed, so the refresh token never leaves for another host.",
-                status=status,
-            )
-        if status != 200:
-            raise StepError("connection", f"OAuth token refresh failed with HTTP {status}", status=status)
-        try:
-            tokens = response.json()
-        except ValueError:
-            tokens = None
-        if not isinstance(tokens, dict) or not tokens.get("access_token"):
-            raise StepError(
-                "connection",
-                "The OAuth token endpoint answered without an access token; reconnect OAuth.",
-                status=status,
-            )
-        return tokens
-
-    def secrets(self) -> list[str]:
-        return [s for s in (self.access_token, self.refresh_token, self.client_secret, *self.retired) if s]
-
-
 @dataclass
 class Connection:
     base_url: str
@@ -212,7 +112,10 @@ class Connection:
         return self.auth.secrets()
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any], name: str = "pipedrive") -> Connection:
+    def from_settings(
+        cls, settings: dict[str, Any], name: str = "pipedrive", store: TokenFile | None = None
+    ) -> Connection:
+        """`store` is the file an OAuth connection writes its refreshed tokens back to."""
         kind = settings.get("type", "apiToken")
         url_key = "api_domain" if kind == "oauth2" and settings.get("api_domain") else "base_url"
         base_url = check_url(settings.get(url_key) or DEFAULT_BASE_URL, url_key)
@@ -223,40 +126,27 @@ class Connection:
             return cls(base_url, ApiTokenAuth(str(token)), name)
         if kind == "oauth2":
             if not settings.get("access_token"):
-                raise ValueError("the oauth2 connection needs access_token")
-            expires_at = settings.get("expires_at")
-            if expires_at is not None and not isinstance(expires_at, (int, float)):
-                raise ValueError("expires_at must be a number (seconds since the epoch)")
-            auth = OAuth2Auth(
-                str(settings["access_token"]),
-                settings.get("refresh_token"),
-                settings.get("client_id"),
-                settings.get("client_secret"),
-                expires_at,
-                settings.get("token_url", TOKEN_URL),
-            )
-            return cls(base_url, auth, name)
+                raise ValueError("the oauth2 connection needs access_token (run `pipedrive-connect login`)")
+            for key in ("expires_at", "expires_in"):
+                if settings.get(key) is not None and not isinstance(settings[key], (int, float)):
+                    raise ValueError(f"{key} must be a number of seconds")
+            from .oauth import OAuth2Auth
+
+            return cls(base_url, OAuth2Auth(settings, store), name)
         raise ValueError(f"unknown connection type {kind!r} (apiToken or oauth2)")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> Connection:
-        """Settings from a YAML or JSON file; every problem is a ValueError that names the file."""
+        """Settings from a YAML or JSON file; every problem is a ValueError that names the file.
+        An OAuth connection writes its refreshed tokens back to the file."""
+        settings = read_settings(path)
+        store = None
+        if settings.get("type") == "oauth2":
+            from .oauth import TokenFile
+
+            store = TokenFile(path)
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ValueError(f"connection file not found: {path}") from None
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read connection file {path}: {getattr(exc, 'strerror', None) or exc}") from None
-        try:
-            settings = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
-        except ValueError as exc:
-            raise ValueError(f"{path}: not valid JSON: {exc}") from None
-        if not isinstance(settings, dict):
-            raise ValueError(f"{path}: a connection file holds a mapping of settings")
-        try:
-            return cls.from_settings(settings, name=Path(path).stem)
+            return cls.from_settings(settings, name=Path(path).stem, store=store)
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
 
@@ -271,3 +161,22 @@ class Connection:
             )
         base_url = check_url(env.get("PIPEDRIVE_BASE_URL") or DEFAULT_BASE_URL, "PIPEDRIVE_BASE_URL")
         return cls.from_settings({"type": "apiToken", "api_token": token, "base_url": base_url})
+
+
+def read_settings(path: str | os.PathLike) -> dict[str, Any]:
+    """A connection file's settings (YAML, or JSON by its name); every problem is a ValueError naming the file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"connection file not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read connection file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        settings = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path}: a connection file holds a mapping of settings")
+    return settings

@@ -43,6 +43,10 @@ FLOW_SCHEMA = {
     "properties": {
         "name": {"type": "string"},
         "description": {"type": "string"},
+        "customFieldNames": {
+            "type": "boolean",
+            "description": "custom fields by name in the results of every step that offers it, unless the step says",
+        },
         "steps": {
             "type": "array",
             "minItems": 1,
@@ -87,6 +91,7 @@ class Step:
 class Flow:
     name: str
     steps: list[Step]
+    custom_field_names: bool = False  # the default of customFieldNames for steps that offer it
 
     @classmethod
     def load(cls, path: str | Path, runtime: Runtime | None = None) -> Flow:
@@ -113,7 +118,7 @@ class Flow:
         if problems:
             raise FlowError([f"{source}: {problem}" for problem in problems])
         steps = [Step(cast(str, _step_id(s)), s["action"], s.get("inputs") or {}, s.get("when")) for s in raw["steps"]]
-        return cls(raw.get("name") or Path(source).stem, steps)
+        return cls(raw.get("name") or Path(source).stem, steps, bool(raw.get("customFieldNames")))
 
 
 # ---- checking a flow before it runs ------------------------------------------------------
@@ -277,7 +282,7 @@ def run_flow(runtime: Runtime, flow: Flow, job: Job, journal=None) -> Outcome:
                 continue
         if journal is not None:
             journal.started(step)
-        result = runtime.run(step.action, outcome.job, step.inputs, step_id=step.id)
+        result = runtime.run(step.action, outcome.job, _inputs(runtime, flow, step), step_id=step.id)
         outcome.logs.extend(result.logs)
         outcome.calls += result.calls
         outcome.cost += result.cost
@@ -288,6 +293,14 @@ def run_flow(runtime: Runtime, flow: Flow, job: Job, journal=None) -> Outcome:
         if journal is not None:
             journal.done(step, outcome.job.steps[step.id])
     return outcome
+
+
+def _inputs(runtime: Runtime, flow: Flow, step: Step) -> dict[str, Any]:
+    """The step's inputs, with the flow's customFieldNames where the step offers it and does not say."""
+    if not flow.custom_field_names or "customFieldNames" in step.inputs:
+        return step.inputs
+    offered = runtime.bundle.action(step.action).schema.get("properties", {})
+    return {**step.inputs, "customFieldNames": True} if "customFieldNames" in offered else step.inputs
 
 
 def write_debug_records(

@@ -53,7 +53,8 @@ def _input_rows(schema: dict[str, Any]) -> list[str]:
                 f"Formerly `{prop['x-deprecated-alias']}`: still accepted until the next release, with a warning."
             )
         if prop.get("x-datasource"):
-            notes.append(f"Picklist: `{prop['x-datasource']}`.")
+            fixed = ", ".join(f"{k}={v}" for k, v in (prop.get("x-datasource-params") or {}).items())
+            notes.append(f"Picklist: `{prop['x-datasource']}`" + (f" ({fixed})." if fixed else "."))
         rows.append(
             f"| `{name}` | {_type(prop)} | {'yes' if name in required else ''} | "
             f"{_cell(prop.get('title', ''))} | {_cell(' '.join(n for n in notes if n))} |"

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from . import pipedrive
 from .bundle import Action, Bundle, DataSource
-from .client import ApiResponse, PipedriveClient, Redactor, Request, RetrySettings, Usage
+from .client import ApiResponse, PipedriveClient, Redactor, Request, RetrySettings, Usage, first_page
 from .connection import Connection
 from .errors import StepError
 from .files import FileRoots, readable_file, unique_path
@@ -64,6 +64,8 @@ class Call:
         self.usage = Usage()
         self.logs: list[LogItem] = []
         self.additional_data: dict[str, Any] | None = None
+        self.captured: Request | None = None  # a preview's request, taken instead of being sent
+        self.previewing = False
 
     # ---- requests -------------------------------------------------------------------------
     def request(self, method: str | None = None, path: str | None = None, **fields: Any) -> Request:
@@ -99,7 +101,21 @@ class Call:
 
     def send(self, request: Request | None = None, **fields: Any) -> ApiResponse:
         """Send `request` (or `self.request(**fields)`) with this call's debug records and usage."""
-        return self.runtime.client.execute(request or self.request(**fields), trace=self.trace, usage=self.usage)
+        return self.runtime.client.execute(
+            self._take(request or self.request(**fields)), trace=self.trace, usage=self.usage
+        )
+
+    def _take(self, request: Request) -> Request:
+        """On a preview, the action's first request is kept and the handler stops: nothing is sent."""
+        if self.previewing:
+            self.captured = request
+            raise _Previewed
+        return request
+
+    def lookup(self, request: Request, paging: str = "cursor") -> list[Any]:
+        """Every item of a read that helps build the action's request (a field list): sent even on a
+        preview, since the request shown must be the one that would go out."""
+        return list(self.runtime.client.walk(request, paging=paging, trace=self.trace, usage=self.usage))
 
     def submit(self, request: Request) -> Any:
         """Send a (possibly adjusted) wire request; keep its paging hints; return Pipedrive's data."""
@@ -112,6 +128,8 @@ class Call:
     def paginate(self, request: Request, paging: str | None = None, progress: bool = True) -> Iterator[Any]:
         """Every item of a list, page after page (the action's paging style unless `paging` says another)."""
         action = self.action
+        if self.previewing:
+            self._take(first_page(request, action.page_size))
         items = self.runtime.client.walk(
             request,
             paging=paging or action.paging or "cursor",
@@ -174,6 +192,10 @@ class Call:
         self.logs.append(LogItem("file", name, content_type, str(path), size=size))
 
 
+class _Previewed(Exception):
+    """Raised in a handler on a preview once its request is captured."""
+
+
 def endpoint(call: Call) -> Any:
     """The generic handler: one declared endpoint call, or every page of a list."""
     request = call.wire()
@@ -184,20 +206,36 @@ def endpoint(call: Call) -> Any:
 
 # ---- picklists --------------------------------------------------------------------------
 _FIELD = re.compile(r"{([A-Za-z0-9_.]+)}")
+_PART = re.compile(r"\[([^\[\]]*)\]|{([A-Za-z0-9_.]+)}")  # an optional part, or a field
 
 
 def _lookup(record: Any, dotted: str) -> Any:
     for part in dotted.split("."):
-        record = record.get(part) if isinstance(record, dict) else None
+        if isinstance(record, list) and part.isdigit():
+            record = record[int(part)] if int(part) < len(record) else None
+        else:
+            record = record.get(part) if isinstance(record, dict) else None
+    if isinstance(record, dict) and "value" in record:  # Pipedrive's {value, primary, label} shows as its value
+        record = record["value"]
     return record
 
 
 def format_label(template: str, record: dict[str, Any]) -> str:
-    def field_value(match: re.Match) -> str:
-        value = _lookup(record, match.group(1))
+    """`{field}` (dotted; a number indexes a list) filled from the record; a `[...]` part is left out
+    when a field inside it is empty, so "{name}[ <{emails.0}>]" reads "Jana Weiß" without an e-mail."""
+
+    def text(name: str) -> str:
+        value = _lookup(record, name)
         return "" if value is None else str(value)
 
-    return _FIELD.sub(field_value, template).strip(" -")
+    def part(match: re.Match) -> str:
+        if match.group(2) is not None:
+            return text(match.group(2))
+        inner = match.group(1)
+        names = _FIELD.findall(inner)
+        return _FIELD.sub(lambda m: text(m.group(1)), inner) if all(text(n) for n in names) else ""
+
+    return _PART.sub(part, template).strip(" -")
 
 
 @dataclass
@@ -248,10 +286,26 @@ def picklist(req: PicklistRequest) -> Page:
         if req.search:  # no search endpoint: filter what was listed
             needle = req.search.lower()
             records = [r for r in records if needle in format_label(decl["label_template"], r).lower()]
+    for name, lookup in decl.get("lookups", {}).items():  # another record's label, e.g. the stage's pipeline
+        labels = _all_labels(req.runtime, lookup["picklist"])
+        records = [{**r, name: labels.get(str(r.get(lookup["from"])))} for r in records]
     key = decl.get("key", "id")
     options = [{"key": _lookup(r, key), "label": format_label(decl["label_template"], r)} for r in records]
     nxt = style.hint(response.additional_data)
     return Page(options, str(nxt) if nxt not in (None, "") else None, usage.calls)
+
+
+def _all_labels(runtime: Runtime, key: str, pages: int = 20) -> dict[str, str]:
+    """{key as text: label} over every page of a picklist (bounded), served from the picklist cache."""
+    labels: dict[str, str] = {}
+    cursor = None
+    for _ in range(pages):
+        page = runtime.picklist(key, cursor=cursor)
+        labels.update((str(o["key"]), o["label"]) for o in page.options)
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return labels
 
 
 # ---- the runtime --------------------------------------------------------------------------
@@ -339,6 +393,65 @@ class Runtime:
                 check_path_value(param.name, inputs[param.name])
         return inputs, notes
 
+    def start(self, action: Action, inputs: dict[str, Any] | None, job: Job) -> Call:
+        """A call with prepared inputs and their deprecation warnings logged, or the StepError that stops
+        the step before anything is sent (a removed action, bad input)."""
+        if action.removed:
+            raise StepError("input", action.removed_message)
+        prepared, notes = self.prepare(action, inputs or {}, job)
+        call = Call(self, action, prepared, job)
+        call.logs.extend(LogItem("warning", note, "text/plain") for note in notes)
+        return call
+
+    def preview(self, action: str | Action, job: Job | None = None, inputs: dict[str, Any] | None = None) -> dict:
+        """The request a step would send, built as `run` builds it (templates, coercion, old names, custom
+        fields by name) but not sent; the token shown only redacted. Reads that help build it (a field
+        list) are sent and counted under `lookups`. Raises StepError where `run` would route to error."""
+        if isinstance(action, str):
+            try:
+                action = self.bundle.action(action)
+            except KeyError as exc:
+                raise StepError("input", exc.args[0]) from None
+        try:
+            call = self.start(action, inputs, job or Job())
+            call.previewing = True
+            action.handler(call)
+        except _Previewed:
+            pass
+        except StepError as exc:
+            raise self._scrub(exc) from None
+        request = call.captured
+        if request is None:  # a handler that answers without Pipedrive
+            return {"action": action.key, "request": None, "token_cost": 0, "lookups": self._usage(call)}
+        base = self.connection.current_base_url if self.connection else self.api.base_url
+        url = f"{base}{self.api.prefixes[request.api]}{request.path}"
+        oauth = self.connection is not None and hasattr(self.connection.auth, "refresh")
+        headers = {**(request.headers or {}), (pipedrive.OAUTH_HEADER if oauth else pipedrive.API_TOKEN_HEADER): "***"}
+        described: dict[str, Any] = {
+            "method": request.method,
+            "url": url + ("?" + urlencode(request.query, doseq=True) if request.query else ""),
+            "query": request.query,
+            "headers": headers,
+        }
+        if request.body is not None:
+            described["form" if request.form else "json"] = request.body
+        if request.files is not None:
+            described["files"] = request.files.describe()
+        out = {
+            "action": action.key,
+            "request": self.redactor.value(described),
+            "token_cost": request.cost,
+            "lookups": self._usage(call),
+            "warnings": [item.name for item in call.logs if item.kind == "warning"],
+        }
+        if action.paging and call.inputs.get("fetchAll"):
+            out["token_cost_per_page"] = True
+        return out
+
+    @staticmethod
+    def _usage(call: Call) -> dict[str, int]:
+        return {"api_calls": call.usage.calls, "token_cost": call.usage.cost}
+
     def run(
         self,
         action: str | Action,
@@ -358,16 +471,10 @@ class Runtime:
             except KeyError as exc:
                 return Outcome("error", job, error=StepError("input", exc.args[0]), failed_step=step_id)
         try:
-            if action.removed:
-                raise StepError(
-                    "input",
-                    f"Action {key} is no longer available: {action.removed['reason']} "
-                    f"(removed {action.removed['date']}). Use instead: {action.removed['instead']}.",
-                )
-            prepared, notes = self.prepare(action, inputs or {}, job)
-            call = Call(self, action, prepared, job)
-            call.logs.extend(LogItem("warning", note, "text/plain") for note in notes)
+            call = self.start(action, inputs, job)
             result = action.handler(call)
+            if call.inputs.get("customFieldNames"):  # offered only where actions/custom_fields.py exists
+                result = call.code("custom_fields").by_name(call, result)
             record = {"action": key, "result": result}
             if call.additional_data:
                 record["additional_data"] = call.additional_data

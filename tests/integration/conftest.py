@@ -35,10 +35,12 @@ def live(sandbox, bundle, tmp_path) -> Runtime:
     return Runtime(bundle, connect(sandbox), out_dir=tmp_path / "out", retry=FAST_RETRY)
 
 
-def watch_command(base_url: str, flow: dict, folder: Path, inbox: Path, out: Path, *extra: str):
-    """`pipedrive-connect watch` over `inbox` as a separate process would run it, and its environment."""
-    flow_file = folder / "flow.json"
-    flow_file.write_text(json.dumps(flow))
+def watch_command(base_url: str, flow: dict | Path, folder: Path, inbox: Path, out: Path, *extra: str):
+    """`pipedrive-connect watch` over `inbox` as a separate process would run it, and its environment;
+    `flow` is a flow (written to `folder`) or a flow file."""
+    flow_file = flow if isinstance(flow, Path) else folder / "flow.json"
+    if not isinstance(flow, Path):
+        flow_file.write_text(json.dumps(flow))
     command = [sys.executable, "-m", "pipedrive_connect.cli", "watch", "--flow", str(flow_file)]
     command += ["--in", str(inbox), "--out", str(out), *extra]
     env = {**os.environ, "PIPEDRIVE_API_TOKEN": SANDBOX_TOKEN, "PIPEDRIVE_BASE_URL": base_url}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 
 import pytest
@@ -81,10 +82,11 @@ def test_run_with_job_inputs_file_and_out(capsys, env, tmp_path):
 
 def test_picklist(capsys, env):
     code, out, _ = run(capsys, "picklist", "selectPerson", "--search", "Maria")
-    assert code == 0 and {"key": 1, "label": "Maria Anders"} in json.loads(out)["options"]
+    assert code == 0 and {"key": 1, "label": "Maria Anders <maria@northwind.example>"} in json.loads(out)["options"]
     code, out, _ = run(capsys, "picklist", "selectStage", "--param", "pipelineId=1")
     page = json.loads(out)
-    assert code == 0 and [o["label"] for o in page["options"]] == ["Lead in", "Demo booked", "Contract sent"]
+    stages = ["New business › Lead in", "New business › Demo booked", "New business › Contract sent"]
+    assert code == 0 and [o["label"] for o in page["options"]] == stages
     assert page["next_cursor"] is None
 
 
@@ -164,7 +166,20 @@ def test_help_lists_every_command(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert info.value.code == 0
-    for command in ("actions", "describe", "run", "picklist", "check-connection", "sandbox", "demo", "watch", "docs"):
+    for command in (
+        "actions",
+        "describe",
+        "run",
+        "picklist",
+        "check-connection",
+        "login",
+        "logout",
+        "sandbox",
+        "demo",
+        "watch",
+        "docs",
+        "serve",
+    ):
         assert command in out
 
 
@@ -224,3 +239,47 @@ def test_demo_refuses_a_broken_flow_before_any_job(capsys, tmp_path, monkeypatch
     code, _, err = run(capsys, "demo", "--out", str(out))
     assert code == 2 and "Traceback" not in err and "step 'deal' input 'titel'" in err
     assert not (out / "success").exists() and not (out / "error").exists()
+
+
+def test_run_dry_run_prints_the_request_and_sends_nothing(capsys, env):
+    code, out, _ = run(capsys, "run", "addDeal", "--input", "title=Order 1042", "--input", "value=120", "--dry-run")
+    preview = json.loads(out)
+    assert code == 0 and preview["request"]["url"] == f"{env.base_url}/api/v2/deals"
+    assert preview["request"]["json"] == {"title": "Order 1042", "value": 120} and preview["token_cost"] == 5
+    assert preview["request"]["headers"] == {"x-api-token": "***"} and SANDBOX_TOKEN not in out
+    assert not [r for r in env.request_log if r["method"] == "POST"]
+    code, out, _ = run(capsys, "run", "addDeal", "--input", "value=120", "--dry-run")
+    assert code == 1 and json.loads(out)["error"]["message"] == "Input 'title' is required"
+
+
+def test_serve_refuses_another_host_without_a_token(capsys):
+    code, _, err = run(capsys, "serve", "--host", "0.0.0.0", "--port", "0", "--sandbox")
+    assert code == 2 and err.strip() == (
+        "pipedrive-connect serve: serving on 0.0.0.0 needs --auth-token (only loopback may go without)"
+    )
+
+
+def test_serve_with_the_sandbox_as_a_process(tmp_path):
+    """What a newcomer runs: the designer on an in-process sandbox, until SIGTERM."""
+    import re
+    import select
+    import signal
+    import subprocess
+    import urllib.request
+
+    command = [sys.executable, "-m", "pipedrive_connect.cli", "serve", "--sandbox", "--port", "0"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEDRIVE_")}
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert select.select([server.stdout], [], [], 30)[0], "serve printed nothing within 30 s"
+        line = server.stdout.readline()  # the first line names the address
+        url = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)
+        ask = urllib.request.Request(
+            url + "/api/picklists/selectPipeline", data=b"{}", headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(ask, timeout=10) as answer:
+            assert json.load(answer)["options"] == [{"key": 1, "label": "New business"}]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=20)
+    assert server.returncode == 0, err

@@ -113,7 +113,7 @@ def test_file_upload_and_download_round_trip_with_non_ascii_name(live, tmp_path)
     [
         ("selectDeal", None, "Northwind rollout - open"),
         ("selectOrganization", None, "Contoso Ltd"),
-        ("selectPerson", "Maria", "Maria Anders"),
+        ("selectPerson", "Maria", "Maria Anders <maria@northwind.example>"),
         ("selectDeal", "Contoso", "Contoso pilot - open"),
     ],
 )

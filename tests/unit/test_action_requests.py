@@ -158,3 +158,32 @@ def test_every_action_has_a_request_case(bundle):
     covered = {param.values[0] for param in CASES}
     missing = sorted(k for k, a in bundle.actions.items() if not a.removed and k not in covered)
     assert not missing, f"actions without a request case in tests/requests/: {missing}"
+
+
+@pytest.mark.parametrize("key,case", CASES)
+def test_preview_shows_the_request_the_case_sends_and_sends_nothing(key, case, runtime, tmp_path):
+    """`run --dry-run` and the designer's preview: the same request as the case, only the lookups sent."""
+    with responses.RequestsMock() as rsps:
+        before = _register_setup(rsps, case)
+        preview = runtime.preview(key, _job_for(case, tmp_path), case["inputs"])
+        assert len(rsps.calls) == before
+    shown, expected = preview["request"], case["request"]
+    url = urlsplit(shown["url"])
+    assert (shown["method"], f"{url.scheme}://{url.netloc}", url.path) == (expected["method"], BASE, expected["path"])
+    assert {k: str(v) for k, v in shown["query"].items()} == {
+        k: str(v) for k, v in (expected.get("query") or {}).items()
+    }
+    assert {k: v[0] for k, v in parse_qs(url.query).items()} == {k: str(v) for k, v in shown["query"].items()}
+    assert shown["headers"]["x-api-token"] == "***" and TOKEN not in json.dumps(preview)
+    if "json" in expected:
+        assert shown["json"] == expected["json"]
+    elif "form" in expected:
+        assert {k: str(v) for k, v in shown["form"].items()} == expected["form"]
+    elif "multipart" in expected:
+        assert {k: str(v) for k, v in (shown.get("form") or {}).items()} == expected["multipart"]["fields"]
+        assert {k: f["file_name"] for k, f in shown["files"].items()} == {
+            k: f["filename"] for k, f in expected["multipart"]["files"].items()
+        }
+    else:
+        assert "json" not in shown and "form" not in shown
+    assert preview["token_cost"] == runtime.bundle.action(key).cost or key == "rawRequest"

@@ -266,3 +266,21 @@ def test_multipart_body_is_not_a_declaration(copy):
     """Nothing sends a declared multipart body (uploads are handlers): the value is refused, not ignored."""
     edit_yaml(copy / "actions" / "notes.yaml", lambda d: d["addNote"].update(body="multipart"))
     assert load_error(copy).startswith("actions/notes.yaml [addNote.body]: 'multipart' is not one of ['json', 'form']")
+
+
+def test_datasource_params_the_picklist_does_not_take(copy):
+    message = broken(copy, "getDeals.json", "filterId", {"x-datasource-params": {"filterKind": "deals"}})
+    assert message.endswith("[filterId]: x-datasource-params: selectFilter takes no filterKind (it takes filterType)")
+
+
+def test_datasource_params_without_a_datasource(copy):
+    message = broken(copy, "addDeal.json", "title", {"x-datasource-params": {"filterType": "deals"}})
+    assert message == "schemas/addDeal.json [title]: x-datasource-params needs x-datasource beside it"
+
+
+def test_label_lookup_in_an_unknown_picklist(copy):
+    edit_yaml(
+        copy / "datasources" / "setup.yaml",
+        lambda d: d["selectStage"]["lookups"]["pipeline"].update(picklist="selectPipe"),
+    )
+    assert load_error(copy) == "datasources/setup.yaml [selectStage.lookups.pipeline]: names no other data source"

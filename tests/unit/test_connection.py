@@ -8,8 +8,9 @@ import pytest
 import responses
 
 from pipedrive_connect.client import PipedriveClient, RetrySettings
-from pipedrive_connect.connection import TOKEN_URL, Connection
+from pipedrive_connect.connection import Connection
 from pipedrive_connect.errors import StepError
+from pipedrive_connect.oauth import TOKEN_URL
 
 
 def test_from_env_and_errors():
@@ -44,7 +45,6 @@ def test_oauth_refreshes_before_expiry_and_moves_to_api_domain():
         },
     )
     responses.get("https://acme-eu.pipedrive.com/api/v1/users/me", json={"success": True, "data": {"id": 1}})
-    saved = []
     conn = Connection.from_settings(
         {
             "type": "oauth2",
@@ -56,14 +56,13 @@ def test_oauth_refreshes_before_expiry_and_moves_to_api_domain():
             "api_domain": "https://acme.pipedrive.com",
         }
     )
-    conn.auth.on_refresh = saved.append
     client = PipedriveClient(conn, retry=RetrySettings.none())
     assert client.send("GET", "v1", "/users/me").data == {"id": 1}
     refresh, call = responses.calls
     assert "grant_type=refresh_token" in refresh.request.body
     assert refresh.request.headers["Authorization"].startswith("Basic ")
     assert call.request.headers["Authorization"] == "Bearer new-access-999"
-    assert saved and saved[0]["api_domain"] == "https://acme-eu.pipedrive.com"
+    assert conn.current_base_url == "https://acme-eu.pipedrive.com"
 
 
 @responses.activate

@@ -19,10 +19,11 @@ PACKAGE = ROOT / "src" / "pipedrive_connect"
 LAYERS = {
     "base": {"errors", "files", "limits", "jobs", "pipedrive"},
     "bundle": {"bundle", "reference", "scaffold"},
-    "runtime": {"inputs", "connection", "client", "runtime"},
+    "runtime": {"inputs", "connection", "oauth", "client", "runtime"},
     "flows": {"flows"},
     "hot folder": {"jobstore", "runner"},
     "queue": {"queue"},
+    "designer": {"designer"},  # the whole designer/ package: the HTTP API and its page
     "entry points": {"cli", "demo", "routedocs", "__init__"},
     "sandbox": {"sandbox"},  # the whole sandbox/ package
 }
@@ -33,6 +34,7 @@ MAY_IMPORT = {
     "flows": {"base", "bundle", "runtime", "flows"},
     "hot folder": {"base", "runtime", "flows", "hot folder"},
     "queue": {"base", "runtime", "flows", "hot folder", "queue"},
+    "designer": {"base", "bundle", "runtime", "flows", "designer"},
     "entry points": set(LAYERS),
     "sandbox": {"sandbox"},  # a stand-in for Pipedrive: it knows nothing of the connector
 }

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
+from .handlers.oauth import OAuthServer
 from .records import ApiError, bad_request
 from .resources import RESOURCES
 from .routes import ROUTES, Route, build_map
@@ -182,6 +183,7 @@ class SandboxApp:
         faults=None,
         seed=None,
         allow_query_token: bool = False,
+        oauth: OAuthServer | None = None,
     ):
         unknown = set(faults or ()) - set(FAULT_KINDS)
         if unknown:
@@ -190,6 +192,7 @@ class SandboxApp:
         self.limiter = Limiter(burst_limit, search_limit, daily_budget)
         self.fault_rate, self.faults = fault_rate, tuple(faults or FAULT_KINDS)
         self.allow_query_token = allow_query_token
+        self.oauth = oauth  # the OAuth server beside the API, when an app is registered (--oauth-client)
         self.rng = random.Random(seed)
         self.url_map = build_map()
         self.lock = threading.Lock()
@@ -201,6 +204,8 @@ class SandboxApp:
         request = Request(environ)
         if request.path.startswith("/_sandbox/"):
             response = self.control(request)
+        elif request.path.startswith("/oauth/") and self.oauth is not None:
+            response = self.oauth(request)
         else:
             response = self.serve(request)
         return response(environ, start_response)
@@ -286,6 +291,12 @@ class SandboxApp:
             )
         authorization = request.headers.get("Authorization", "")
         bearer = authorization[7:].strip() if authorization[:7].lower() == "bearer " else None
+        if bearer and self.oauth is not None:
+            status = self.oauth.bearer_status(bearer)
+            if status == "valid":
+                return bearer
+            if status is not None:
+                raise ApiError(401, "unauthorized access", f"The access token is {status}.", errorCode=401)
         token = request.headers.get("x-api-token") or bearer or query_token or ""
         if not hmac.compare_digest(token.encode(), self.token.encode()):
             raise ApiError(401, "unauthorized access", "Missing or invalid API token.", errorCode=401)
@@ -378,6 +389,7 @@ class SandboxApp:
             "status_429": statuses.get("429", 0),
             "faults": faults,
             "statuses": statuses,
+            "oauth": self.oauth.stats() if self.oauth is not None else None,
             "records": self.store.counts(),
         }
 

@@ -15,6 +15,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
 
 from . import seed as seeding
 from .app import FAULT_KINDS, SandboxApp
+from .handlers.oauth import OAuthServer
 from .store import Store
 
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
@@ -32,6 +33,8 @@ def create_app(
     faults=None,
     allow_query_token: bool = False,
     search_limit: int = 10,
+    oauth_client: tuple[str, str] | None = None,
+    oauth_token_ttl: float = 3599.0,
 ) -> SandboxApp:
     """Build the WSGI app with its store (``port`` is accepted for symmetry with Sandbox and ignored)."""
     store = Store(seed=seed)
@@ -55,6 +58,7 @@ def create_app(
         faults=faults,
         seed=seed,
         allow_query_token=allow_query_token,
+        oauth=OAuthServer(*oauth_client, ttl=oauth_token_ttl) if oauth_client else None,
     )
 
 
@@ -85,6 +89,8 @@ class Sandbox:
         faults=None,
         allow_query_token: bool = False,
         search_limit: int = 10,
+        oauth_client: tuple[str, str] | None = None,
+        oauth_token_ttl: float = 3599.0,
     ):
         self.token, self.port = token, port
         self.app = create_app(
@@ -98,6 +104,8 @@ class Sandbox:
             faults=faults,
             allow_query_token=allow_query_token,
             search_limit=search_limit,
+            oauth_client=oauth_client,
+            oauth_token_ttl=oauth_token_ttl,
         )
         self._server: ThreadedWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -175,6 +183,23 @@ def _kinds(text: str) -> list[str]:
     return kinds
 
 
+def _client(text: str) -> tuple[str, str]:
+    client_id, sep, secret = text.partition(":")
+    if not sep or not client_id or not secret:
+        raise argparse.ArgumentTypeError("expected CLIENT_ID:CLIENT_SECRET")
+    return client_id, secret
+
+
+def _lifetime(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return seconds
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pipedrive-connect sandbox``."""
     parser.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1 (0 picks a free one)")
@@ -189,6 +214,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generate", type=_counts, help="bulk data, e.g. deals=20000,persons=500")
     parser.add_argument(
         "--allow-query-token", action="store_true", help="accept ?api_token= (legacy clients in benchmarks)"
+    )
+    parser.add_argument(
+        "--oauth-client",
+        type=_client,
+        metavar="ID:SECRET",
+        help="register an OAuth app: serve /oauth/authorize, /oauth/token and /oauth/revoke, accept its Bearer tokens",
+    )
+    parser.add_argument(
+        "--oauth-token-ttl",
+        type=_lifetime,
+        default=3599.0,
+        metavar="SECONDS",
+        help="lifetime of the OAuth access tokens (default 3599, as Pipedrive's)",
     )
 
 
@@ -207,6 +245,8 @@ def main(args: argparse.Namespace) -> int:
             faults=args.fault_kinds,
             allow_query_token=args.allow_query_token,
             search_limit=args.search_limit,
+            oauth_client=args.oauth_client,
+            oauth_token_ttl=args.oauth_token_ttl,
         )
     except (OSError, ValueError, sqlite3.Error) as exc:
         sys.stderr.write(f"pipedrive-connect sandbox: cannot set up the data (--data/--generate): {exc}\n")
@@ -217,6 +257,8 @@ def main(args: argparse.Namespace) -> int:
     sandbox.start()  # a port in use is reported by werkzeug itself, without a traceback
     print(f"Pipedrive sandbox listening on {sandbox.base_url}", flush=True)
     print(f"API token: {sandbox.token}", flush=True)
+    if args.oauth_client:
+        print(f"OAuth: {sandbox.base_url}/oauth/authorize, /oauth/token, /oauth/revoke", flush=True)
     while not stop.wait(0.5):
         pass
     sandbox.stop()

@@ -1,0 +1,1 @@
+"""The flow designer: an HTTP API over the runtime (`service`) and the page that uses it (`static/`)."""
