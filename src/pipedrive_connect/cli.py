@@ -2,7 +2,8 @@
 
 Exit status: 0 success, 1 the job went to the error route (or a check failed),
 2 usage errors (unknown action, malformed option, unreadable file), 3 a fault in the
-connector itself (one line; PIPEDRIVE_CONNECT_DEBUG=1 adds the traceback).
+connector itself (one line; PIPEDRIVE_CONNECT_DEBUG=1 adds the traceback); `result`: 4 not
+routed yet; `worker`: 75 Redis stayed unreachable (start it again).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ The page builds a flow from the actions, tests each step, and saves the YAML tha
 `pipedrive-connect watch --flow FILE` runs. The credentials stay in this process."""
 
 
+EXIT_REDIS_LOST = 75  # `worker`: Redis stayed unreachable; a supervisor should start it again (EX_TEMPFAIL)
 CHECK_TIMEOUT = (3.0, 5.0)  # check-connection: seconds to connect, then to get the answer
 
 
@@ -569,7 +571,7 @@ def cmd_worker(args) -> int:
         which = ", ".join(f.name for f in flows) if flows else "every flow"
         sys.stderr.write(f"worker {worker.id}: {args.concurrency} thread(s) on {which}; Ctrl+C to stop\n")
     _print(worker.run())
-    return 0
+    return EXIT_REDIS_LOST if worker.lost_redis else 0
 
 
 def cmd_enqueue(args) -> int:

@@ -67,7 +67,7 @@ class QueueError(ValueError):
     """A queue URL, connection name or job that cannot be used: one line for the person at the keyboard."""
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, patience: int = REDIS_PATIENCE) -> redis.Redis:
     """A Redis client that waits through a Redis restart instead of failing the job in hand."""
     if not re.match(r"^(redis|rediss|unix)://", url or ""):
         raise QueueError(
@@ -75,7 +75,7 @@ def connect(url: str) -> redis.Redis:
         )  # not echoed: it may hold a password
     return redis.Redis.from_url(
         url,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), REDIS_PATIENCE),
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), patience),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         socket_connect_timeout=5,
         socket_timeout=30,
@@ -383,6 +383,7 @@ class Worker:
         self._held: set[str] = set()  # jobs this worker runs now, whose leases it renews
         self._lock = threading.Lock()
         self.stop = threading.Event()
+        self.lost_redis = False
         self.counts = {"success": 0, "error": 0, "held": 0, "outcome_unknown": 0, "dropped": 0}
 
     # -- running ------------------------------------------------------------------------------
@@ -399,18 +400,17 @@ class Worker:
                 if self.queues is None:
                     for queue in self._known_queues() - self.broker.get_declared_queues():
                         self.broker.declare_queue(queue)  # the worker adds a consumer for it
-                self._sweep()
+                for queue in self.broker.get_declared_queues() | self.broker.get_declared_delay_queues():
+                    self.sweeper.do_qsize(queue)  # dead workers' messages (delayed ones too) back to the queue
+        except redis.RedisError as exc:
+            # Redis gone for longer than the client waits: leave, so that a supervisor starts a fresh worker
+            # (the messages this one fetched go back to the queue after --dead-after; their jobs resume).
+            self.lost_redis = True
+            self.stop.set()
+            emit("stopped", f"stopped: Redis unreachable for about a minute ({type(exc).__name__})", logging.ERROR)
         finally:
             worker.stop(timeout=int(self.settings.lease * 1000))
         return dict(self.counts)
-
-    def _sweep(self) -> None:
-        """Hand the messages of dead workers (theirs, delayed ones too) back to the queues."""
-        try:
-            for queue in self.broker.get_declared_queues() | self.broker.get_declared_delay_queues():
-                self.sweeper.do_qsize(queue)
-        except redis.RedisError as exc:
-            emit("sweep_failed", f"could not look for dead workers' jobs: {type(exc).__name__}", logging.WARNING)
 
     def _known_queues(self) -> set[str]:
         return {_text(q) for q in self.client.smembers(key("queues"))}

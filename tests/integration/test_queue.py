@@ -285,6 +285,19 @@ def test_a_flow_this_worker_cannot_run_routes_its_jobs_to_error(in_process):
     assert error["type"] == "input" and "addDael" in error["message"] and sb.stats()["requests"] == 0
 
 
+def test_a_worker_that_loses_redis_for_good_stops_for_its_supervisor(redis_server, bundle):
+    import threading
+
+    worker = Worker(connect(redis_server.url, patience=2), Runtime(bundle), None, WorkerSettings(dead_after=1.0))
+    totals: list[dict] = []
+    runner = threading.Thread(target=lambda: totals.append(worker.run()))
+    runner.start()
+    time.sleep(1.0)
+    redis_server.stop()
+    runner.join(timeout=60)
+    assert not runner.is_alive() and worker.lost_redis and totals  # `worker` then exits with status 75
+
+
 def test_workers_share_one_window_per_token_and_accounts_do_not(redis_server):
     client = connect(redis_server.url)
     acme = Connection.from_settings({"type": "apiToken", "api_token": "tok-a-123456", "base_url": "http://127.0.0.1:1"})
