@@ -978,6 +978,125 @@ def hot_folder(quick: bool) -> dict[str, Any]:
     return {"rows": rows, "raw": raw}
 
 
+# ---------------------------------------------------------------------------------------------
+# 9. workers through Redis: throughput against the number of worker processes
+# ---------------------------------------------------------------------------------------------
+class RedisProcess:
+    """redis-server on a free loopback port with the settings docs/scale.md asks for (AOF, fsync always)."""
+
+    def __enter__(self) -> RedisProcess:
+        import socket
+
+        import redis
+
+        program = shutil.which("redis-server")
+        if program is None:
+            raise RuntimeError("redis-server is not installed (scripts/install-system-packages)")
+        self.folder = tempfile.mkdtemp(prefix="bench-redis-")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{port}/0"
+        command = [program, "--port", str(port), "--bind", "127.0.0.1", "--dir", self.folder]
+        command += ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=port, socket_connect_timeout=1)
+        for _ in range(200):
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _allowed_share(log: list[dict], limit: int) -> tuple[float, float]:
+    """(requests per 2-second window as a share of the limit, share of requests answered 429), from the
+    sandbox's request log. The first window is left out: an empty window lets a burst through at once."""
+    times = sorted(entry["time"] for entry in log)
+    steady = [t for t in times if t >= times[0] + 2.0]
+    per_window = (len(steady) - 1) / (steady[-1] - steady[0]) * 2.0
+    return per_window / limit, sum(entry["status"] == 429 for entry in log) / len(log)
+
+
+def workers(quick: bool) -> dict[str, Any]:
+    """One-step addOrganization jobs run by 1, 2, 4 and 8 `pipedrive-connect worker` processes (3 threads
+    each) through one Redis, for one account and for four accounts (one sandbox each, 60 requests per
+    2-second window), measured by the sandboxes' own request logs as a share of the allowed rate."""
+    from pipedrive_connect.flows import Flow
+    from pipedrive_connect.queue import Queue, connect
+
+    limit, per_account = 60, (150 if quick else 400)
+    counts = (1, 2, 4) if quick else (1, 2, 4, 8)
+    rows, raw = [], {}
+    flow = {
+        "name": "bench",
+        "steps": [{"id": "org", "action": "addOrganization", "inputs": {"name": "{{ job.data.n }}"}}],
+    }
+    for accounts in (1, 4):
+        for n in counts:
+            with RedisProcess() as rq, tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
+                folder = Path(tmp)
+                (folder / "flow.json").write_text(json.dumps(flow))
+                (folder / "tenants").mkdir()
+                sandboxes = [SandboxProcess(f"{TOKEN}-{a}", burst_limit=limit, seed=a + 1) for a in range(accounts)]
+                for sb in sandboxes:
+                    sb.__enter__()
+                procs = []
+                try:
+                    for a, sb in enumerate(sandboxes):
+                        (folder / "tenants" / f"t{a}.yaml").write_text(
+                            f"type: apiToken\napi_token: {sb.token}\nbase_url: {sb.base_url}\n"
+                        )
+                    command = [PYTHON, "-m", "pipedrive_connect.cli", "worker", "--queue", rq.url, "--quiet"]
+                    command += ["--connections", str(folder / "tenants"), "--out", str(folder / "out")]
+                    procs = [
+                        subprocess.Popen([*command, "--concurrency", "3"], stdout=subprocess.DEVNULL) for _ in range(n)
+                    ]
+                    queue = Queue(connect(rq.url))
+                    flow_checked = Flow.from_dict(flow)
+                    for i in range(per_account):  # interleaved: every account has jobs waiting all along
+                        for a in range(accounts):
+                            queue.enqueue(flow, flow_checked, {"data": {"n": f"bench {a} {i}"}}, connection=f"t{a}")
+                    total = per_account * accounts
+                    deadline = time.monotonic() + 600
+                    while time.monotonic() < deadline:
+                        done = sum(len(list((folder / "out" / r).glob("*.json"))) for r in ("success", "error"))
+                        if done >= total:
+                            break
+                        time.sleep(0.5)
+                    else:
+                        raise RuntimeError(f"{done} of {total} jobs routed in 600 s")
+                    logs = []
+                    for sb in sandboxes:
+                        log = sb.control.get(sb.base_url + "/_sandbox/requests").json()["data"]["requests"]
+                        logs.append([e for e in log if e["path"].startswith("/api/")])
+                finally:
+                    for proc in procs:
+                        proc.terminate()
+                    for proc in procs:
+                        proc.wait(timeout=60)
+                    for sb in sandboxes:
+                        sb.__exit__(None, None, None)
+            share, refused = _allowed_share([e for log in logs for e in log], limit * accounts)  # all together
+            raw[f"accounts={accounts},workers={n}"] = {"each": [_allowed_share(log, limit) for log in logs]}
+            rows.append(
+                row(
+                    f"{accounts} account(s), {n} worker(s): share of the allowed rate",
+                    round(share, 3),
+                    unit="ratio",
+                    baseline_label=f"{accounts} x {limit} requests per 2 s",
+                    note=f"{per_account * accounts} jobs; {refused:.2%} answered 429",
+                )
+            )
+    return {"rows": rows, "raw": raw}
+
+
 BENCHMARKS = {
     "per_job": per_job,
     "cold_start": cold_start,
@@ -987,4 +1106,5 @@ BENCHMARKS = {
     "picklists": picklists,
     "peer": peer,
     "hot_folder": hot_folder,
+    "workers": workers,
 }

@@ -2,7 +2,8 @@
 
 Exit status: 0 success, 1 the job went to the error route (or a check failed),
 2 usage errors (unknown action, malformed option, unreadable file), 3 a fault in the
-connector itself (one line; PIPEDRIVE_CONNECT_DEBUG=1 adds the traceback).
+connector itself (one line; PIPEDRIVE_CONNECT_DEBUG=1 adds the traceback); `result`: 4 not
+routed yet; `worker`: 75 Redis stayed unreachable (start it again).
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ example:
   pipedrive-connect new-action postAdditionalDiscount --key addDealDiscount --resource deals"""
 
 
+QUEUE_EPILOG = """how it fits together (docs/scale.md):
+  pipedrive-connect worker --queue redis://127.0.0.1:6379/0 --connections tenants/ --out out/
+  pipedrive-connect enqueue --queue redis://127.0.0.1:6379/0 --flow order-flow.yaml --tenant acme jobs/*.json
+  pipedrive-connect result --queue redis://127.0.0.1:6379/0 order-7-3f9a2c1b07 --wait 30
+A job names its connection with --tenant NAME: the file NAME.yaml (or .yml/.json) in the workers'
+--connections folder; without it the worker's --connection FILE (or the environment) is used.
+Every worker on every machine shares one burst limit per token and one daily budget per company
+through Redis. Redis should run with appendonly yes and appendfsync always (docs/scale.md)."""
+
 LOGIN_EPILOG = """The authorization address is printed on stdout as one line (and opened in a browser unless
 --no-browser). After you allow access, Pipedrive sends the browser to http://127.0.0.1:P/callback;
 the code is exchanged for tokens and the connection file is written (mode 0600). A refusal, a wrong
@@ -83,6 +93,7 @@ examples:
 See docs/triggers.md."""
 
 
+EXIT_REDIS_LOST = 75  # `worker`: Redis stayed unreachable; a supervisor should start it again (EX_TEMPFAIL)
 CHECK_TIMEOUT = (3.0, 5.0)  # check-connection: seconds to connect, then to get the answer
 
 
@@ -453,6 +464,17 @@ def cmd_sandbox(args) -> int:
     return sandbox.main(args)
 
 
+def _forwarder(args, runtime):
+    """`watch --queue`: each claimed job goes to the queue under the id the hot folder journalled."""
+    from .queue import Queue
+
+    queue = Queue(_queue_client(args.queue))
+    raw, flow = _flow_with_source(args.flow, runtime)
+    return lambda job, job_id, source: queue.enqueue(
+        raw, flow, job.to_dict(), connection=args.tenant, job_id=job_id, source=source
+    )
+
+
 def _connection_loader(args):
     """Re-reads the connection settings, so a paused runner picks up a fixed token by itself."""
     from .connection import Connection
@@ -466,8 +488,13 @@ def cmd_watch(args) -> int:
     from .runner import HotFolder, WatchSettings, configure_logging
 
     runtime = _runtime(args, args.out)
-    if runtime.connection is None:
+    forward = None
+    if args.queue:  # feed a queue: the workers run the flow, with their connections
+        forward = _forwarder(args, runtime)
+    elif runtime.connection is None:
         raise UsageError("no connection: set PIPEDRIVE_API_TOKEN (and PIPEDRIVE_BASE_URL) or pass --connection FILE")
+    elif not args.out:
+        raise UsageError("--out is required (or --queue to send the jobs to workers)")
     try:
         flow = Flow.load(args.flow, runtime)
     except (OSError, ValueError, KeyError) as exc:
@@ -494,8 +521,9 @@ def cmd_watch(args) -> int:
         configure_logging(args.log_json, quiet=args.quiet)
     except OSError as exc:
         raise UsageError(f"--log-json: cannot write {args.log_json}: {exc.strerror}") from None
+    out = Path(args.out or Path(args.in_dir) / ".queued")  # in queue mode only quarantined files land here
     folder = HotFolder(
-        runtime, flow, Path(args.in_dir), Path(args.out), settings=settings, reconnect=_connection_loader(args)
+        runtime, flow, Path(args.in_dir), out, settings=settings, reconnect=_connection_loader(args), forward=forward
     )
     folder.install_signal_handlers()
     if not args.once and not args.quiet:
@@ -591,6 +619,118 @@ def cmd_poll(args) -> int:
         raise UsageError(str(exc)) from None
     _print({**stats.summary(), "polled": vars(result)})
     return 0
+
+
+def _queue_client(url: str):
+    """A Redis client for --queue, checked with one quick ping (the password in the URL is never shown)."""
+    import redis
+
+    from .queue import QueueError, connect
+
+    try:
+        client = connect(url)
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=5).ping()
+    except QueueError as exc:
+        raise UsageError(str(exc)) from None
+    except (redis.RedisError, ValueError) as exc:
+        raise UsageError(f"--queue: cannot reach Redis ({type(exc).__name__}); is redis-server running?") from None
+    return client
+
+
+def _flow_with_source(path: str, runtime):
+    """The checked flow and the plain data it was loaded from (which travels with each queued job)."""
+    import yaml
+
+    from .flows import Flow
+
+    flow = Flow.load(path, runtime)
+    text = Path(path).read_text(encoding="utf-8")
+    raw = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    return (raw if isinstance(raw, dict) else {"steps": raw, "name": flow.name}), flow
+
+
+def cmd_worker(args) -> int:
+    import signal
+
+    from .flows import Flow
+    from .queue import Worker, WorkerSettings
+    from .runner import configure_logging
+
+    client = _queue_client(args.queue)
+    runtime = _runtime(args, args.out)
+    flows = [Flow.load(path, runtime) for path in args.flow or []]
+    if args.connections and not Path(args.connections).is_dir():
+        raise UsageError(f"--connections: not a folder: {args.connections}")
+    for root in args.allow_files_from or []:
+        if not Path(root).is_dir():
+            raise UsageError(f"--allow-files-from: not a folder: {root}")
+    if args.concurrency < 1 or args.lease <= 0 or args.dead_after <= 0:
+        raise UsageError("--concurrency, --lease and --dead-after must be positive")
+    settings = WorkerSettings(
+        concurrency=args.concurrency,
+        out_dir=Path(args.out).resolve() if args.out else None,
+        connections_dir=Path(args.connections) if args.connections else None,
+        default_connection=runtime.connection,
+        allow_files_from=[Path(r) for r in args.allow_files_from or []],
+        lease=args.lease,
+        dead_after=args.dead_after,
+        retry_for=args.retry_for,
+        daily_budget=args.daily_budget,
+    )
+    if settings.out_dir is not None:
+        for route in ("success", "error", "log"):
+            (settings.out_dir / route).mkdir(parents=True, exist_ok=True)
+    try:
+        configure_logging(args.log_json, quiet=args.quiet)
+    except OSError as exc:
+        raise UsageError(f"--log-json: cannot write {args.log_json}: {exc.strerror}") from None
+    worker = Worker(client, runtime, flows or None, settings)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stop.set())
+    if not args.quiet:
+        which = ", ".join(f.name for f in flows) if flows else "every flow"
+        sys.stderr.write(f"worker {worker.id}: {args.concurrency} thread(s) on {which}; Ctrl+C to stop\n")
+    _print(worker.run())
+    return EXIT_REDIS_LOST if worker.lost_redis else 0
+
+
+def cmd_enqueue(args) -> int:
+    from .jobs import Job, JobFileError
+    from .queue import Queue
+    from .runtime import Runtime
+
+    queue = Queue(_queue_client(args.queue))
+    raw, flow = _flow_with_source(args.flow, Runtime(_bundle(args)))
+    jobs = []
+    for path in args.jobs:
+        try:
+            job = Job.load(path)  # attachments: absolute paths, which workers check against --allow-files-from
+        except (OSError, JobFileError) as exc:
+            raise UsageError(f"cannot read job {path}: {exc}") from None
+        jobs.append((path, job))
+    sent = [
+        {"id": queue.enqueue(raw, flow, job.to_dict(), connection=args.tenant, source=Path(path).name), "file": path}
+        for path, job in jobs
+    ]
+    _print(sent)
+    return 0
+
+
+def cmd_result(args) -> int:
+    from .queue import Queue
+
+    queue = Queue(_queue_client(args.queue))
+    deadline = time.monotonic() + max(0.0, args.wait)
+    state = queue.result(args.job_id)
+    while state["state"] not in ("routed", "unknown") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        state = queue.result(args.job_id)
+    if state["state"] == "unknown":
+        raise UsageError(f"no job {args.job_id!r} in this queue (or its result has expired)")
+    _print(state)
+    if state["state"] != "routed":
+        return 4
+    return 0 if state["route"] == "success" else 1
 
 
 def cmd_requeue(args) -> int:
@@ -917,9 +1057,13 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
     )
     p.add_argument("--flow", metavar="FILE", required=True, help="flow file (YAML/JSON): steps with templated inputs")
     p.add_argument("--in", dest="in_dir", metavar="DIR", required=True, help="folder to take *.json job files from")
+    p.add_argument("--out", metavar="DIR", help="output folder: success/, error/ and log/ are written there")
     p.add_argument(
-        "--out", metavar="DIR", required=True, help="output folder: success/, error/ and log/ are written there"
+        "--queue",
+        metavar="URL",
+        help="send each job to this Redis queue (redis://HOST:PORT/DB) for `worker`s to run, instead of running it",
     )
+    p.add_argument("--tenant", metavar="NAME", help="with --queue: the named connection the workers use for these jobs")
     p.add_argument("--workers", type=int, default=4, metavar="N", help="jobs processed concurrently (default 4)")
     p.add_argument("--once", action="store_true", help="process what is there now, then exit")
     p.add_argument(
@@ -1043,6 +1187,83 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
         "--since",
         metavar="TIME",
         help="first run only: start at changes from this time (RFC 3339); default: every record",
+    )
+
+    p = add(
+        "worker",
+        cmd_worker,
+        "run queued jobs from Redis; start any number, on any machines (see docs/scale.md)",
+        epilog=QUEUE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--queue", metavar="URL", required=True, help="the Redis queue: redis://HOST:PORT/DB")
+    p.add_argument(
+        "--flow", action="append", metavar="FILE", help="take only this flow's jobs (repeatable; default: every flow)"
+    )
+    p.add_argument("--concurrency", type=int, default=4, metavar="N", help="jobs run at once (default 4)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write routed jobs to DIR/success, DIR/error, DIR/log (default: keep them in Redis)",
+    )
+    p.add_argument("--connections", metavar="DIR", help="folder of named connections (NAME.yaml) jobs may use")
+    p.add_argument(
+        "--allow-files-from", action="append", metavar="DIR", help="a folder job attachments may come from (repeatable)"
+    )
+    p.add_argument(
+        "--retry-for",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="hold passing failures this long (default 3600)",
+    )
+    p.add_argument(
+        "--daily-budget", type=int, metavar="TOKENS", help="stop sending for a company past this many tokens a day"
+    )
+    p.add_argument(
+        "--lease",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a job is another worker's to resume after this long without its worker (default 30)",
+    )
+    p.add_argument(
+        "--dead-after",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a worker silent this long is dead: its queued messages go to others (default 60)",
+    )
+    p.add_argument("--log-json", metavar="FILE", help="append every event as JSON Lines to FILE")
+    p.add_argument("--quiet", action="store_true", help="no per-job lines on stderr")
+
+    p = add(
+        "enqueue",
+        cmd_enqueue,
+        "send job files to a Redis queue for the workers; prints their ids",
+        epilog=QUEUE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--queue", metavar="URL", required=True, help="the Redis queue: redis://HOST:PORT/DB")
+    p.add_argument(
+        "--flow", metavar="FILE", required=True, help="the flow the jobs run through (checked now, sent with each job)"
+    )
+    p.add_argument(
+        "--tenant", metavar="NAME", help="the named connection the workers use (NAME.yaml in their --connections)"
+    )
+    p.add_argument("jobs", nargs="+", metavar="JOB.json", help="job files")
+
+    p = add(
+        "result",
+        cmd_result,
+        "print a queued job's state, or its routed job once done (exit 0 success, 1 error, 4 not done yet)",
+        epilog=QUEUE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--queue", metavar="URL", required=True, help="the Redis queue: redis://HOST:PORT/DB")
+    p.add_argument("job_id", metavar="JOB_ID", help="an id printed by enqueue")
+    p.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS", help="wait up to this long for the job to be routed"
     )
 
     p = add("requeue", cmd_requeue, "put a routed job (success/ or error/ output) back into an inbox as a new job")

@@ -37,7 +37,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,6 +82,7 @@ class JournalState:
     in_flight: dict | None = None
     attempts: int = 0
     held_since: float | None = None
+    forwarded: str | None = None  # `watch --queue`: the queue job this file was sent as
 
 
 class Journal:
@@ -144,28 +145,35 @@ class Journal:
         self.append({"event": "held", "attempt": attempt, "since": since, "reason": reason, "at": now_iso()})
 
     def read(self) -> JournalState:
-        state = JournalState()
         try:
             text = self.path.read_bytes().decode("utf-8", "replace")
         except FileNotFoundError:
-            return state
-        for line in text.splitlines():
-            try:
-                entry = json.loads(line)
-                event = entry["event"]
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn line: what it described did not finish; later lines still count
-            if event == "started":
-                state.in_flight = entry
-            elif event == "done":
-                state.finished[entry["step"]] = entry["record"]
-                state.in_flight = None
-            elif event == "failed":
-                state.in_flight = None
-            elif event == "held":
-                state.attempts = entry.get("attempt", state.attempts)
-                state.held_since = entry.get("since", state.held_since)
-        return state
+            return JournalState()
+        return replay(text.splitlines())
+
+
+def replay(lines: Iterable[str]) -> JournalState:
+    """What a journal's entries say: finished steps, the step in flight, holds (the queue's journal too)."""
+    state = JournalState()
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            event = entry["event"]
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn line: what it described did not finish; later lines still count
+        if event == "started":
+            state.in_flight = entry
+        elif event == "done":
+            state.finished[entry["step"]] = entry["record"]
+            state.in_flight = None
+        elif event == "failed":
+            state.in_flight = None
+        elif event == "held":
+            state.attempts = entry.get("attempt", state.attempts)
+            state.held_since = entry.get("since", state.held_since)
+        elif event == "forwarding":
+            state.forwarded = entry.get("id")
+    return state
 
 
 @dataclass

@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from .jobs import (
     read_regular_file,
     write_atomic,
 )
-from .jobstore import Claim, FolderStore, is_disk_error
+from .jobstore import Claim, FolderStore, JournalState, is_disk_error
 from .runtime import Runtime
 
 HOLD_KINDS = {"network", "server", "rate_limited"}  # retryable: nothing was applied, or repeating is safe
@@ -83,6 +84,41 @@ CONSOLE_EVENTS = {
     "catch_up_limited",
     "trigger_failed",
 }
+
+
+def resume(job: Job, state: JournalState, flow: Flow, runtime: Runtime, who: str) -> tuple[Job, StepError | None]:
+    """A job taken up again: its finished steps, and the error of a step left in flight that may not run
+    again. A create whose step declares a natural key is marked in doubt instead: the flow then looks
+    for the record before creating it."""
+    for step_id, record in state.finished.items():
+        job = job.with_step(step_id, record)
+    if state.in_flight is not None:
+        step = {s.id: s for s in flow.steps}.get(state.in_flight["step"])
+        if step is not None and step.natural_key:
+            return job.with_step(step.id, in_doubt(state.in_flight["action"])), None
+    return job, unsure_step(state, runtime, who)
+
+
+def unsure_step(state: JournalState, runtime: Runtime, who: str) -> StepError | None:
+    """The `outcome_unknown` error of a step left in flight that may not run again (a create); None
+    when nothing was in flight or repeating it is safe (reads, updates and deletes by id)."""
+    if state.in_flight is None:
+        return None
+    step, name = state.in_flight["step"], state.in_flight["action"]
+    action = runtime.bundle.actions.get(name)
+    if action is not None and action.method and may_repeat(action.method):
+        return None
+    return StepError(
+        "outcome_unknown",
+        f"{who} stopped while step '{step}' ({name}) was running; Pipedrive may or may not have "
+        "applied it, so it was not repeated. Check for the record, then re-submit the job if it is missing.",
+        details={
+            "step": step,
+            "action": name,
+            "started_at": state.in_flight["at"],
+            "finished_steps": sorted(state.finished),
+        },
+    )
 
 
 class JsonLines(logging.Formatter):
@@ -129,6 +165,7 @@ class RunStats:
     quarantined: int = 0
     held: int = 0
     left_changing: int = 0
+    queued: int = 0  # `watch --queue`: sent to the queue
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, route: str, outcome: Outcome | None = None) -> None:
@@ -158,6 +195,7 @@ class RunStats:
             "quarantined": self.quarantined,
             "held_for_retry": self.held,
             "left_in_inbox_still_changing": self.left_changing,
+            **({"queued": self.queued} if self.queued else {}),
         }
 
 
@@ -205,8 +243,10 @@ class HotFolder:
         workers: int | None = None,
         settings: WatchSettings | None = None,
         reconnect: Callable[[], Connection] | None = None,
+        forward: Callable[[Job, str, str], None] | None = None,
     ):
         self.runtime, self.flow = runtime, flow
+        self.forward = forward  # `watch --queue`: (job, queue job id, source file) hands each job to a queue
         self.settings = settings or WatchSettings()
         if workers is not None:
             self.settings.workers = workers
@@ -344,30 +384,10 @@ class HotFolder:
         if refused is not None:
             self._finish(claim, Outcome("error", job, error=StepError("input", str(refused)), failed_step="files"), [])
             return None
-        state = claim.journal.read()
-        for step_id, record in state.finished.items():
-            job = job.with_step(step_id, record)
-        if state.in_flight is not None:
-            action = self.runtime.bundle.actions.get(state.in_flight["action"])
-            step_of = {s.id: s for s in self.flow.steps}.get(state.in_flight["step"])
-            if step_of is not None and step_of.natural_key:  # it looks for the record before creating
-                return job.with_step(step_of.id, in_doubt(state.in_flight["action"]))
-            if action is None or not action.method or not may_repeat(action.method):
-                step, name = state.in_flight["step"], state.in_flight["action"]
-                error = StepError(
-                    "outcome_unknown",
-                    f"The runner stopped while step '{step}' ({name}) was running; Pipedrive may or may not have "
-                    "applied it, so it was not repeated. Check for the record, then re-submit the job if it is "
-                    "missing.",
-                    details={
-                        "step": step,
-                        "action": name,
-                        "started_at": state.in_flight["at"],
-                        "finished_steps": sorted(state.finished),
-                    },
-                )
-                self._finish(claim, Outcome("error", job, error=error, failed_step=step), job.files)
-                return None
+        job, unsure = resume(job, claim.journal.read(), self.flow, self.runtime, "The runner")
+        if unsure is not None:
+            self._finish(claim, Outcome("error", job, error=unsure, failed_step=unsure.details["step"]), job.files)
+            return None
         return job
 
     def _wait_for_attachments(self, raw: Any) -> None:
@@ -421,6 +441,8 @@ class HotFolder:
                 job = self._open(claim)
                 if job is None:
                     return
+            if self.forward is not None:
+                return self._forward(claim, job)
             outcome = run_flow(self.runtime, self.flow, job, _Observed(claim, self.flow))
             self.stats.count(outcome)
             self._route(claim, job, outcome)
@@ -434,6 +456,19 @@ class HotFolder:
                 job=claim.run,
             )
             self.store.let_go(claim)
+
+    def _forward(self, claim: Claim, job: Job) -> None:
+        """Send the job to the queue. Its id is journalled first: after a crash the same id is sent
+        again, and the workers run a job id once."""
+        job_id = claim.journal.read().forwarded
+        if job_id is None:
+            job_id = f"{claim.run}-{uuid.uuid4().hex[:10]}"
+            claim.journal.append({"event": "forwarding", "id": job_id})
+        assert self.forward is not None
+        self.forward(job, job_id, claim.source)
+        self.stats.bump("queued")
+        self.store.release(claim)
+        emit("routed", f"  {claim.run:<16} queued   as {job_id}", job=claim.run, source=claim.source, queue_job=job_id)
 
     def _route(self, claim: Claim, job: Job, outcome: Outcome) -> None:
         error = outcome.error
@@ -518,7 +553,8 @@ class HotFolder:
 
     def run(self, once: bool = False, poll: float | None = None) -> RunStats:
         poll = self.settings.poll if poll is None else poll
-        self._probe()
+        if self.forward is None:  # feeding a queue needs no Pipedrive connection: the workers have theirs
+            self._probe()
         started = last_recover = last_summary = time.monotonic()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="job") as pool:
             running: set[Future] = set()

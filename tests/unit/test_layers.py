@@ -22,6 +22,7 @@ LAYERS = {
     "runtime": {"inputs", "connection", "oauth", "client", "runtime"},
     "flows": {"flows"},
     "hot folder": {"jobstore", "runner"},
+    "queue": {"queue"},
     "designer": {"designer"},  # the whole designer/ package: the HTTP API and its page
     "triggers": {"triggers"},
     "entry points": {"cli", "demo", "routedocs", "__init__"},
@@ -33,6 +34,7 @@ MAY_IMPORT = {
     "runtime": {"base", "bundle", "runtime"},
     "flows": {"base", "bundle", "runtime", "flows"},
     "hot folder": {"base", "runtime", "flows", "hot folder"},
+    "queue": {"base", "runtime", "flows", "hot folder", "queue"},
     "designer": {"base", "bundle", "runtime", "flows", "designer"},
     "triggers": {"base", "runtime", "flows", "hot folder", "triggers"},
     "entry points": set(LAYERS),
