@@ -22,7 +22,8 @@ LAYERS = {
     "runtime": {"inputs", "connection", "client", "runtime"},
     "flows": {"flows"},
     "hot folder": {"jobstore", "runner"},
-    "entry points": {"cli", "demo", "routedocs", "__init__"},
+    "replication": {"replication"},  # the replication/ package: entities, schema, sync, singer
+    "entry points": {"cli", "demo", "routedocs", "replicate", "__init__"},
     "sandbox": {"sandbox"},  # the whole sandbox/ package
 }
 MAY_IMPORT = {
@@ -31,6 +32,7 @@ MAY_IMPORT = {
     "runtime": {"base", "bundle", "runtime"},
     "flows": {"base", "bundle", "runtime", "flows"},
     "hot folder": {"base", "runtime", "flows", "hot folder"},
+    "replication": {"base", "bundle", "runtime", "replication"},
     "entry points": set(LAYERS),
     "sandbox": {"sandbox"},  # a stand-in for Pipedrive: it knows nothing of the connector
 }

@@ -16,6 +16,7 @@ from .handlers import (
     entities,
     files,
     followers,
+    history,
     merges,
     reports,
     search,
@@ -103,6 +104,8 @@ ROUTES: list[Route] = [
     *_fields("productFields", "Product"),
     Route("GET", "v2", "/activityFields", "getActivityFields", 10, list_records, "activityFields"),
     # deal products (v2) and participants (v1)
+    Route("GET", "v2", "/deals/products", "getDealsProducts", 10, history.deals_products, "dealProducts"),
+    Route("GET", "v1", "/deals/<id>/flow", "getDealUpdates", 40, history.deal_flow, "deals"),
     Route("GET", "v2", "/deals/<id>/products", "getDealProducts", 10, list_records, "dealProducts"),
     Route("POST", "v2", "/deals/<id>/products", "addDealProduct", 5, create_record, "dealProducts"),
     Route("PATCH", "v2", "/deals/<id>/products/<item_id>", "updateDealProduct", 5, update_record, "dealProducts"),
