@@ -252,7 +252,7 @@ class Database:
         with self.engine.begin() as conn:
             existing: dict[Any, Any] = {}  # key -> the record as last written, to tell a change from a re-read
             for chunk in _chunks(list(unique), 500):
-                existing |= dict(conn.execute(sa.select(key, table.c._record).where(key.in_(chunk))).tuples().all())
+                existing |= {k: r for k, r in conn.execute(sa.select(key, table.c._record).where(key.in_(chunk)))}
             if deleted:  # deals the deleted feed reports that the replica still held as live
                 live = sa.select(sa.func.count()).where(key.in_(list(unique)) & table.c._deleted_at.is_(None))
                 gone += len(set(unique) - set(existing)) + (conn.execute(live).scalar() or 0)

@@ -153,6 +153,8 @@ def prepare_deal_product(store: Store, item: dict, previous: dict | None) -> dic
     item["sum"] = gross * (1 - discount / 100) if item.get("discount_type") == "percentage" else gross - discount
     item["name"] = store.get("products", item["product_id"])["name"]
     item["currency"] = store.get("deals", item["deal_id"])["currency"]
+    if item.get("update_time"):  # a changed product line is a change of its deal, as in Pipedrive
+        store.update("deals", item["deal_id"], {"update_time": item["update_time"]})
     return item
 
 
