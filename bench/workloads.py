@@ -1069,7 +1069,10 @@ def replicate(quick: bool) -> dict[str, Any]:
                 note="ru_maxrss after the run - RSS at idle",
             )
         )
-    small, big = results[(sizes[0], "replicate")]["trace"]["median"], results[(sizes[1], "replicate")]["trace"]["median"]
+    small, big = (
+        results[(sizes[0], "replicate")]["trace"]["median"],
+        results[(sizes[1], "replicate")]["trace"]["median"],
+    )
     rows.append(
         row(
             f"replicate: tracemalloc peak {sizes[1] // 1000}k / {sizes[0] // 1000}k",

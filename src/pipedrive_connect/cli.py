@@ -537,10 +537,16 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
         "$PIPEDRIVE_OPENAPI_DIR, else ../shared/pipedrive-openapi beside the bundle)",
     )
 
-    from .replicate import EPILOG as REPLICATE_EPILOG, HELP as REPLICATE_HELP, add_arguments, command
+    from . import replicate
 
-    p = add("replicate", command, REPLICATE_HELP, epilog=REPLICATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(p)
+    p = add(
+        "replicate",
+        replicate.command,
+        replicate.HELP,
+        epilog=replicate.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    replicate.add_arguments(p)
 
     p = add("sandbox", cmd_sandbox, "serve the local Pipedrive-compatible sandbox on 127.0.0.1 (see docs/sandbox.md)")
     if with_sandbox_options:

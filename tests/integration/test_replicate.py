@@ -339,7 +339,9 @@ def check_singer(text: str) -> dict[str, int]:
             schemas[message["stream"]] = message["schema"]
         elif message["type"] == "RECORD":
             assert message["stream"] in schemas, f"line {number}: a record before its schema"
-            jsonschema.validate(message["record"], schemas[message["stream"]], format_checker=jsonschema.FormatChecker())
+            jsonschema.validate(
+                message["record"], schemas[message["stream"]], format_checker=jsonschema.FormatChecker()
+            )
             counts[message["stream"]] = counts.get(message["stream"], 0) + 1
     return counts
 

@@ -42,7 +42,9 @@ def postgres_server() -> Iterator[str]:
         subprocess.run([*as_user, str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"], **run)
         options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off"
         log = root / "server.log"
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "30", "start"], **run)
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "30", "start"], **run
+        )
         try:
             yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
         finally:

@@ -73,7 +73,12 @@ ENTITIES: tuple[Entity, ...] = (
     Entity("product_fields", "full", _FIELDS_V2, "getProductFields", key="field_code", key_type="s"),
     Entity("activity_fields", "full", _FIELDS_V2, "getActivityFields", key="field_code", key_type="s"),
     Entity("note_fields", "full", columns("key:s name:s field_type:s active_flag:b"), "getNoteFields"),
-    Entity("users", "full", columns("name:s email:s active_flag:b role_id:i timezone_name:s created:t modified:t"), "getUsers"),
+    Entity(
+        "users",
+        "full",
+        columns("name:s email:s active_flag:b role_id:i timezone_name:s created:t modified:t"),
+        "getUsers",
+    ),
     Entity("pipelines", "full", columns("name:s order_nr:i is_deleted:b add_time:t update_time:t"), "getPipelines"),
     Entity(
         "stages",
@@ -110,7 +115,9 @@ ENTITIES: tuple[Entity, ...] = (
     Entity(
         "products",
         "incremental",
-        columns("name:s code:s description:s unit:s tax:f owner_id:i visible_to:i is_deleted:b add_time:t update_time:t"),
+        columns(
+            "name:s code:s description:s unit:s tax:f owner_id:i visible_to:i is_deleted:b add_time:t update_time:t"
+        ),
         "getProducts",
         fields="product_fields",
         children=(Child("product_prices", "prices", columns("currency:s price:f cost:f direct_cost:f notes:s")),),

@@ -283,7 +283,10 @@ class Database:
             conn.execute(sa.delete(table).where(table.c.parent_id.in_(chunk)))
         rows = [
             {"parent_id": r[entity.key], "position": i}
-            | {n: convert(item.get(n) if isinstance(item, dict) else item if n == "value" else None, k) for n, k in child.columns.items()}
+            | {
+                n: convert(item.get(n) if isinstance(item, dict) else item if n == "value" else None, k)
+                for n, k in child.columns.items()
+            }
             for r in records
             for i, item in enumerate(r.get(child.field) or [])
         ]
@@ -299,7 +302,9 @@ class Database:
             return
         insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
         if update:
-            changes = {c.name: insert.excluded[c.name] for c in table.columns if c.name in rows[0] and c.name not in keys}
+            changes = {
+                c.name: insert.excluded[c.name] for c in table.columns if c.name in rows[0] and c.name not in keys
+            }
             statement = insert.on_conflict_do_update(index_elements=keys, set_=changes)
         else:
             statement = insert.on_conflict_do_nothing(index_elements=keys)
@@ -321,10 +326,11 @@ class Database:
     def pending(self, entity: str) -> list:
         p = self.pending_table
         with self.engine.connect() as conn:
-            return list(conn.execute(sa.select(p.c.deal_id).where(p.c.entity == entity).order_by(p.c.deal_id)).scalars())
+            return list(
+                conn.execute(sa.select(p.c.deal_id).where(p.c.entity == entity).order_by(p.c.deal_id)).scalars()
+            )
 
 
 def _chunks(items: list, size: int) -> Iterable[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-

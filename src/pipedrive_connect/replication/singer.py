@@ -112,7 +112,7 @@ class SingerSink:
             self.value["pending"][entity.name] = [d for d in self.pending(entity.name) if d not in done]
         if entity.name == "deals" and not deleted:
             for name in PER_DEAL:
-                self.value["pending"][name] = sorted(set(self.pending(name)) | set(unique))
+                self.value["pending"][name] = sorted(set(self.pending(name)) | {k for k in unique if k is not None})
         self.value["bookmarks"][entity.name] = state
         self._send({"type": "STATE", "value": self.value})
         if self.path:

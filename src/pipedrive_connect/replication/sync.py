@@ -68,6 +68,12 @@ def select(names: list[str] | None) -> list[Entity]:
     return [e for e in ENTITIES if e.name in names]
 
 
+def newest(values: list, *more: str | None) -> str | None:
+    """The latest of some timestamps (either API's format), as Pipedrive wrote it."""
+    present = [(parse_time(v), v) for v in (*values, *more) if v]
+    return max((p for p in present if p[0] is not None), default=(None, None))[1]
+
+
 def v1_time(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
@@ -136,7 +142,9 @@ class Replicator:
         """The list request of an entity, its paging style and page size."""
         if entity.action:
             action = self.runtime.bundle.action(entity.action)
-            request = Request("GET", action.api, action.path or "", dict(action.decl.get("query", {})), cost=action.cost)
+            request = Request(
+                "GET", action.api or "v2", action.path or "", dict(action.decl.get("query", {})), cost=action.cost
+            )
             return request, action.paging or "none", action.page_size
         assert entity.endpoint is not None
         api, path, cost, paging = entity.endpoint
@@ -203,17 +211,15 @@ class Replicator:
         v2 = request.api == "v2"
         order = {"sort_by": "update_time", "sort_direction": "asc"} if v2 else {"sort": "update_time ASC"}
 
-        def since(value):
-            if not value:
+        def since(value: str | None) -> dict[str, str]:
+            edge = parse_time(value)
+            if edge is None:
                 return {}
-            edge = parse_time(value) - self.overlap
+            edge -= self.overlap
             return {"updated_since": v2_time(edge) if v2 else v1_time(edge)}
 
         for items, nxt in self._pages(entity, tally, {**order, **since(state.get("since"))}):
-            times = [i["update_time"] for i in items if i.get("update_time")]
-            newest = max(times, key=parse_time, default=None)
-            if newest and (not state.get("since") or parse_time(newest) > parse_time(state["since"])):
-                state["since"] = newest
+            state["since"] = newest([i.get("update_time") for i in items], state.get("since"))
             last = nxt is None
             sweep = state.get("full_run") if last else None
             if last:
@@ -222,10 +228,7 @@ class Replicator:
         if entity.deleted_feed:
             query = {**order, "status": "deleted", **since(state.get("deleted_since"))}
             for items, _ in self._pages(entity, tally, query):
-                times = [i["update_time"] for i in items if i.get("update_time")]
-                newest = max(times, key=parse_time, default=None)
-                if newest:
-                    state["deleted_since"] = max([newest, state.get("deleted_since") or newest], key=parse_time)
+                state["deleted_since"] = newest([i.get("update_time") for i in items], state.get("deleted_since"))
                 self._write(entity, tally, items, dict(state), bar, marker=marker, deleted=True)
 
     def _full(self, entity: Entity, state: dict, tally: Tally, bar) -> None:
