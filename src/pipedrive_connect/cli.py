@@ -541,7 +541,7 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
 
     p = add(
         "replicate",
-        replicate.command,
+        lambda args: replicate.command(args, sys.modules[__name__]),  # this module (__main__ under python -m)
         replicate.HELP,
         epilog=replicate.EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -46,13 +46,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
 
 
-def command(args) -> int:
-    from .cli import UsageError, _print, _runtime
+def command(args, cli) -> int:
+    """Run `replicate`; `cli` is the command-line module that called (its UsageError and helpers)."""
     from .errors import StepError
     from .replication.entities import ENTITIES
     from .replication.sync import Replicator, select
 
     names = [n.strip() for n in args.entities.split(",") if n.strip()] if args.entities else None
+    UsageError = cli.UsageError
     try:
         entities = select(names)
     except ValueError as exc:
@@ -66,14 +67,14 @@ def command(args) -> int:
     sink = _sink(args, UsageError)
     if args.list:
         states = sink.states()
-        _print(
+        cli._print(
             [
                 {"entity": e.name, "mode": e.mode, "default": e.default, "cursor": states.get(e.name), "note": e.note}
                 for e in ENTITIES
             ]
         )
         return 0
-    runtime = _runtime(args)
+    runtime = cli._runtime(args)
     if runtime.connection is None:
         raise UsageError("no connection: set PIPEDRIVE_API_TOKEN (and PIPEDRIVE_BASE_URL) or pass --connection FILE")
     try:

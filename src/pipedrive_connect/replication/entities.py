@@ -8,6 +8,7 @@ how it is kept up to date (`incremental` on `updated_since`, `full` with a sweep
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -198,7 +199,6 @@ ENTITIES: tuple[Entity, ...] = (
     ),
 )
 BY_NAME = {e.name: e for e in ENTITIES}
-PER_DEAL = tuple(e.name for e in ENTITIES if e.mode == "per_deal")
 
 
 # ---- values -------------------------------------------------------------------------------
@@ -206,34 +206,62 @@ def parse_time(value: Any) -> datetime | None:
     """Either API's timestamp ('2025-01-01T09:00:00Z' or '2025-01-01 09:00:00', UTC) as naive UTC."""
     if not value or not isinstance(value, str):
         return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        if value[-1] == "Z" and len(value) == 20:  # the common case, fast
+            return datetime.fromisoformat(value[:-1])
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
     return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
-def convert(value: Any, kind: str) -> Any:
-    """A record's value as its column's type (a v1 reference object gives its id)."""
-    if value is None:
-        return None
-    if isinstance(value, dict) and kind in ("i", "s") and "value" in value:
-        value = value["value"]
-    if kind == "j":
+def _ref(value: Any) -> Any:
+    """A v1 reference object ({"value": 5, "name": ...}) stands for its id."""
+    return value.get("value") if isinstance(value, dict) else value
+
+
+def _number(kind: type) -> Callable[[Any], Any]:
+    def to(value: Any) -> Any:
+        if value is None or type(value) is kind:
+            return value
+        try:
+            return kind(_ref(value))
+        except (TypeError, ValueError):
+            return None
+
+    return to
+
+
+def _text(value: Any) -> str | None:
+    if value is None or type(value) is str:
         return value
+    value = value["value"] if isinstance(value, dict) and "value" in value else value
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True) if kind == "s" else None
-    try:
-        if kind == "i":
-            return int(value)
-        if kind == "f":
-            return float(value)
-        if kind == "b":
-            return bool(value)
-        if kind == "t":
-            return parse_time(value)
-        if kind == "d":
-            return date.fromisoformat(str(value)[:10])
-    except (TypeError, ValueError):
-        return None
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return str(value)
+
+
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+# a record's value as its column's type: one function per column type, chosen once per column
+CONVERT: dict[str, Callable[[Any], Any]] = {
+    "i": _number(int),
+    "f": _number(float),
+    "s": _text,
+    "b": lambda v: None if v is None else bool(v),
+    "t": parse_time,
+    "d": _day,
+    "j": lambda v: v,
+}
+
+
+def convert(value: Any, kind: str) -> Any:
+    return CONVERT[kind](value)
 
 
 def flow_record(deal_id: int, update: dict) -> dict:

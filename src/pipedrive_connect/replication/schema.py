@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from .entities import PER_DEAL, Child, Entity, convert
+from .entities import CONVERT, Child, Entity, convert, parse_time
 
 SQL_TYPES: dict[str, Any] = {
     "i": sa.BigInteger,
@@ -68,23 +68,24 @@ class CustomColumn:
     def layout(self) -> tuple[tuple[str, str, str], ...]:
         return CUSTOM_LAYOUT.get(self.field_type, OTHER_CUSTOM)
 
-    def values(self, raw: Any) -> dict[str, Any]:
-        """The field's value as its columns: labels for enum and set options, their ids alongside."""
+    def converter(self) -> Callable[[Any], dict[str, Any]]:
+        """raw value -> the field's columns: labels for enum and set options, their ids alongside."""
         labels = {o.get("id"): o.get("label") for o in self.options or []}
-        out = {}
-        for suffix, kind, part in self.layout:
-            if raw is None:
-                value = None
-            elif part == "label":
-                value = labels.get(raw, raw)
-            elif part == "labels":
-                value = [labels.get(i, i) for i in raw] if isinstance(raw, list) else raw
-            elif part in ("amount", "currency"):
-                value = raw.get("value" if part == "amount" else "currency") if isinstance(raw, dict) else raw
-            else:
-                value = raw
-            out[self.column + suffix] = convert(value, kind)
-        return out
+        parts = [(self.column + suffix, CONVERT[kind], part) for suffix, kind, part in self.layout]
+
+        def pick(raw: Any, part: str) -> Any:
+            if raw is None or part == "value":
+                return raw
+            if part == "label":
+                return labels.get(raw, raw)
+            if part == "labels":
+                return [labels.get(i, i) for i in raw] if isinstance(raw, list) else raw
+            return raw.get("value" if part == "amount" else "currency") if isinstance(raw, dict) else raw
+
+        return lambda raw: {name: to(pick(raw, part)) for name, to, part in parts}
+
+    def values(self, raw: Any) -> dict[str, Any]:
+        return self.converter()(raw)
 
 
 def slug(name: str, taken: set[str]) -> str:
@@ -112,6 +113,8 @@ class Database:
 
     def __init__(self, url: str):
         self.engine = sa.create_engine(engine_url(url))
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_settings)
         self.meta = sa.MetaData()
         self.state_table = sa.Table(
             "_replication_state",
@@ -130,11 +133,11 @@ class Database:
             sa.Column("field_type", sa.String(32), nullable=False),
             sa.Column("options", sa.JSON),
         )
-        self.pending_table = sa.Table(  # deals changed since a per-deal entity last read them
-            "_replication_pending",
+        self.changed_table = sa.Table(  # deals in the order they were written: what per-deal entities read
+            "_replication_changed_deals",
             self.meta,
-            sa.Column("entity", sa.String(64), primary_key=True),
-            sa.Column("deal_id", sa.BigInteger, primary_key=True),
+            sa.Column("deal_id", sa.BigInteger, primary_key=True, autoincrement=False),
+            sa.Column("seq", sa.BigInteger, nullable=False, index=True),
         )
         self.meta.create_all(self.engine)
         self.tables: dict[str, sa.Table] = {}
@@ -214,16 +217,18 @@ class Database:
     # ---- rows -------------------------------------------------------------------------------
     def rows(self, entity: Entity, records: list[dict], marker: str, deleted: bool = False) -> list[dict]:
         """Records as rows of the entity's table: typed columns, custom-field columns, the record itself."""
-        custom = self.custom.get(entity.name, [])
+        columns = [(name, CONVERT[kind]) for name, kind in entity.table_columns.items()]
+        custom = [(c.field_key, c.converter()) for c in self.custom.get(entity.name, [])]
         now = utcnow()
         out = []
         for record in records:
-            row = {name: convert(record.get(name), kind) for name, kind in entity.table_columns.items()}
-            values = record.get("custom_fields") or {}
-            for c in custom:
-                row.update(c.values(values.get(c.field_key)))
+            get = record.get
+            row = {name: to(get(name)) for name, to in columns}
+            values = get("custom_fields") or {}
+            for key, to in custom:
+                row.update(to(values.get(key)))
             row.update(_record=record, _synced_at=now, _seen_run=marker)
-            row["_deleted_at"] = convert(record.get("update_time"), "t") or now if deleted else None
+            row["_deleted_at"] = (parse_time(get("update_time")) or now) if deleted else None
             out.append(row)
         return out
 
@@ -241,8 +246,8 @@ class Database:
         """One page and the entity's cursor in one transaction; (inserted, updated, deleted).
 
         `sweep`: soft-delete the rows a full pass (`marker` = its run) did not see. `deals`: a
-        per-deal entity's batch: rows of those deals not seen any more are soft-deleted and the deals
-        leave the pending list. Deals written here join the pending list of every per-deal entity.
+        per-deal entity's batch: rows of those deals not seen any more are soft-deleted. Deals written
+        here go to the end of the changed-deals log that per-deal entities read.
         """
         table = self.table(entity)
         key = table.c[entity.key]
@@ -262,13 +267,12 @@ class Database:
             if deals is not None:
                 stale = table.c.deal_id.in_(deals)
                 gone += self._soft_delete(conn, table, stale & key.not_in(list(unique)) if unique else stale)
-                pending = self.pending_table
-                conn.execute(sa.delete(pending).where((pending.c.entity == entity.name) & pending.c.deal_id.in_(deals)))
             if sweep is not None:
                 gone += self._soft_delete(conn, table, (table.c._seen_run != sweep) | table.c._seen_run.is_(None))
             if entity.name == "deals" and unique and not deleted:
-                queued = [{"entity": name, "deal_id": deal} for name in PER_DEAL for deal in unique]
-                self._upsert(conn, self.pending_table, queued, ["entity", "deal_id"], update=False)
+                last = conn.execute(sa.select(sa.func.max(self.changed_table.c.seq))).scalar() or 0
+                logged = [{"deal_id": deal, "seq": last + i} for i, deal in enumerate(unique, 1)]
+                self._upsert(conn, self.changed_table, logged, ["deal_id"])
             self._save_state(conn, entity.name, state)
         if deleted:
             return 0, 0, gone
@@ -323,12 +327,19 @@ class Database:
         row = {"entity": entity, "state": state, "updated_at": utcnow()}
         self._upsert(conn, self.state_table, [row], ["entity"])
 
-    def pending(self, entity: str) -> list:
-        p = self.pending_table
+    def changed_deals(self, after: int) -> list[tuple[int, int]]:
+        """(deal id, seq) of the deals written after `after` in the changed-deals log, in order."""
+        log = self.changed_table
         with self.engine.connect() as conn:
-            return list(
-                conn.execute(sa.select(p.c.deal_id).where(p.c.entity == entity).order_by(p.c.deal_id)).scalars()
-            )
+            query = sa.select(log.c.deal_id, log.c.seq).where(log.c.seq > after).order_by(log.c.seq)
+            return [(d, q) for d, q in conn.execute(query)]
+
+
+def _sqlite_settings(dbapi_connection, _record) -> None:
+    """Write-ahead log: a commit is one append, and a killed process never corrupts the file (only a
+    power cut may lose the last commits, which the next run then reads again)."""
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def _chunks(items: list, size: int) -> Iterable[list]:

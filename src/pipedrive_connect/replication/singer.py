@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from .entities import PER_DEAL, Entity
+from .entities import Entity
 from .schema import CustomColumn, Database, slug, utcnow
 
 JSON_TYPES = {
@@ -40,7 +40,7 @@ def _plain(value: Any) -> Any:
 class SingerSink:
     def __init__(self, out: IO[str], state_file: str | None):
         self.out, self.path = out, Path(state_file) if state_file else None
-        self.value: dict[str, Any] = {"bookmarks": {}, "columns": {}, "pending": {}}
+        self.value: dict[str, Any] = {"bookmarks": {}, "columns": {}, "changed_deals": {}}
         if self.path and self.path.exists():
             self.value.update(json.loads(self.path.read_text(encoding="utf-8")))
         self.custom: dict[str, list[CustomColumn]] = {
@@ -57,8 +57,9 @@ class SingerSink:
     def states(self) -> dict[str, dict]:
         return dict(self.value["bookmarks"])
 
-    def pending(self, entity: str) -> list:
-        return sorted(self.value["pending"].get(entity, []))
+    def changed_deals(self, after: int) -> list[tuple[int, int]]:
+        log = self.value["changed_deals"]
+        return sorted(((int(d), q) for d, q in log.items() if q > after), key=lambda item: item[1])
 
     def update_custom(self, entity: Entity, definitions: list[dict]) -> list[CustomColumn]:
         known = {c.field_key: c for c in self.custom.get(entity.name, [])}
@@ -107,12 +108,10 @@ class SingerSink:
                     row = {"parent_id": record[entity.key], "position": i}
                     row |= {n: item.get(n) if isinstance(item, dict) else None for n in child.columns}
                     self._send({"type": "RECORD", "stream": child.table, "record": row, "time_extracted": now})
-        if kw.get("deals") is not None:
-            done = set(kw["deals"])
-            self.value["pending"][entity.name] = [d for d in self.pending(entity.name) if d not in done]
         if entity.name == "deals" and not deleted:
-            for name in PER_DEAL:
-                self.value["pending"][name] = sorted(set(self.pending(name)) | {k for k in unique if k is not None})
+            log = self.value["changed_deals"]
+            last = max(log.values(), default=0)
+            log.update({str(deal): last + i for i, deal in enumerate(unique, 1)})
         self.value["bookmarks"][entity.name] = state
         self._send({"type": "STATE", "value": self.value})
         if self.path:

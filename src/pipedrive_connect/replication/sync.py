@@ -15,11 +15,13 @@ every other command apply. Cursors:
 
 from __future__ import annotations
 
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import pipedrive
 from ..client import Request, Usage
@@ -28,6 +30,44 @@ from ..runtime import Runtime
 from .entities import BY_NAME, ENTITIES, Entity, flow_record, parse_time
 
 MAX_PAGES = 100_000
+T = TypeVar("T")
+
+
+def ahead(pages: Iterator[T]) -> Iterator[T]:
+    """The pages, the next one fetched in a thread while the caller writes this one: the API's time and
+    the database's overlap. Errors (a spent budget included) come out in order, after the pages before."""
+    box: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                if not put(("page", page)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            put(("error", exc))
+
+    threading.Thread(target=fetch, name="replicate-fetch", daemon=True).start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
 
 
 class BudgetReached(Exception):
@@ -218,7 +258,7 @@ class Replicator:
             edge -= self.overlap
             return {"updated_since": v2_time(edge) if v2 else v1_time(edge)}
 
-        for items, nxt in self._pages(entity, tally, {**order, **since(state.get("since"))}):
+        for items, nxt in ahead(self._pages(entity, tally, {**order, **since(state.get("since"))})):
             state["since"] = newest([i.get("update_time") for i in items], state.get("since"))
             last = nxt is None
             sweep = state.get("full_run") if last else None
@@ -227,14 +267,14 @@ class Replicator:
             self._write(entity, tally, items, dict(state), bar, marker=marker, sweep=sweep)
         if entity.deleted_feed:
             query = {**order, "status": "deleted", **since(state.get("deleted_since"))}
-            for items, _ in self._pages(entity, tally, query):
+            for items, _ in ahead(self._pages(entity, tally, query)):
                 state["deleted_since"] = newest([i.get("update_time") for i in items], state.get("deleted_since"))
                 self._write(entity, tally, items, dict(state), bar, marker=marker, deleted=True)
 
     def _full(self, entity: Entity, state: dict, tally: Tally, bar) -> None:
         run, start = state.get("run") or self.run_id, state.get("at")
         seen: list[dict] | None = [] if start is None else None  # whole lists are kept for the custom fields
-        for items, nxt in self._pages(entity, tally, {}, start=start):
+        for items, nxt in ahead(self._pages(entity, tally, {}, start=start)):
             if seen is not None:
                 seen += items
             last = nxt is None
@@ -244,9 +284,10 @@ class Replicator:
             self.field_cache[entity.name] = seen
 
     def _per_deal(self, entity: Entity, state: dict, tally: Tally, bar) -> None:
-        pending = self.sink.pending(entity.name)
-        for i in range(0, len(pending), entity.batch):
-            deals = pending[i : i + entity.batch]
+        changed = self.sink.changed_deals(state.get("seq", 0))
+        for i in range(0, len(changed), entity.batch):
+            batch = changed[i : i + entity.batch]
+            deals = [deal for deal, _ in batch]
             rows: list[dict] = []
             if entity.batch > 1:
                 query = {"deal_ids": ",".join(str(d) for d in deals)}
@@ -259,9 +300,9 @@ class Replicator:
                         else:
                             rows += [{**r, "deal_id": deals[0]} for r in items]
                 except StepError as exc:
-                    if exc.status not in (404, 410):  # a deal deleted since it was queued has nothing more
+                    if exc.status not in (404, 410):  # a deal deleted since it was written has nothing more
                         raise
-            self._write(entity, tally, rows, {"last_run": self.run_id}, bar, marker=self.run_id, deals=deals)
+            self._write(entity, tally, rows, {"seq": batch[-1][1]}, bar, marker=self.run_id, deals=deals)
 
 
 def _counts(tally: Tally) -> dict[str, int]:
