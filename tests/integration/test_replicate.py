@@ -27,6 +27,7 @@ from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.sandbox import Sandbox
 
 from ..conftest import SANDBOX_TOKEN
+from ..support.openapi import requires_spec, validate_request
 from ..support.postgres import fresh_database, postgres_server
 from .conftest import FAST_RETRY, connect
 
@@ -394,3 +395,41 @@ def test_the_command_prints_a_summary_logs_events_and_lists_cursors(account, tmp
     cursor = next(e["cursor"] for e in listed if e["entity"] == "persons")
     assert cursor["since"] == max((p["update_time"] for p in account.store.rows("persons")), key=parse_time)
     assert SANDBOX_TOKEN not in result.stdout + result.stderr + log.read_text()
+
+
+@requires_spec
+def test_every_request_a_replication_sends_is_one_the_official_spec_accepts(bundle, tmp_path):
+    """All entities, incremental and per-deal feeds included, on a small account: each distinct
+    (operation, query names) the sandbox saw is validated against Pipedrive's spec."""
+    with Sandbox(token=SANDBOX_TOKEN, generate={"deals": 3, "persons": 3, "customFields": 2}, seed=2) as sb:
+        names = [e.name for e in ENTITIES]
+        replicate(sb, f"sqlite:///{tmp_path / 'r.db'}", bundle, names)
+        replicate(sb, f"sqlite:///{tmp_path / 'r.db'}", bundle, names)  # the incremental requests too
+        seen = {}
+        for entry in sb.request_log:
+            assert entry["status"] == 200, entry
+            seen.setdefault((entry["operation"], tuple(sorted(entry["query"]))), entry)
+    assert {op for op, _ in seen} >= {"getDeals", "getDealsProducts", "getDealUpdates", "getDealParticipants"}
+    for entry in seen.values():
+        version = "v2" if entry["path"].startswith("/api/v2") else "v1"
+        validate_request(version, "GET", entry["path"], entry["query"], headers={"x-api-token": "t"})
+
+
+def test_deal_participants_are_a_child_table_of_the_changed_deals(bundle, tmp_path):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    with Sandbox(token=SANDBOX_TOKEN, generate={"persons": 20, "deals": 5}, seed=3) as sb:
+        for deal, person in ((1, 11), (1, 12), (4, 13)):
+            api(sb, "POST", f"/api/v1/deals/{deal}/participants", {"person_id": person})
+        first = replicate(sb, url, bundle, ["deals", "deal_participants"])
+        api(sb, "PATCH", "/api/v2/deals/4", {"title": "Changed"})
+        removed = next(p for p in sb.store.rows("dealParticipants") if p["person_id"] == 13)
+        api(sb, "DELETE", f"/api/v1/deals/4/participants/{removed['id']}")
+        second = replicate(sb, url, bundle, ["deals", "deal_participants"])
+    assert first.tallies["deal_participants"].usage.calls == 5  # one per deal
+    assert second.tallies["deal_participants"].usage.calls == 1  # only the changed deal
+    engine = sa.create_engine(engine_url(url))
+    with engine.connect() as conn:
+        query = "SELECT deal_id, person_id, _deleted_at IS NULL FROM deal_participants ORDER BY person_id"
+        rows = [tuple(r) for r in conn.execute(sa.text(query))]
+    engine.dispose()
+    assert rows == [(1, 11, 1), (1, 12, 1), (4, 13, 0)]

@@ -46,6 +46,7 @@ class Entity:
     children: tuple[Child, ...] = ()
     deleted_feed: bool = False  # v2 deals list deleted ones with status=deleted
     batch: int = 1  # per_deal: deals per request
+    v1_sort: str = "update_time ASC"  # incremental v1 lists: oldest change first
     default: bool = True  # in the default set (the costly per-deal feeds are asked for by name)
     note: str = ""
 
@@ -159,6 +160,7 @@ ENTITIES: tuple[Entity, ...] = (
         ),
         "getLeads",
         key_type="s",
+        v1_sort="update_time",  # the spec allows a bare field name only
     ),
     Entity(
         "files",

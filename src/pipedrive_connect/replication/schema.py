@@ -269,16 +269,16 @@ class Database:
                 gone += self._soft_delete(conn, table, stale & key.not_in(list(unique)) if unique else stale)
             if sweep is not None:
                 gone += self._soft_delete(conn, table, (table.c._seen_run != sweep) | table.c._seen_run.is_(None))
-            if entity.name == "deals" and unique and not deleted:
+            changed = [k for k, r in unique.items() if k not in existing or existing[k] != r]
+            if entity.name == "deals" and changed and not deleted:  # not what the overlap merely re-read
                 last = conn.execute(sa.select(sa.func.max(self.changed_table.c.seq))).scalar() or 0
-                logged = [{"deal_id": deal, "seq": last + i} for i, deal in enumerate(unique, 1)]
+                logged = [{"deal_id": deal, "seq": last + i} for i, deal in enumerate(changed, 1)]
                 self._upsert(conn, self.changed_table, logged, ["deal_id"])
             self._save_state(conn, entity.name, state)
         if deleted:
             return 0, 0, gone
         inserted = len(set(unique) - set(existing))
-        updated = sum(1 for k, r in unique.items() if k in existing and existing[k] != r)
-        return inserted, updated, gone
+        return inserted, len(changed) - inserted, gone
 
     def _replace_children(self, conn: Connection, entity: Entity, child: Child, records: list[dict]) -> None:
         """A record's nested list replaces the one it had: (parent id, position) rows."""

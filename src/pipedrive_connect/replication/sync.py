@@ -114,14 +114,6 @@ def newest(values: list, *more: str | None) -> str | None:
     return max((p for p in present if p[0] is not None), default=(None, None))[1]
 
 
-def v1_time(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def v2_time(value) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class Replicator:
     def __init__(
         self,
@@ -249,14 +241,14 @@ class Replicator:
         marker = state.get("full_run") or self.run_id
         request, _, _ = self._request(entity)
         v2 = request.api == "v2"
-        order = {"sort_by": "update_time", "sort_direction": "asc"} if v2 else {"sort": "update_time ASC"}
+        order = {"sort_by": "update_time", "sort_direction": "asc"} if v2 else {"sort": entity.v1_sort}
 
         def since(value: str | None) -> dict[str, str]:
             edge = parse_time(value)
             if edge is None:
                 return {}
             edge -= self.overlap
-            return {"updated_since": v2_time(edge) if v2 else v1_time(edge)}
+            return {"updated_since": edge.strftime("%Y-%m-%dT%H:%M:%SZ")}  # RFC 3339 in v1 too
 
         for items, nxt in ahead(self._pages(entity, tally, {**order, **since(state.get("since"))})):
             state["since"] = newest([i.get("update_time") for i in items], state.get("since"))
