@@ -66,7 +66,10 @@ def command(args, cli) -> int:
         raise UsageError("--max-tokens must be at least 1")
     sink = _sink(args, UsageError)
     if args.list:
-        states = sink.states()
+        try:
+            states = sink.states()
+        finally:
+            sink.close()
         cli._print(
             [
                 {"entity": e.name, "mode": e.mode, "default": e.default, "cursor": states.get(e.name), "note": e.note}
@@ -78,7 +81,7 @@ def command(args, cli) -> int:
     if runtime.connection is None:
         raise UsageError("no connection: set PIPEDRIVE_API_TOKEN (and PIPEDRIVE_BASE_URL) or pass --connection FILE")
     try:
-        log = open(args.log_json, "a", encoding="utf-8") if args.log_json else None  # noqa: SIM115
+        log = open(args.log_json, "a", encoding="utf-8") if args.log_json else None
     except OSError as exc:
         raise UsageError(f"--log-json: cannot write {args.log_json}: {exc.strerror}") from None
     replicator = Replicator(
@@ -91,11 +94,15 @@ def command(args, cli) -> int:
         emit=_logger(log),
         progress=None if args.quiet or not sys.stderr.isatty() else _bar,
     )
+    from sqlalchemy.exc import DBAPIError
+
     try:
         replicator.run()
         failed = None
     except StepError as exc:
         failed = runtime.redactor.text(f"{exc.kind}: {exc.message}")
+    except DBAPIError as exc:  # the driver's own words, never the URL (which may hold a password)
+        failed = f"database: {str(exc.orig).splitlines()[0][:200]}"
     finally:
         sink.close()
         if log:
@@ -115,14 +122,16 @@ def _sink(args, usage_error):
         from .replication.singer import SingerSink
 
         return SingerSink(sys.stdout, args.state)
-    from sqlalchemy.exc import ArgumentError, OperationalError
+    from sqlalchemy.exc import ArgumentError, DBAPIError
 
     from .replication.schema import Database
 
     try:
         return Database(args.to)
-    except (ArgumentError, OperationalError, ImportError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    except ArgumentError:  # its message quotes the URL, which may hold a password
+        raise usage_error("--to: not a database URL; give sqlite:///FILE or postgresql://USER@HOST:PORT/DB") from None
+    except DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0][:200]
         raise usage_error(f"--to: cannot open the database: {reason}") from None
 
 

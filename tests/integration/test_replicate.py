@@ -360,7 +360,8 @@ def run_cli(*args: str, base_url: str = "http://127.0.0.1:9") -> subprocess.Comp
         ((), "--to URL is required"),
         (("--to", "sqlite:///x.db", "--entities", "dealz"), "unknown entity 'dealz'; choose from"),
         (("--to", "sqlite:///x.db", "--state", "s.json"), "--state is for --format singer"),
-        (("--to", "nosuchdb://x"), "--to: cannot open the database"),
+        (("--to", "nosuchdb://user:s3cret@host/x"), "--to: not a database URL"),
+        (("--to", "sqlite:////nonexistent/dir/x.db"), "--to: cannot open the database: unable to open database file"),
         (("--to", "sqlite:///x.db", "--max-tokens", "0"), "--max-tokens must be at least 1"),
     ],
 )
@@ -368,6 +369,7 @@ def test_bad_options_are_one_line_and_exit_2(args, message, tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     result = run_cli(*args)
     assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert "s3cret" not in result.stderr
 
 
 def test_the_command_prints_a_summary_logs_events_and_lists_cursors(account, tmp_path):
