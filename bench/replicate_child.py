@@ -1,10 +1,14 @@
 """One replication measurement in a fresh process (run by workloads.replicate).
 
-    python bench/replicate_child.py MODE BASE_URL TOKEN DB_FILE [--trace]
+    python bench/replicate_child.py MODE BASE_URL TOKEN DB_FILE [--trace] [--latency SECONDS]
 
 MODE is `replicate` (deals and persons, with their custom-field definitions and the deleted-deals
 feed, into a new SQLite file through Replicator) or `lists` (the baseline: the same client walking
 the deals and persons lists with 500 a page, pages discarded). Prints one JSON line.
+
+--latency adds that long to every request's answer (a sleep in the HTTP adapter, in both modes): the
+local sandbox answers a page in milliseconds, a remote API takes longer, and the writes of one page
+overlap the wait for the next.
 
 Memory as in fetch_child.py: growth is ru_maxrss after the run minus the RSS at idle (after imports,
 the client and one warm-up request); with --trace, the tracemalloc peak from idle to the end.
@@ -27,6 +31,17 @@ from common import make_runtime, rss_kb  # noqa: E402
 def main() -> None:
     mode, base_url, token, db_file = sys.argv[1:5]
     trace = "--trace" in sys.argv
+    if "--latency" in sys.argv:
+        delay = float(sys.argv[sys.argv.index("--latency") + 1])
+        from requests.adapters import HTTPAdapter
+
+        send = HTTPAdapter.send
+
+        def slow_send(self, *args, **kwargs):
+            time.sleep(delay)
+            return send(self, *args, **kwargs)
+
+        HTTPAdapter.send = slow_send  # type: ignore[method-assign]
     from pipedrive_connect.client import Request
     from pipedrive_connect.replication.schema import Database
     from pipedrive_connect.replication.sync import Replicator, select

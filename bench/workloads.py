@@ -981,12 +981,13 @@ def hot_folder(quick: bool) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # replicate: deals and persons into SQLite
 # ---------------------------------------------------------------------------------------------
-def _replicate_child(mode: str, sb: SandboxProcess, trace: bool) -> dict[str, Any]:
+def _replicate_child(mode: str, sb: SandboxProcess, trace: bool, latency: float = 0.0) -> dict[str, Any]:
     sb.reset()
     folder = tempfile.mkdtemp(prefix="pdc-bench-replica-")
     try:
         args = [PYTHON, str(BENCH_DIR / "replicate_child.py"), mode, sb.base_url, sb.token, f"{folder}/replica.db"]
-        out = subprocess.run(args + (["--trace"] if trace else []), capture_output=True, text=True, timeout=600)
+        args += (["--trace"] if trace else []) + (["--latency", str(latency)] if latency else [])
+        out = subprocess.run(args, capture_output=True, text=True, timeout=600)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if out.returncode != 0:
@@ -994,6 +995,9 @@ def _replicate_child(mode: str, sb: SandboxProcess, trace: bool) -> dict[str, An
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["server_requests"] = sb.stats()["requests"] - 1  # minus the warm-up request
     return result
+
+
+LATENCY = 0.25  # seconds added to each answer in the slow-API case
 
 
 def replicate(quick: bool) -> dict[str, Any]:
@@ -1010,8 +1014,11 @@ def replicate(quick: bool) -> dict[str, Any]:
                 for mode in ("lists", "replicate") if rep % 2 == 0 else ("replicate", "lists"):
                     raw["runs"].append({**_replicate_child(mode, sb, trace=False), "n": n, "rep": rep})
             raw["runs"].append({**_replicate_child("replicate", sb, trace=True), "n": n, "rep": "traced"})
+            if n == sizes[-1]:  # the same with a slower API: every answer LATENCY later
+                for mode in ("lists", "replicate"):
+                    raw["runs"].append({**_replicate_child(mode, sb, False, LATENCY), "n": n, "rep": "latency"})
         for mode in ("lists", "replicate"):
-            runs = [r for r in raw["runs"] if r["n"] == n and r["mode"] == mode and r["rep"] != "traced"]
+            runs = [r for r in raw["runs"] if r["n"] == n and r["mode"] == mode and isinstance(r["rep"], int)]
             traced = [r for r in raw["runs"] if r["n"] == n and r["mode"] == mode and r["rep"] == "traced"]
             results[(n, mode)] = {
                 "wall": summary([r["wall_s"] for r in runs]),
@@ -1069,6 +1076,19 @@ def replicate(quick: bool) -> dict[str, Any]:
                 note="ru_maxrss after the run - RSS at idle",
             )
         )
+    slow = {r["mode"]: r["wall_s"] for r in raw["runs"] if r["rep"] == "latency"}
+    rows.append(
+        row(
+            f"replicate N={sizes[-1]}, answers {LATENCY * 1000:.0f} ms later: wall",
+            slow["replicate"],
+            unit="s",
+            baseline=slow["lists"],
+            baseline_label="the list calls alone, same latency",
+            target="<= 1.3x",
+            met=slow["replicate"] / slow["lists"] <= 1.3,
+            note="1 run each; the latency is a sleep in the client's HTTP adapter (bench/replicate_child.py)",
+        )
+    )
     small, big = (
         results[(sizes[0], "replicate")]["trace"]["median"],
         results[(sizes[1], "replicate")]["trace"]["median"],
