@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 
 import jsonschema
 import pytest
@@ -257,25 +258,30 @@ def test_max_tokens_stops_cleanly_and_the_next_run_continues(account, tmp_path, 
 
 @pytest.mark.slow
 def test_killed_at_random_points_the_runs_end_in_the_same_database(account, database, bundle, tmp_path):
-    """SIGKILL a `replicate` process at 10 seeded random moments, then let one finish: the replica is
-    the one an uninterrupted run makes, with no duplicate and no gap."""
+    """SIGKILL a `replicate` process 10 times at seeded random points (a few pages in, then up to 50 ms
+    later: in a fetch, a write or a commit), then let one finish: the replica is the one an
+    uninterrupted run makes, with no duplicate and no gap."""
+    names = "persons,deals,deal_products,stages"
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
-    replicate(account, reference, bundle, ["persons", "deals", "deal_products", "stages"])
-    command = [sys.executable, "-m", "pipedrive_connect.cli", "replicate", "--to", database, "--quiet"]
-    command += ["--entities", "persons,deals,deal_products,stages"]
+    replicate(account, reference, bundle, names.split(","))
     env = {"PIPEDRIVE_API_TOKEN": SANDBOX_TOKEN, "PIPEDRIVE_BASE_URL": account.base_url, "PATH": "/usr/bin:/bin"}
     rng = random.Random(20261129)
-    cut_mid_copy = 0
-    for _ in range(10):
+    killed = 0
+    for attempt in range(10):
+        log = tmp_path / f"events-{attempt}.jsonl"
+        command = [sys.executable, "-m", "pipedrive_connect.cli", "replicate", "--to", database, "--quiet"]
+        command += ["--entities", names, "--log-json", str(log)]
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            process.wait(timeout=rng.uniform(0.8, 3.0))
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            copied = sum(len(rows) for name, rows in table_contents(database).items() if name in ("persons", "deals"))
-            cut_mid_copy += 0 < copied < SIZE["persons"] + SIZE["deals"]
+        pages, deadline = rng.randint(1, 3), time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            if log.exists() and log.read_text().count('"event": "page"') >= pages:
+                time.sleep(rng.uniform(0, 0.05))
+                process.send_signal(signal.SIGKILL)
+                killed += 1
+                break
+            time.sleep(0.002)
         process.wait(timeout=30)
-    assert cut_mid_copy >= 3  # the kills fell at different points, several in the middle of the copy
+    assert killed >= 3  # the first runs cannot finish 13 pages within 1-3 (the later ones may)
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stderr
     assert table_contents(database) == table_contents(reference)

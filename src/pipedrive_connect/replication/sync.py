@@ -115,6 +115,8 @@ def newest(values: list, *more: str | None) -> str | None:
 
 
 class Replicator:
+    """One run: each entity in turn into `sink` (a `Database`, or a `SingerSink`), counted in `tallies`."""
+
     def __init__(
         self,
         runtime: Runtime,
