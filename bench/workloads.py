@@ -1094,6 +1094,135 @@ def workers(quick: bool) -> dict[str, Any]:
                     note=f"{per_account * accounts} jobs; {refused:.2%} answered 429",
                 )
             )
+
+
+# replicate: deals and persons into SQLite
+# ---------------------------------------------------------------------------------------------
+def _replicate_child(mode: str, sb: SandboxProcess, trace: bool, latency: float = 0.0) -> dict[str, Any]:
+    sb.reset()
+    folder = tempfile.mkdtemp(prefix="pdc-bench-replica-")
+    try:
+        args = [PYTHON, str(BENCH_DIR / "replicate_child.py"), mode, sb.base_url, sb.token, f"{folder}/replica.db"]
+        args += (["--trace"] if trace else []) + (["--latency", str(latency)] if latency else [])
+        out = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"replicate child {mode} failed: {out.stderr[-2000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["server_requests"] = sb.stats()["requests"] - 1  # minus the warm-up request
+    return result
+
+
+LATENCY = 0.25  # seconds added to each answer in the slow-API case
+
+
+def replicate(quick: bool) -> dict[str, Any]:
+    """A full replication of N deals and N persons (6 custom fields each) into a new SQLite file, N = 5,000
+    and 20,000: API calls, wall time against the list calls alone, peak memory at both N."""
+    sizes = [5000, 20000]
+    repeats = 1 if quick else 3
+    raw: dict[str, Any] = {"repeats_untraced": repeats, "sizes": sizes, "runs": []}
+    rows = []
+    results: dict[tuple, dict[str, Any]] = {}
+    for n in sizes:
+        with SandboxProcess(TOKEN, generate={"persons": n, "deals": n, "customFields": 6}) as sb:
+            for rep in range(repeats):
+                for mode in ("lists", "replicate") if rep % 2 == 0 else ("replicate", "lists"):
+                    raw["runs"].append({**_replicate_child(mode, sb, trace=False), "n": n, "rep": rep})
+            raw["runs"].append({**_replicate_child("replicate", sb, trace=True), "n": n, "rep": "traced"})
+            if n == sizes[-1]:  # the same with a slower API: every answer LATENCY later
+                for mode in ("lists", "replicate"):
+                    raw["runs"].append({**_replicate_child(mode, sb, False, LATENCY), "n": n, "rep": "latency"})
+        for mode in ("lists", "replicate"):
+            runs = [r for r in raw["runs"] if r["n"] == n and r["mode"] == mode and isinstance(r["rep"], int)]
+            traced = [r for r in raw["runs"] if r["n"] == n and r["mode"] == mode and r["rep"] == "traced"]
+            results[(n, mode)] = {
+                "wall": summary([r["wall_s"] for r in runs]),
+                "rss": summary([r["rss_growth_mb"] for r in runs]),
+                "trace": summary([r["tracemalloc_peak_mb"] for r in traced]),
+                "calls": runs[0]["calls"],
+                "server": summary([r["server_requests"] for r in runs]),
+                "rows": runs[0]["rows"],
+            }
+    for n in sizes:
+        rep, lists = results[(n, "replicate")], results[(n, "lists")]
+        floor = pages(n)
+        per_entity = rep["calls"]
+        rows.append(
+            row(
+                f"replicate N={n}: API calls, deals",
+                per_entity["deals"],
+                baseline=floor + 2,
+                baseline_label="ceil(N/500) + field definitions + deleted-deals feed",
+                target=f"== {floor + 2}",
+                met=per_entity["deals"] == floor + 2 and rep["rows"]["deals"] == n,
+                note=f"{rep['rows']['deals']} rows",
+            )
+        )
+        rows.append(
+            row(
+                f"replicate N={n}: API calls, persons",
+                per_entity["persons"],
+                baseline=floor + 1,
+                baseline_label="ceil(N/500) + field definitions",
+                target=f"== {floor + 1}",
+                met=per_entity["persons"] == floor + 1 and rep["rows"]["persons"] == n,
+                note=f"{rep['rows']['persons']} rows; sandbox counted {rep['server']['median']:.0f} requests",
+            )
+        )
+        rows.append(
+            row(
+                f"replicate N={n}: wall",
+                rep["wall"],
+                unit="s",
+                baseline=lists["wall"],
+                baseline_label="the list calls alone (same client, pages discarded)",
+                target="<= 1.3x",
+                met=(ratio(rep["wall"]["median"], lists["wall"]["median"]) or 99) <= 1.3,
+                note=f"{repeats} runs each, alternated, fresh process each",
+            )
+        )
+        rows.append(
+            row(
+                f"replicate N={n}: peak RSS growth",
+                rep["rss"],
+                unit="MB",
+                baseline=lists["rss"],
+                baseline_label="the list calls alone",
+                note="ru_maxrss after the run - RSS at idle",
+            )
+        )
+    slow = {r["mode"]: r["wall_s"] for r in raw["runs"] if r["rep"] == "latency"}
+    rows.append(
+        row(
+            f"replicate N={sizes[-1]}, answers {LATENCY * 1000:.0f} ms later: wall",
+            slow["replicate"],
+            unit="s",
+            baseline=slow["lists"],
+            baseline_label="the list calls alone, same latency",
+            target="<= 1.3x",
+            met=slow["replicate"] / slow["lists"] <= 1.3,
+            note="1 run each; the latency is a sleep in the client's HTTP adapter (bench/replicate_child.py)",
+        )
+    )
+    small, big = (
+        results[(sizes[0], "replicate")]["trace"]["median"],
+        results[(sizes[1], "replicate")]["trace"]["median"],
+    )
+    rows.append(
+        row(
+            f"replicate: tracemalloc peak {sizes[1] // 1000}k / {sizes[0] // 1000}k",
+            ratio(big, small),
+            baseline=1.0,
+            baseline_label="flat",
+            ratio_value=ratio(big, small),
+            target="~1 (flat)",
+            met=(ratio(big, small) or 99) < 1.5,
+            note=f"{small:.1f} MB at N={sizes[0]}, {big:.1f} MB at N={sizes[1]} (1 traced run each)",
+        )
+    )
+    raw["summary"] = {f"{n}:{m}": v for (n, m), v in results.items()}
     return {"rows": rows, "raw": raw}
 
 
@@ -1107,4 +1236,5 @@ BENCHMARKS = {
     "peer": peer,
     "hot_folder": hot_folder,
     "workers": workers,
+    "replicate": replicate,
 }

@@ -1042,6 +1042,17 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
         "$PIPEDRIVE_OPENAPI_DIR, else ../shared/pipedrive-openapi beside the bundle)",
     )
 
+    from . import replicate
+
+    p = add(
+        "replicate",
+        lambda args: replicate.command(args, sys.modules[__name__]),  # this module (__main__ under python -m)
+        replicate.HELP,
+        epilog=replicate.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    replicate.add_arguments(p)
+
     p = add("sandbox", cmd_sandbox, "serve the local Pipedrive-compatible sandbox on 127.0.0.1 (see docs/sandbox.md)")
     if with_sandbox_options:
         from .sandbox import add_arguments

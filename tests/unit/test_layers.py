@@ -25,7 +25,8 @@ LAYERS = {
     "queue": {"queue"},
     "designer": {"designer"},  # the whole designer/ package: the HTTP API and its page
     "triggers": {"triggers"},
-    "entry points": {"cli", "demo", "routedocs", "__init__"},
+    "replication": {"replication"},  # the replication/ package: entities, schema, sync, singer
+    "entry points": {"cli", "demo", "routedocs", "replicate", "__init__"},
     "sandbox": {"sandbox"},  # the whole sandbox/ package
 }
 MAY_IMPORT = {
@@ -37,6 +38,7 @@ MAY_IMPORT = {
     "queue": {"base", "runtime", "flows", "hot folder", "queue"},
     "designer": {"base", "bundle", "runtime", "flows", "designer"},
     "triggers": {"base", "runtime", "flows", "hot folder", "triggers"},
+    "replication": {"base", "bundle", "runtime", "replication"},
     "entry points": set(LAYERS),
     "sandbox": {"sandbox"},  # a stand-in for Pipedrive: it knows nothing of the connector
 }

@@ -32,12 +32,33 @@ def prepare_deal(store: Store, deal: dict, previous: dict | None) -> dict:
         deal["stage_id"] = _first_stage(store, deal["pipeline_id"])
     if stage_changed or pipeline_changed:
         deal["stage_change_time"] = deal["update_time"]
+    if previous is not None:
+        record_deal_changes(store, deal, previous)
     if previous is None or deal.get("status") != previous.get("status"):
         closed = deal.get("status") in ("won", "lost")
         deal["close_time"] = deal["update_time"] if closed else None
         deal["won_time"] = deal["update_time"] if deal.get("status") == "won" else None
         deal["lost_time"] = deal["update_time"] if deal.get("status") == "lost" else None
     return deal
+
+
+def deal_status(store: Store, items: list, status: str) -> list:
+    """status=deleted lists the deals deleted in the last 30 days, stamped with their deletion time."""
+    if status != "deleted":
+        return [d for d in items if d.get("status") == status]
+    return [
+        {**{k: v for k, v in d.items() if k != "delete_time"}, "status": "deleted", "is_deleted": True}
+        | {"update_time": d["delete_time"]}
+        for d in store.deleted_rows("deals")
+    ]
+
+
+def record_deal_changes(store: Store, deal: dict, previous: dict) -> None:
+    """Keep a deal's field changes for its updates feed (GET /deals/{id}/flow)."""
+    for key in sorted(set(deal) | set(previous)):
+        if key not in ("update_time", "custom_fields") and deal.get(key) != previous.get(key):
+            change = {"item_id": deal["id"], "field_key": key, "old_value": previous.get(key)}
+            store.insert("dealChanges", {**change, "new_value": deal.get(key), "log_time": deal["update_time"]})
 
 
 def _contacts(name: str, items: list) -> list:
@@ -132,6 +153,8 @@ def prepare_deal_product(store: Store, item: dict, previous: dict | None) -> dic
     item["sum"] = gross * (1 - discount / 100) if item.get("discount_type") == "percentage" else gross - discount
     item["name"] = store.get("products", item["product_id"])["name"]
     item["currency"] = store.get("deals", item["deal_id"])["currency"]
+    if item.get("update_time"):  # a changed product line is a change of its deal, as in Pipedrive
+        store.update("deals", item["deal_id"], {"update_time": item["update_time"]})
     return item
 
 
@@ -330,14 +353,15 @@ _DECLARED = [
             "archive_time": "str?",
         },
         required=("title",),
-        filters={
+        filters={  # status first: status=deleted swaps in the deleted deals, the other filters narrow them
+            "status": "enum:open|won|lost|deleted",
             **_OWNER_FILTERS,
             "person_id": "int",
             "org_id": "int",
             "pipeline_id": "int",
             "stage_id": "int",
-            "status": "enum:open|won|lost|deleted",
         },
+        filter_hooks={"status": deal_status},
         defaults={
             "value": 0,
             "currency": "EUR",
@@ -694,7 +718,7 @@ _DECLARED = [
         },
         required=("title",),
         create_status=201,
-        filters={"owner_id": "int", "person_id": "int", "organization_id": "int"},
+        filters={"owner_id": "int", "person_id": "int", "organization_id": "int", "updated_since": "datetime"},
         defaults={
             "owner_id": 1,
             "creator_id": 1,

@@ -16,7 +16,7 @@ from typing import Any
 
 from .handlers.part_a import base_data as part_a_base_data
 from .records import fresh
-from .resources import RESOURCES
+from .resources import RESOURCES, prepare_field
 from .store import Store, v1_time
 
 # Tables load in this order so references resolve; unknown tables load last.
@@ -331,15 +331,25 @@ _LAST = ("Novak", "Okafor", "Petrov", "Quinn", "Rossi", "Sato", "Tanaka", "Ueda"
 GENERATE_ORDER = ("organizations", "persons", "products", "deals", "activities", "notes", "leads")
 
 
+# customFields=N adds N custom fields of these types to each entity with custom fields, filled at random
+CUSTOM_FIELD_OWNERS = {"deals": "dealFields", "persons": "personFields", "organizations": "organizationFields"}
+CUSTOM_FIELD_OWNERS |= {"products": "productFields"}
+CUSTOM_FIELD_TYPES = ("varchar", "enum", "double", "set", "date", "text")
+
+
 def generate(store: Store, counts: dict[str, int], seed=None) -> None:
     """Bulk-create synthetic records fast (20,000 deals well under a second), deterministic per seed."""
-    unknown = set(counts) - set(GENERATE_ORDER)
+    unknown = set(counts) - set(GENERATE_ORDER) - {"customFields"}
     if unknown:
-        raise ValueError(f"cannot generate {sorted(unknown)}; choose from {GENERATE_ORDER}")
+        raise ValueError(f"cannot generate {sorted(unknown)}; choose from {GENERATE_ORDER + ('customFields',)}")
     rng = random.Random(seed)
     base = datetime(2025, 1, 1)  # naive UTC: isoformat() + "Z" is much faster than strftime
     stages = store.rows("stages")
     with store.lock:
+        custom = {
+            table: [_custom_field(store, fields, i) for i in range(counts.get("customFields", 0))]
+            for table, fields in CUSTOM_FIELD_OWNERS.items()
+        }
         for table in GENERATE_ORDER:
             defaults = RESOURCES[table].defaults
             for i in range(counts.get(table, 0)):
@@ -352,7 +362,33 @@ def generate(store: Store, counts: dict[str, int], seed=None) -> None:
                     "update_time": stamp,
                     **_fake(table, rng, store, stages, stamp),
                 }
+                if custom.get(table):
+                    record["custom_fields"] = {f["field_code"]: _custom_value(rng, f) for f in custom[table]}
                 store.insert(table, record)
+
+
+def _custom_field(store: Store, table: str, i: int) -> dict:
+    kind = CUSTOM_FIELD_TYPES[i % len(CUSTOM_FIELD_TYPES)]
+    options = [{"label": w} for w in _WORDS[:4]] if kind in ("enum", "set") else None
+    definition = {"field_name": f"{kind.capitalize()} field {i + 1}", "field_type": kind, "options": options}
+    definition = prepare_field(store, {**fresh(RESOURCES[table].defaults), **definition}, None)
+    return store.insert(table, definition)
+
+
+def _custom_value(rng: random.Random, field: dict):
+    """A random value of a generated custom field, or null now and then (a field left empty)."""
+    kind, options = field["field_type"], [o["id"] for o in field.get("options") or []]
+    if rng.random() < 0.2:
+        return None
+    if kind == "enum":
+        return rng.choice(options)
+    if kind == "set":
+        return sorted(rng.sample(options, rng.randint(1, len(options))))
+    if kind == "double":
+        return round(rng.uniform(0, 1000), 2)
+    if kind == "date":
+        return f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    return f"{rng.choice(_WORDS)} {rng.randint(1, 999)}"
 
 
 def _pick(rng: random.Random, store: Store, table: str):

@@ -49,6 +49,7 @@ class Store:
         self.tables: dict[str, dict] = {}
         self.next_ids: dict[str, int] = {}
         self.tombstones: dict[str, set] = {}
+        self.deleted: dict[str, dict] = {}  # deleted records with their delete_time, kept as Pipedrive does
         self._dirty: set[tuple[str, object]] = set()
         self._db: sqlite3.Connection | None = None
         # called under the lock after each change: (table, "create"|"change"|"delete", data, previous)
@@ -107,6 +108,7 @@ class Store:
             record = self.tables.get(name, {}).pop(key, None)
             if record is not None:
                 self.tombstones.setdefault(name, set()).add(key)
+                self.deleted.setdefault(name, {})[key] = {**record, "delete_time": now_v2()}
                 self._dirty.add((name, key))
                 self._notify(name, "delete", None, record)
             return record
@@ -118,6 +120,13 @@ class Store:
     def was_deleted(self, name: str, key) -> bool:
         with self.lock:
             return key in self.tombstones.get(name, ())
+
+    def deleted_rows(self, name: str, days: int = 30) -> list[dict]:
+        """Records deleted within the last `days` days (Pipedrive keeps deleted deals for 30)."""
+        horizon = datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() - days * 86400, timezone.utc)
+        cutoff = horizon.strftime("%Y-%m-%dT%H:%M:%SZ")
+        with self.lock:
+            return [r for r in self.deleted.get(name, {}).values() if r["delete_time"] >= cutoff]
 
     def counts(self) -> dict[str, int]:
         with self.lock:

@@ -72,14 +72,10 @@ def deal_flow(ctx, res: Resource, id: str):
         for r in ctx.store.rows(table)
         if r.get("deal_id") == deal["id"]
     ]
-    updates += [
-        {
-            "object": "dealChange",
-            "timestamp": c["time"],
-            "data": {k: c[k] for k in ("field_key", "old_value", "new_value")},
-        }
-        for c in ctx.store.rows("changelog")
-        if c["entity"] == "deals" and c["entity_id"] == deal["id"]
+    updates += [  # kept by the store on every change of a deal (resources.record_deal_changes)
+        {"object": "dealChange", "timestamp": c["log_time"], "data": {**c, "user_id": 1}}
+        for c in ctx.store.rows("dealChanges")
+        if c["item_id"] == deal["id"]
     ]
     kinds = [k for k in (ctx.args.get("items") or "").split(",") if k]
     if kinds:
