@@ -10,7 +10,7 @@ from .helpers import TOKEN, Api
 
 def test_rate_limit_headers_on_every_response(api):
     r = api.get("/api/v2/deals")
-    assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= set(r.headers)
+    assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= {name.lower() for name in r.headers}
     assert "x-ratelimit-limit" in requests.get(api.sandbox.base_url + "/api/v2/deals", timeout=5).headers
 
 

@@ -41,6 +41,21 @@ def test_sigterm_stops_the_module_cleanly():
             proc.wait()
 
 
+def test_a_port_in_use_is_one_line_and_exit_2(make_sandbox):
+    taken = make_sandbox().base_url.rsplit(":", 1)[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipedrive_connect.sandbox", "--port", taken, "--token", "T"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"pipedrive-connect sandbox: cannot listen on 127.0.0.1:{taken}: ")
+    assert done.stderr.count("\n") == 1
+
+
 def test_sample_seed_file(make_sandbox):
     api = Api(make_sandbox(data=SAMPLE))
     me = api.data("GET", "/v1/users/me")

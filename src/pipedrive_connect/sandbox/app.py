@@ -12,14 +12,13 @@ import hmac
 import json
 import math
 import random
-import socket
 import threading
 import time
 import traceback
 from collections import Counter
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
@@ -34,6 +33,7 @@ from .store import Store
 WINDOW_SECONDS = 2.0
 NOMINAL_LIMIT = 1000  # reported in headers when no burst limit is enforced
 FAULT_KINDS = ("429", "500", "502", "503", "delay", "drop_before", "drop_after")
+HANG_UP = "pipedrive_sandbox.hang_up"  # environ key: the server's callable that closes the connection unanswered
 SECRET_PARAMS = {"api_token", "access_token", "token"}
 
 
@@ -242,7 +242,7 @@ class SandboxApp:
             entry["status"] = response.status_code
         self._record(entry)
         if response is None:
-            return self._drop(request)
+            self._drop(request)
         return response
 
     def _serve(self, request: Request, entry: dict, headers: dict) -> Response | None:
@@ -369,15 +369,12 @@ class SandboxApp:
         return json_response(status, {"success": True, "data": data, "additional_data": extra})
 
     @staticmethod
-    def _drop(request: Request) -> Response:
-        """Close the connection without answering (needs Werkzeug's server socket)."""
-        sock = request.environ.get("werkzeug.socket")
-        if sock is None:
-            raise ConnectionAbortedError("connection drop requested by a sandbox fault")
-        sock.shutdown(socket.SHUT_RDWR)
-        # Writing this response fails on the closed socket; Werkzeug treats
-        # that as a client disconnect and moves on quietly.
-        return Response(status=500)
+    def _drop(request: Request) -> NoReturn:
+        """Close the connection without answering, through the server's hook (server.py), which raises."""
+        hang_up = request.environ.get(HANG_UP)
+        if hang_up is not None:
+            hang_up()
+        raise ConnectionAbortedError("connection drop requested by a sandbox fault")
 
     # -- bookkeeping ----------------------------------------------------------------------------
     def _count(self, name: str, amount: int = 1) -> None:

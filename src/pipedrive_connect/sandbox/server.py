@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import secrets
 import signal
+import socket
 import sqlite3
 import sys
 import threading
 from pathlib import Path
-from typing import cast
+from typing import NoReturn
 
-from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
+from waitress.channel import ClientDisconnected, HTTPChannel
+from waitress.server import BaseWSGIServer, create_server
+from waitress.task import WSGITask
 
 from . import seed as seeding
-from .app import FAULT_KINDS, SandboxApp
+from .app import FAULT_KINDS, HANG_UP, SandboxApp
 from .handlers.oauth import OAuthServer
 from .handlers.webhooks import Dispatcher, WebhookFaults
 from .store import Store
@@ -71,11 +74,38 @@ def create_app(
     return app
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log on stderr; the sandbox keeps its own request log."""
+SERVER_THREADS = 16  # requests served at once; more wait in waitress's queue (benchmarks use up to 8 workers)
+STOP_SECONDS = 5.0  # how long stop() waits for requests in flight (a delay fault sleeps at most 1 s)
 
-    def log_request(self, code="-", size="-") -> None:
-        pass
+
+class _Task(WSGITask):
+    """A waitress task whose environ carries the hook the drop faults use to hang up."""
+
+    def get_environment(self) -> dict:
+        environ = super().get_environment()
+        environ[HANG_UP] = self._hang_up
+        return environ
+
+    def _hang_up(self) -> NoReturn:
+        try:
+            self.channel.socket.shutdown(socket.SHUT_RDWR)  # the client sees the close now, with no answer
+        except OSError:
+            pass  # the client went first
+        raise ClientDisconnected  # waitress then closes the channel without writing a byte
+
+
+class _Channel(HTTPChannel):
+    task_class = _Task
+
+
+def _close_all(dispatchers: dict) -> None:
+    """Close the listener, every connection (idle keep-alive ones too) and the trigger; run in the loop thread."""
+    for dispatcher in list(dispatchers.values()):
+        if isinstance(dispatcher, HTTPChannel):
+            dispatcher.handle_close()  # also wakes a worker still waiting to write to it
+        else:
+            dispatcher.close()
+    dispatchers.clear()
 
 
 class Sandbox:
@@ -124,8 +154,9 @@ class Sandbox:
             search_lag=search_lag,
             ambiguous_creates=ambiguous_creates,
         )
-        self._server: ThreadedWSGIServer | None = None
+        self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._dispatchers: dict = {}  # waitress's socket map: the listener, the connections, its trigger
 
     @property
     def store(self) -> Store:
@@ -142,32 +173,29 @@ class Sandbox:
     def base_url(self) -> str:
         if self._server is None:
             raise RuntimeError("the sandbox is not started")
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"http://127.0.0.1:{self._server.effective_port}"
 
     def start(self) -> Sandbox:
-        # threaded=True: make_server returns a ThreadedWSGIServer (typed as its base class BaseWSGIServer)
-        self._server = cast(
-            ThreadedWSGIServer,
-            make_server("127.0.0.1", self.port, self.app, threaded=True, request_handler=_QuietHandler),
+        """Listen on 127.0.0.1 (OSError when the port is taken) and serve from a background thread."""
+        server = create_server(
+            self.app, map=self._dispatchers, host="127.0.0.1", port=self.port, threads=SERVER_THREADS
         )
-        # Keep-alive client connections must not hold up stop().
-        self._server.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="pipedrive-sandbox", daemon=True
-        )
+        server.channel_class = _Channel
+        self._server = server
+        self._thread = threading.Thread(target=server.run, name="pipedrive-sandbox", daemon=True)
         self._thread.start()
         self.app.webhooks.start()
         return self
 
     def stop(self) -> None:
+        """Close every connection, finish the requests in flight (bounded) and close the store."""
         self.app.webhooks.stop()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is None:  # start() sets both
-                raise RuntimeError("the sandbox server has no thread")
-            self._thread.join(timeout=5)
+        server, thread = self._server, self._thread
+        if server is not None and thread is not None:
             self._server = None
+            server.task_dispatcher.shutdown(timeout=STOP_SECONDS)  # first, so no worker pulls a closed trigger
+            server.trigger.pull_trigger(lambda: _close_all(self._dispatchers))  # waitress's loop exits when empty
+            thread.join(timeout=STOP_SECONDS)
         self.store.close()
 
     def __enter__(self) -> Sandbox:
@@ -339,10 +367,15 @@ def main(args: argparse.Namespace) -> int:
     except (OSError, ValueError, sqlite3.Error) as exc:
         sys.stderr.write(f"pipedrive-connect sandbox: cannot set up the data (--data/--generate): {exc}\n")
         return 2
+    try:
+        sandbox.start()
+    except OSError as exc:
+        sandbox.store.close()
+        sys.stderr.write(f"pipedrive-connect sandbox: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}\n")
+        return 2
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    sandbox.start()  # a port in use is reported by werkzeug itself, without a traceback
     print(f"Pipedrive sandbox listening on {sandbox.base_url}", flush=True)
     print(f"API token: {sandbox.token}", flush=True)
     if args.oauth_client:
