@@ -17,6 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,6 +29,7 @@ from urllib3.exceptions import DecodeError, HTTPError
 from . import pipedrive
 from .connection import Connection
 from .errors import StepError
+from .files import Upload
 from .limits import seconds_from_header
 from .pipedrive import Api
 
@@ -106,7 +108,7 @@ class Request:
     query: dict[str, Any] = field(default_factory=dict)
     body: Any = None
     form: bool = False
-    files: Any = None
+    files: Upload | None = None
     headers: dict[str, str] | None = None
     stream: bool = False
     expect: str = "json"
@@ -246,7 +248,7 @@ class PipedriveClient:
         params: dict | None = None,
         json_body: Any = None,
         data: Any = None,
-        files: Any = None,
+        files: Upload | None = None,
         headers: dict | None = None,
         stream: bool = False,
         timeout: tuple[float, float] | float | None = None,
@@ -380,21 +382,26 @@ class PipedriveClient:
             connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
             limit = max(self.deadline, connect + read)
         deadline = time.monotonic() + limit
-        files = request.files
         try:
-            # always streamed: the body is read here in chunks, against the deadline and the size cap
-            response = self.session.request(
-                method,
-                url,
-                params=request.query or None,
-                json=None if request.form else request.body,
-                data=request.body if request.form else None,
-                files=files.parts() if hasattr(files, "parts") else files,
-                headers=request.headers,
-                stream=True,
-                timeout=(min(connect, limit), min(read, limit)),
-                allow_redirects=False,
-            )
+            with ExitStack() as sending:
+                headers: dict[str, str] | None
+                if request.files is not None:  # multipart, streamed from disk while it is sent
+                    data: Any = sending.enter_context(request.files.body(request.body))
+                    headers = {**(request.headers or {}), "Content-Type": data.content_type}
+                else:
+                    data, headers = (request.body if request.form else None), request.headers
+                # always streamed: the answer is read here in chunks, against the deadline and the size cap
+                response = self.session.request(
+                    method,
+                    url,
+                    params=request.query or None,
+                    json=None if request.form else request.body,
+                    data=data,
+                    headers=headers,
+                    stream=True,
+                    timeout=(min(connect, limit), min(read, limit)),
+                    allow_redirects=False,
+                )
         except requests.RequestException as exc:
             error = self._network_error(exc, method)
             self._count(0 if error.details.get("not_sent") else cost, usage)
@@ -699,7 +706,7 @@ class PipedriveClient:
         if body is not None and request.form:
             desc["form"] = self._clip(self.redactor.value(body if isinstance(body, dict) else str(body)))
         if request.files is not None:
-            desc["files"] = request.files.describe() if hasattr(request.files, "describe") else "<multipart>"
+            desc["files"] = request.files.describe()
         return desc
 
     def _clip(self, value: Any) -> Any:

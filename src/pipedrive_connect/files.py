@@ -7,11 +7,17 @@ import os
 import re
 import stat
 import unicodedata
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import StepError
+
+if TYPE_CHECKING:
+    from requests_toolbelt import MultipartEncoder
 
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
@@ -86,17 +92,28 @@ def stream_to_file(response, target: Path, max_bytes: int) -> int:
 
 
 class Upload:
-    """Multipart file parts that can be produced again if a request is retried."""
+    """Multipart file parts, streamed from disk as they are sent (a 200 MiB file never sits in memory)
+    and opened afresh for each attempt, so a retried request sends them whole again."""
 
     def __init__(self, parts: dict[str, tuple[str, Path]]):
         self._parts = parts  # part name -> (file name, path)
 
-    def parts(self) -> dict[str, tuple[str, bytes, str]]:
-        out = {}
-        for field, (name, path) in self._parts.items():
-            content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-            out[field] = (name, path.read_bytes(), content_type)
-        return out
+    @contextmanager
+    def body(self, fields: dict[str, Any] | None) -> Iterator[MultipartEncoder]:
+        """The form fields and the files as one streamed multipart body. Fields are encoded as
+        `requests` encodes a form: None left out, a list repeated, anything else as text."""
+        form: list[tuple[str, Any]] = []
+        for name, value in (fields or {}).items():
+            for item in value if isinstance(value, list) else [value]:
+                if item is not None:
+                    form.append((name, item if isinstance(item, bytes) else str(item)))
+        from requests_toolbelt import MultipartEncoder  # only uploads pay for the import
+
+        with ExitStack() as files:
+            for field, (name, path) in self._parts.items():
+                content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+                form.append((field, (name, files.enter_context(open(path, "rb")), content_type)))
+            yield MultipartEncoder(fields=form)
 
     def describe(self) -> dict[str, dict[str, object]]:
         return {field: {"file_name": name, "size": path.stat().st_size} for field, (name, path) in self._parts.items()}
