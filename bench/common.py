@@ -141,6 +141,29 @@ class SandboxProcess:
         return session
 
 
+class Responder:
+    """`bench/responder.py` on 127.0.0.1: a fast keep-alive server with one canned answer, the per-job
+    baseline's server, so that a ratio measures the clients and not the server."""
+
+    def __enter__(self) -> Responder:
+        script = Path(__file__).with_name("responder.py")
+        self.proc = subprocess.Popen([PYTHON, str(script)], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.base_url = self.proc.stdout.readline().strip()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+    def tuned_session(self, token: str) -> requests.Session:
+        """What a careful engineer writes: keep-alive, and the environment not rescanned per request."""
+        session = requests.Session()
+        session.trust_env = False
+        session.headers["x-api-token"] = token
+        return session
+
+
 def make_runtime(base_url: str, token: str, out_dir: str | Path | None = None, **kwargs):
     from pipedrive_connect.connection import Connection
     from pipedrive_connect.runtime import Runtime
