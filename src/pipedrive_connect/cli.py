@@ -81,6 +81,8 @@ Changes missed while the listener was down or banned are caught up by polling.
 examples:
   pipedrive-connect listen --flow won.yaml --out won/ --port 8089 --public-url https://hooks.example.com
   pipedrive-connect listen --flow new-people.yaml --out people/ --port 8089 --event create.person
+  pipedrive-connect listen --flow won.yaml --out won/ --port 8089 --queue redis://127.0.0.1:6379/0 --tenant acme
+With --queue the jobs go to Redis for `worker`s to run (docs/scale.md).
 See docs/triggers.md."""
 
 
@@ -90,6 +92,8 @@ each page, so a restart goes on where it stopped.
 examples:
   pipedrive-connect poll --flow sync.yaml --out sync/ --entity deals --interval 60
   pipedrive-connect poll --flow sync.yaml --out sync/ --entity persons --once --since 2026-05-01T00:00:00Z
+  pipedrive-connect poll --flow sync.yaml --out sync/ --entity deals --queue redis://127.0.0.1:6379/0 --tenant acme
+With --queue the jobs go to Redis for `worker`s to run (docs/scale.md).
 See docs/triggers.md."""
 
 
@@ -552,6 +556,14 @@ def _trigger_flow(args):
     return runtime, flow
 
 
+def _trigger_forwarder(args, runtime):
+    """`listen`/`poll --queue`: the jobs go to the workers through the hot folder's forward path, as with
+    `watch --queue` (the trigger itself still needs a connection: it registers webhooks and polls)."""
+    if args.tenant and not args.queue:
+        raise UsageError("--tenant names the workers' connection: it goes with --queue")
+    return _forwarder(args, runtime) if args.queue else None
+
+
 def _trigger_settings(args):
     from .runner import WatchSettings
 
@@ -564,6 +576,7 @@ def cmd_listen(args) -> int:
     from .triggers import Listener, ListenSettings, TriggerError
 
     runtime, flow = _trigger_flow(args)
+    forward = _trigger_forwarder(args, runtime)
     events = args.event or (flow.trigger.events if flow.trigger else [])
     if not events:
         raise UsageError("no events: give --event (e.g. --event change.deal) or a trigger: in the flow")
@@ -583,7 +596,7 @@ def cmd_listen(args) -> int:
     )
     try:
         listener = Listener(runtime, flow, trigger, Path(args.out), settings)
-        stats = listener.run(_trigger_settings(args))
+        stats = listener.run(_trigger_settings(args), forward)
     except (TriggerError, OSError) as exc:
         raise UsageError(str(exc)) from None
     _print(stats.summary())
@@ -594,6 +607,7 @@ def cmd_poll(args) -> int:
     from .triggers import POLLABLE, TriggerError, parse_time, run_poll
 
     runtime, flow = _trigger_flow(args)
+    forward = _trigger_forwarder(args, runtime)
     if args.entity not in POLLABLE:
         raise UsageError(f"cannot poll {args.entity!r}; choose from {', '.join(POLLABLE)}")
     if flow.trigger is not None and POLLABLE[args.entity][1] not in flow.trigger.objects:
@@ -614,6 +628,7 @@ def cmd_poll(args) -> int:
             args.once,
             _trigger_settings(args),
             since=args.since,
+            forward=forward,
         )
     except (TriggerError, OSError) as exc:
         raise UsageError(str(exc)) from None
@@ -1143,6 +1158,15 @@ def build_parser(with_sandbox_options: bool = True) -> argparse.ArgumentParser:
             "--summary-every", type=float, default=60.0, metavar="SECONDS", help="summary line period (default 60)"
         )
         p.add_argument("--quiet", action="store_true", help="no per-job lines on stderr")
+        p.add_argument(
+            "--queue",
+            metavar="URL",
+            help=f"send each job to this Redis queue (redis://HOST:PORT/DB) for `worker`s to run; OUT keeps "
+            f"the inbox of {what} not yet sent, the trigger state and quarantined files",
+        )
+        p.add_argument(
+            "--tenant", metavar="NAME", help="with --queue: the named connection the workers use for these jobs"
+        )
 
     p = add(
         "listen",

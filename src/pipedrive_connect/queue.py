@@ -13,7 +13,7 @@ The hot folder's promises, kept where every worker can see them (Redis, with AOF
   and the daily token budget a counter keyed by a hash of the company, so every worker on every
   machine shares them; tokens never appear in keys, messages or logs.
 
-Keys (prefix `pipedrive-connect:`): `job:<id>` (hash: flow, job, connection, state, route),
+Keys (prefix `pipedrive-connect:`): `job:<id>` (hash: flow, job, connection, state, sent, route),
 `journal:<id>` (list), `owner:<id>` (lease), `result:<id>` (routed payload when kept in Redis),
 `queues` (set of flow queues), `budget:<company>:<day>` and `budget-spent:<company>`; the broker's
 own keys live under `pipedrive-connect-queue:`.
@@ -153,8 +153,12 @@ class Queue:
     ) -> str:
         """Store the job (with its flow, so every retry runs the same steps) and send its message.
 
-        Sending the same `job_id` twice is harmless: the worker runs a job once and drops the rest."""
+        A `job_id` whose message was sent already is not sent again (a submitter that crashed after
+        sending sends again at its restart); one sent twice anyway (a crash between sending and
+        marking it sent) is harmless: the worker runs a job once and drops the rest."""
         job_id = job_id or new_job_id(str(job.get("id") or "job"))
+        if self.client.hexists(key("job", job_id), "sent"):
+            return job_id
         queue = flow_queue(flow)
         fields: dict[Any, Any] = {
             "flow": json.dumps(flow_raw),
@@ -173,6 +177,7 @@ class Queue:
             queue_name=queue, actor_name=ACTOR, args=(job_id,), kwargs={}, options={}
         )
         self.broker.enqueue(message)
+        self.client.hset(key("job", job_id), "sent", now_iso())
         return job_id
 
     def result(self, job_id: str) -> dict[str, Any]:

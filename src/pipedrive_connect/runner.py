@@ -233,6 +233,9 @@ class Stopping(Exception):
     """The runner is stopping while a write waits for the disk: the journal covers the job."""
 
 
+Forward = Callable[[Job, str, str], None]  # (job, queue job id, source file): hands a job to a queue
+
+
 class HotFolder:
     def __init__(
         self,
@@ -243,10 +246,10 @@ class HotFolder:
         workers: int | None = None,
         settings: WatchSettings | None = None,
         reconnect: Callable[[], Connection] | None = None,
-        forward: Callable[[Job, str, str], None] | None = None,
+        forward: Forward | None = None,
     ):
         self.runtime, self.flow = runtime, flow
-        self.forward = forward  # `watch --queue`: (job, queue job id, source file) hands each job to a queue
+        self.forward = forward  # `--queue` (watch, listen, poll): each job goes to the workers' queue
         self.settings = settings or WatchSettings()
         if workers is not None:
             self.settings.workers = workers

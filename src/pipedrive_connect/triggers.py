@@ -10,7 +10,9 @@ Each event is known by keys (`event_keys`): a webhook event by its id, a polled 
 (`<entity>:<id>:<update_time>`), each also leaving the other kind's key behind. A key already in the
 seen log (fsynced, kept across restarts) makes a duplicate, so Pipedrive's retries, duplicate
 deliveries and a poll meeting a change a webhook already brought all end as one job. Jobs then run
-through `runner.HotFolder`, the same runner as `watch`, with its routing, journal and recovery.
+through `runner.HotFolder`, the same runner as `watch`, with its routing, journal and recovery; with
+`--queue` that runner hands each job to Redis instead (`forward`, as `watch --queue` does), so a job
+is sent under the id journalled before sending, and leaves the inbox only once Redis took it.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from .errors import StepError
 from .flows import Flow, Trigger
 from .jobs import Job, fsync_dir, write_atomic
 from .jobstore import run_base
-from .runner import HotFolder, WatchSettings, emit
+from .runner import Forward, HotFolder, WatchSettings, emit
 from .runtime import Runtime
 
 MAX_BODY = 1024 * 1024  # bytes: a v2 event is a few kB; anything this large is not one
@@ -477,12 +479,14 @@ def run_poll(
     settings: WatchSettings,
     since: str | None = None,
     overlap: float = 2.0,
+    forward: Forward | None = None,
 ) -> tuple[PollResult, Any]:
-    """`poll`: list changes into the queue every `interval` seconds while the hot folder runs them."""
+    """`poll`: list changes into the queue every `interval` seconds while the hot folder runs them
+    (or, with `forward`, sends them to the workers' queue)."""
     folder = TriggerFolder(out_dir, flow.trigger)
     try:
         poller = Poller(runtime, entity, folder.queue, state_path or folder.poll_state(entity), overlap, since)
-        hot = HotFolder(runtime, flow, folder.inbox, folder.out, settings=settings)
+        hot = HotFolder(runtime, flow, folder.inbox, folder.out, settings=settings, forward=forward)
         hot.install_signal_handlers()
         total = PollResult()
 
@@ -653,9 +657,10 @@ class Listener:
         except OSError as exc:
             raise TriggerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
-    def run(self, settings: WatchSettings) -> Any:
+    def run(self, settings: WatchSettings, forward: Forward | None = None) -> Any:
+        """Serve until stopped; the jobs run here, or with `forward` go to the workers' queue."""
         self._check_port()
-        hot = HotFolder(self.runtime, self.flow, self.folder.inbox, self.folder.out, settings=settings)
+        hot = HotFolder(self.runtime, self.flow, self.folder.inbox, self.folder.out, settings=settings, forward=forward)
         hot.install_signal_handlers()
         server = cast(
             BaseWSGIServer,

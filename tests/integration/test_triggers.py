@@ -392,6 +392,8 @@ def test_poll_takes_each_changed_record_once_in_ceil_n_over_500_list_calls(tmp_p
         (["poll", "--entity", "stages"], "cannot poll 'stages'; choose from deals, persons"),
         (["poll", "--entity", "deals", "--since", "yesterday"], "--since: 'yesterday' is not a time"),
         (["listen", "--port", "0", "--event", "change.dael"], "event 'change.dael' is not ACTION.OBJECT"),
+        (["poll", "--entity", "deals", "--tenant", "acme"], "--tenant names the workers' connection"),
+        (["listen", "--port", "0", "--queue", "http://127.0.0.1:1/"], "--queue takes a Redis URL"),
     ],
 )
 def test_bad_trigger_options_are_one_line_and_exit_2(hooked, tmp_path, args, message):
