@@ -195,6 +195,11 @@ def test_a_loaded_flow_saves_back_unchanged(page, designer, tmp_path):
         "name": "Won deals",
         "description": "Reads a deal with its custom fields by name",
         "customFieldNames": True,
+        # more than the trigger slot shows (two events, two filter keys): kept as loaded
+        "trigger": {
+            "event": ["change.deal", "create.deal"],
+            "filter": {"status_changed_to": "won", "where": {"pipeline_id": 1}},
+        },
         "steps": [
             {"id": "deal", "action": "getDeal", "inputs": {"id": "{{ job.data.dealId }}"}},
             {"id": "note", "action": "addNote", "inputs": {"content": "Won", "dealId": "{{ steps.deal.result.id }}"}},
@@ -207,6 +212,7 @@ def test_a_loaded_flow_saves_back_unchanged(page, designer, tmp_path):
     page.set_input_files("#load-flow", str(source))
     playwright.expect(page.locator("li.step .step-id")).to_have_text(["deal", "note"], timeout=WAIT_MS)
     assert page.is_checked("#flow-custom-names") and page.input_value("#flow-name") == "Won deals"
+    playwright.expect(page.locator("#trigger-kept")).to_contain_text("Kept as loaded", timeout=WAIT_MS)
     playwright.expect(page.locator("#input-id")).to_have_value("{{ job.data.dealId }}", timeout=WAIT_MS)
     with page.expect_download(timeout=WAIT_MS) as download:
         page.click("#save-flow")
