@@ -331,7 +331,9 @@ async function renderTrigger() {
     choice.addEventListener("change", () => setTriggerValue(choice.value || undefined));
     valueBox.append(choice);
   } else {
-    const fields = (await eventFor(parts.entity)).fields.map((f) => ({key: f, label: f}));
+    const names = (await eventFor(parts.entity)).fields;
+    const fields = [...names, ...(parts.field && !names.includes(parts.field) ? [parts.field] : [])]
+      .map((f) => ({key: f, label: f}));
     const field = el("select", {id: "trigger-field", "aria-label": "Field"}, ...options(fields, parts.field, "— field —"));
     valueBox.append(field);
     let value = null;
