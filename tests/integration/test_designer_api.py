@@ -292,6 +292,83 @@ def test_validate_refuses_what_is_not_a_flow(api, flow, says):
     assert response.status_code == 400 and says in response.json["error"]["message"]
 
 
+# ---- triggers ------------------------------------------------------------------------------------
+def test_triggers_list_the_events_and_what_each_filter_takes(api):
+    offered = api.get("/api/triggers").json
+    objects = [o["key"] for o in offered["objects"]]
+    assert {"deal", "person", "organization", "activity", "product", "lead", "note", "*"} <= set(objects)
+    assert [a["key"] for a in offered["actions"]] == ["create", "change", "delete", "*"]
+    kinds = {f["key"]: f for f in offered["filters"]}
+    assert set(kinds) == {"stage_changed_to", "status_changed_to", "changed_to", "changed", "where"}
+    stage = kinds["stage_changed_to"]
+    assert stage["takes"] == "stage" and stage["picklist"]["key"] == "selectStage"
+    assert stage["objects"] == ["deal", "*"] and stage["actions"] == ["change", "*"]
+    assert [c["value"] for c in kinds["status_changed_to"]["choices"]] == ["open", "won", "lost", "deleted"]
+    assert kinds["where"]["takes"] == "field_value" and "create" in kinds["where"]["actions"]
+    assert "create" not in kinds["changed"]["actions"] and "person" in kinds["changed"]["objects"]
+    # the stage dropdown the page shows is the picklist's, read live
+    options = post(api, "/api/picklists/selectStage", {"values": stage["picklist"]["fixed"], "limit": 500}).json
+    assert "New business › Contract sent" in [o["label"] for o in options["options"]]
+
+
+def test_an_event_job_offers_the_records_fields_previous_values_and_meta(api):
+    deal = api.get("/api/triggers/deal").json
+    assert {"job.data.data.id", "job.data.data.stage_id", "job.data.previous.stage_id", "job.data.meta.user_id"} <= set(
+        deal["paths"]
+    )
+    assert f"job.data.data.custom_fields['{REGION}']" in deal["paths"]  # read live from the deal field list
+    assert "job.data.previous.id" not in deal["paths"]  # previous holds only what changed
+    sample = deal["sample"]
+    assert sample["meta"]["entity"] == "deal" and REGION in sample["data"]["custom_fields"]
+    done = post(api, "/api/flows/run", {"flow": TRIGGER_FLOW, "job": {"data": sample}}).json  # a test job as is
+    assert done["route"] == "success" and done["steps"][0]["result"]["deal_id"] == sample["data"]["id"]
+    assert api.get("/api/triggers/*").json["paths"][0] == "job.data.data.id"
+    wrong = api.get("/api/triggers/dael")
+    assert wrong.status_code == 404 and "choose from activity, deal" in wrong.json["error"]["message"]
+
+
+TRIGGER_FLOW = {
+    "name": "Deal reached Contract sent",
+    "trigger": {"event": "change.deal", "filter": {"stage_changed_to": 3}},
+    "steps": [{"id": "note", "action": "addNote", "inputs": {"content": "Sent", "dealId": "{{ job.data.data.id }}"}}],
+}
+
+
+def test_validate_and_save_keep_a_good_trigger(api, tmp_path, live):
+    from pipedrive_connect.flows import Flow
+
+    good = post(api, "/api/flows/validate", {"flow": TRIGGER_FLOW}).json
+    assert good["ok"] and good["flow"]["trigger"] == TRIGGER_FLOW["trigger"]
+    saved = tmp_path / "flow.yaml"
+    saved.write_text(good["yaml"], encoding="utf-8")
+    flow = Flow.load(saved, live)
+    assert flow.trigger is not None and flow.trigger.events == ["change.deal"]
+    assert flow.trigger.conditions() == {"stage_id": 3}
+    assert post(api, "/api/flows/validate", {"flow": good["yaml"]}).json["flow"] == TRIGGER_FLOW
+
+
+@pytest.mark.parametrize(
+    "trigger,says",
+    [
+        ({"event": "change.dael"}, "trigger: event 'change.dael' is not ACTION.OBJECT"),
+        ({"event": "create.deal", "filter": {"stage_changed_to": 3}}, "needs a change event"),
+        ({"event": "change.person", "filter": {"status_changed_to": "won"}}, "are about deals"),
+        (
+            {"event": "change.deal", "filter": {"stage_changed_to": None}},
+            "filter stage_changed_to: None is not a stage",
+        ),
+        ({"event": "change.deal", "filter": {"status_changed_to": "closed"}}, "is not one of open, won, lost"),
+        ({"event": "change.deal", "filter": {"stage_change_to": 3}}, "did you mean 'stage_changed_to'?"),
+        ({"filter": {}}, "'event' is a required property"),
+    ],
+)
+def test_validate_names_what_is_wrong_with_a_trigger(api, trigger, says):
+    checked = post(api, "/api/flows/validate", {"flow": {**TRIGGER_FLOW, "trigger": trigger}}).json
+    assert not checked["ok"] and any(says in p for p in checked["problems"]), checked["problems"]
+    refused = post(api, "/api/flows/run", {"flow": {**TRIGGER_FLOW, "trigger": trigger}, "job": {}})
+    assert refused.status_code == 422 and refused.json["error"]["type"] == "invalid_flow"
+
+
 def test_flow_run_reports_each_step(api):
     done = post(api, "/api/flows/run", {"flow": FLOW, "job": {"data": {"company": "Fjord Bikes AS"}}}).json
     assert done["route"] == "success" and [s["status"] for s in done["steps"]] == ["success", "success"]

@@ -17,12 +17,15 @@ from playwright import sync_api as playwright  # a test dependency; the browser 
 
 from pipedrive_connect.designer.connect import OAuthApp
 from pipedrive_connect.designer.service import Designer, DesignerServer, Settings
+from pipedrive_connect.flows import Flow
 from pipedrive_connect.runtime import Runtime
 from pipedrive_connect.sandbox import Sandbox
 
 from ..conftest import SANDBOX_TOKEN
 from ..support.system import require_program
 from .conftest import SAMPLE_DATA, watch_command
+from .test_triggers import Listen, free_port, wait_for
+from .test_triggers import api as sandbox_api
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "designer.png"
 CHROMIUM_ARGS = [
@@ -192,6 +195,11 @@ def test_a_loaded_flow_saves_back_unchanged(page, designer, tmp_path):
         "name": "Won deals",
         "description": "Reads a deal with its custom fields by name",
         "customFieldNames": True,
+        # more than the trigger slot shows (two events, two filter keys): kept as loaded
+        "trigger": {
+            "event": ["change.deal", "create.deal"],
+            "filter": {"status_changed_to": "won", "where": {"pipeline_id": 1}},
+        },
         "steps": [
             {"id": "deal", "action": "getDeal", "inputs": {"id": "{{ job.data.dealId }}"}},
             {"id": "note", "action": "addNote", "inputs": {"content": "Won", "dealId": "{{ steps.deal.result.id }}"}},
@@ -204,6 +212,7 @@ def test_a_loaded_flow_saves_back_unchanged(page, designer, tmp_path):
     page.set_input_files("#load-flow", str(source))
     playwright.expect(page.locator("li.step .step-id")).to_have_text(["deal", "note"], timeout=WAIT_MS)
     assert page.is_checked("#flow-custom-names") and page.input_value("#flow-name") == "Won deals"
+    playwright.expect(page.locator("#trigger-kept")).to_contain_text("Kept as loaded", timeout=WAIT_MS)
     playwright.expect(page.locator("#input-id")).to_have_value("{{ job.data.dealId }}", timeout=WAIT_MS)
     with page.expect_download(timeout=WAIT_MS) as download:
         page.click("#save-flow")
@@ -229,3 +238,75 @@ def test_connect_to_pipedrive_shows_the_account(page, bundle, tmp_path):
             expect(page.locator("#account .who")).to_have_text("Dana Demo · Sandbox Company", timeout=WAIT_MS)
             expect(page.locator("#account small")).to_contain_text(f"{sandbox.base_url} (OAuth, token until")
             assert sandbox.stats()["oauth"]["authorization_code"] == 1
+
+
+def test_a_trigger_as_the_first_step_saves_loads_and_runs_under_listen(page, designer, sandbox, partners, tmp_path):
+    """ "When a deal moves to Negotiation": the trigger slot fills its stage dropdown from the picklist,
+    insert offers the event's fields, the saved YAML carries the trigger, `Flow.load` takes it, loading
+    it shows it again, and `listen` runs it when a deal really moves there."""
+    expect = playwright.expect
+    expect.set_options(timeout=WAIT_MS)
+    _, (_, negotiation) = partners
+    page.goto(designer.url + "/")
+    expect(page.locator("#status")).to_contain_text("actions")
+    expect(page.locator("#trigger-object option").first).to_have_text("Manual / hot folder (no trigger)")
+    expect(page.locator("#trigger-action-box")).to_be_hidden()
+
+    page.select_option("#trigger-object", "deal")
+    expect(page.locator("#trigger-action")).to_have_value("change")
+    filters = page.locator("#trigger-filter option")
+    expect(filters).to_contain_text(["Stage changed to", "Status changed to"])
+    page.select_option("#trigger-filter", "stage_changed_to")
+    stage = page.locator("#trigger-stage")
+    expect(stage.locator("option", has_text="Partners › Negotiation")).to_have_count(1)
+    assert "New business › Lead in" in options_of(stage)  # every pipeline's stages
+    stage.select_option(label="Partners › Negotiation")
+
+    drag_action(page, "addNote")
+    expect(page.locator("li.step .step-id")).to_have_text(["note"])
+    page.fill("#input-content", "Reached Negotiation")
+    insert = page.locator('.field[data-name="dealId"] select.insert')
+    expect(insert.locator("option", has_text="job.data.previous.stage_id")).to_have_count(1)
+    expect(insert.locator("option", has_text="job.data.meta.user_id")).to_have_count(1)
+    insert.select_option("{{ job.data.data.id }}")
+    expect(page.locator("#input-dealId")).to_have_value("{{ job.data.data.id }}")
+
+    with page.expect_download(timeout=WAIT_MS) as download:
+        page.click("#save-flow")
+    flow_file = tmp_path / "negotiation.yaml"
+    download.value.save_as(flow_file)
+    saved = yaml.safe_load(flow_file.read_text(encoding="utf-8"))
+    assert saved["trigger"] == {"event": "change.deal", "filter": {"stage_changed_to": negotiation["id"]}}
+    assert saved["steps"] == [
+        {
+            "id": "note",
+            "action": "addNote",
+            "inputs": {"content": "Reached Negotiation", "dealId": "{{ job.data.data.id }}"},
+        }
+    ]
+    flow = Flow.load(flow_file, designer.designer.runtime)
+    assert flow.trigger is not None and flow.trigger.conditions() == {"stage_id": negotiation["id"]}
+
+    # -- a fresh page shows the loaded trigger
+    page.goto(designer.url + "/")
+    expect(page.locator("#status")).to_contain_text("actions")
+    page.set_input_files("#load-flow", str(flow_file))
+    expect(page.locator("li.step .step-id")).to_have_text(["note"])
+    expect(page.locator("#trigger-object")).to_have_value("deal")
+    expect(page.locator("#trigger-filter")).to_have_value("stage_changed_to")
+    expect(page.locator("#trigger-stage")).to_have_value(str(negotiation["id"]))
+
+    # -- listen runs the saved file: a deal moved to Negotiation gets the note, an unrelated edit nothing
+    (tmp_path / "listen").mkdir()
+    listener = Listen(sandbox, tmp_path / "listen", saved, free_port()).start()
+    try:
+        deal = sandbox_api(sandbox, "POST", "/api/v2/deals", json={"title": "Moving", "stage_id": 1})
+        sandbox_api(sandbox, "PATCH", f"/api/v2/deals/{deal['id']}", json={"title": "Renamed"})
+        sandbox_api(sandbox, "PATCH", f"/api/v2/deals/{deal['id']}", json={"stage_id": negotiation["id"]})
+        wait_for(lambda: listener.routed(), what="the stage change runs the flow")
+    finally:
+        assert listener.stop() == 0
+    [job] = listener.routed()
+    assert job["steps"]["note"]["result"]["deal_id"] == deal["id"]
+    notes = [n for n in sandbox_api(sandbox, "GET", "/api/v1/notes") if n.get("deal_id") == deal["id"]]
+    assert [n["content"] for n in notes] == ["Reached Negotiation"]

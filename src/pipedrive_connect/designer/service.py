@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import html
 import json
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,17 @@ from werkzeug.wrappers import Request, Response
 from ..bundle import Action, yaml_problem
 from ..errors import StepError
 from ..files import FileRoots
-from ..flows import Flow, FlowError, check, run_flow
+from ..flows import (
+    CHANGE_FILTERS,
+    DEAL_STATUSES,
+    EVENT_ACTIONS,
+    EVENT_OBJECTS,
+    FILTER_KEYS,
+    Flow,
+    FlowError,
+    check,
+    run_flow,
+)
 from ..jobs import Job, JobFileError
 from ..runtime import Runtime
 from .connect import CallbackRefused, Connector, OAuthApp
@@ -54,6 +65,66 @@ STATUS = {
     "outcome_unknown": 502,
     "unexpected": 500,
 }
+
+# ---- what the trigger slot offers (the filter language is flows.py's) ----------------------------
+ACTION_LABELS = {
+    "create": "is added",
+    "change": "is changed",
+    "delete": "is deleted",
+    "*": "is added, changed or deleted",
+}
+FILTER_LABELS = {
+    "stage_changed_to": "Stage changed to",
+    "status_changed_to": "Status changed to",
+    "changed_to": "Field changed to",
+    "changed": "Field changed",
+    "where": "Field is",
+}
+FILTER_TAKES = {  # how the page asks for the value: a stage, a status, a field, or a field and a value
+    "stage_changed_to": "stage",
+    "status_changed_to": "choice",
+    "changed": "field",
+    "changed_to": "field_value",
+    "where": "field_value",
+}
+# the fields of a v2 event's record the page offers for each object, besides those of its field list
+# (the sandbox's field lists hold only custom fields; Pipedrive's hold the standard ones too)
+RECORD_FIELDS = {
+    "deal": (
+        "title",
+        "value",
+        "currency",
+        "status",
+        "stage_id",
+        "pipeline_id",
+        "owner_id",
+        "person_id",
+        "org_id",
+        "expected_close_date",
+        "add_time",
+        "update_time",
+    ),
+    "person": ("name", "emails", "phones", "org_id", "owner_id", "add_time", "update_time"),
+    "organization": ("name", "address", "owner_id", "add_time", "update_time"),
+    "activity": ("subject", "type", "due_date", "done", "deal_id", "person_id", "org_id", "owner_id"),
+    "product": ("name", "code", "prices", "owner_id", "add_time", "update_time"),
+    "lead": ("title", "person_id", "organization_id", "owner_id", "value", "add_time", "update_time"),
+    "note": ("content", "deal_id", "person_id", "org_id", "lead_id", "user_id", "add_time"),
+}
+# what `meta` of a v2 event holds (docs/triggers.md); a polled record's event has a few of them
+EVENT_META = (
+    "id",
+    "action",
+    "entity",
+    "entity_id",
+    "user_id",
+    "company_id",
+    "timestamp",
+    "attempt",
+    "change_source",
+    "is_bulk_edit",
+)
+CUSTOM_CODE = re.compile(r"^[0-9a-f]{40}$")  # a custom field's code: in a v2 record it is under custom_fields
 
 
 class ApiError(Exception):
@@ -95,6 +166,8 @@ class Designer:
                 Rule("/api/picklists/<key>", endpoint="picklist", methods=["POST"]),
                 Rule("/api/preview", endpoint="preview", methods=["POST"]),
                 Rule("/api/run", endpoint="run", methods=["POST"]),
+                Rule("/api/triggers", endpoint="triggers", methods=["GET"]),
+                Rule("/api/triggers/<entity>", endpoint="trigger_event", methods=["GET"]),
                 Rule("/api/flows/validate", endpoint="validate", methods=["POST"]),
                 Rule("/api/flows/run", endpoint="flow_run", methods=["POST"]),
                 Rule("/api/connection", endpoint="connection", methods=["GET"]),
@@ -297,6 +370,55 @@ class Designer:
         except JobFileError as exc:
             raise ApiError(400, f"job: {exc}") from None
 
+    # ---- triggers -------------------------------------------------------------------------------
+    def api_triggers(self, request: Request, body: None) -> dict[str, Any]:
+        """What a flow can start on, for the trigger slot: events are ACTION.OBJECT, and each filter
+        kind says what it takes and which events it fits (the rules `check` applies on save)."""
+        return {
+            "objects": [{"key": o, "label": o.capitalize()} for o in EVENT_OBJECTS]
+            + [{"key": "*", "label": "Any object"}],
+            "actions": [{"key": a, "label": ACTION_LABELS[a]} for a in (*EVENT_ACTIONS, "*")],
+            "filters": [self._filter_kind(key) for key in FILTER_KEYS],
+        }
+
+    def _filter_kind(self, key: str) -> dict[str, Any]:
+        kind: dict[str, Any] = {
+            "key": key,
+            "label": FILTER_LABELS[key],
+            "description": FILTER_KEYS[key],
+            "takes": FILTER_TAKES[key],
+            "actions": ["change", "*"] if key in CHANGE_FILTERS else [*EVENT_ACTIONS, "*"],
+            "objects": ["deal", "*"] if key in ("stage_changed_to", "status_changed_to") else [*EVENT_OBJECTS, "*"],
+        }
+        if key == "stage_changed_to":
+            kind["picklist"] = {"key": "selectStage", "searchable": False, "fixed": {}, "depends_on": []}
+        if key == "status_changed_to":
+            kind["choices"] = [{"value": s, "label": s.capitalize()} for s in DEAL_STATUSES]
+        return kind
+
+    def api_trigger_event(self, request: Request, body: None, entity: str) -> dict[str, Any]:
+        """What a job started by an event about `entity` holds, for "insert a value": the record's fields
+        (its usual ones and, where it has a field list, those read live), the event's meta, a sample event."""
+        if entity not in (*EVENT_OBJECTS, "*"):
+            raise ApiError(404, f"unknown object {entity!r}; choose from {', '.join(EVENT_OBJECTS)} or *", "not_found")
+        fields = ["id", *RECORD_FIELDS.get(entity, ())]
+        if entity != "*":
+            resource = "activities" if entity == "activity" else entity + "s"
+            fields += [f for f in _record_fields(resource, self.runtime) if f not in fields]
+        data: dict[str, Any] = {}
+        for name in fields:
+            head, _, rest = name.partition(".")
+            if rest:
+                data.setdefault(head, {})[rest] = None
+            else:
+                data[name] = 1 if name == "id" else None
+        meta = {name: None for name in EVENT_META} | {"action": "change", "entity": entity, "entity_id": "1"}
+        paths = [_template_path("job.data.data", name) for name in fields]
+        paths += [_template_path("job.data.previous", name) for name in fields if name != "id"]
+        paths += [_template_path("job.data.meta", name) for name in EVENT_META]
+        sample = {"meta": meta, "data": data, "previous": {}}
+        return {"object": entity, "fields": fields, "paths": paths, "sample": sample}
+
     # ---- flows ----------------------------------------------------------------------------------
     def api_validate(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         """The flow's problems, and the flow as YAML to save (the file `watch --flow` runs) and as JSON
@@ -390,24 +512,34 @@ def _output(action: Action, runtime: Runtime) -> dict[str, Any]:
     resource has a field list (read live through its picklist, cached), else its id; a list action gives
     a list of them. A test run shows the real result."""
     record: dict[str, Any] = {"type": "object", "properties": {"id": {"type": "integer", "title": "ID"}}}
-    fields_key = _field_picklist(action, runtime)
-    if fields_key and runtime.connection is not None:
-        try:
-            for option in runtime.picklist(fields_key, limit=500).options:
-                record["properties"].setdefault(option["key"], {"title": option["label"]})
-        except StepError:
-            pass  # no connection to read the fields: the id is still there
+    for option in _field_options(action.resource, runtime):
+        record["properties"].setdefault(option["key"], {"title": option["label"]})
     if action.paging:
         return {"schema": {"type": "array", "items": record}}
     return {"schema": record}
 
 
-def _field_picklist(action: Action, runtime: Runtime) -> str | None:
-    path = runtime.bundle.custom_field_lists.get(action.resource)
-    for key, source in runtime.bundle.datasources.items():
-        if path and source.path == path:
-            return key
-    return None
+def _field_options(resource: str, runtime: Runtime) -> list[dict[str, Any]]:
+    """The resource's fields as its field picklist gives them (none without a field list or connection)."""
+    path = runtime.bundle.custom_field_lists.get(resource)
+    key = next((k for k, source in runtime.bundle.datasources.items() if path and source.path == path), None)
+    if key is None or runtime.connection is None:
+        return []
+    try:
+        return runtime.picklist(key, limit=500).options
+    except StepError:
+        return []  # the fields cannot be read now: the usual ones are still offered
+
+
+def _record_fields(resource: str, runtime: Runtime) -> list[str]:
+    """The names of a v2 record's fields from the resource's field list, custom ones as custom_fields.CODE."""
+    names = [str(o["key"]) for o in _field_options(resource, runtime)]
+    return [f"custom_fields.{n}" if CUSTOM_CODE.match(n) else n for n in names]
+
+
+def _template_path(prefix: str, name: str) -> str:
+    """`prefix.a.b` as a template writes it: a part that is not a name (a custom field's code) in brackets."""
+    return prefix + "".join(f".{p}" if p.isidentifier() else f"[{p!r}]" for p in name.split("."))
 
 
 # ---- request helpers ---------------------------------------------------------------------------

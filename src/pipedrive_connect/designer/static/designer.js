@@ -9,7 +9,11 @@ const state = {
   selected: -1,
   tested: {},           // step id -> {action, result} of its last successful test, for later steps' templates
   description: null,    // a loaded flow's description, written back on save
+  trigger: null,        // the flow's trigger: {event, filter?}, or null (jobs from a hot folder or run)
+  triggers: null,       // GET /api/triggers: objects, actions and filter kinds
+  events: {},           // object -> GET /api/triggers/{object}: what its event jobs hold
 };
+const DEFAULT_JOB = '{"data": {}, "metadata": {}}';
 const PAGE = 50;
 
 // ---- the API -------------------------------------------------------------------------------------
@@ -177,6 +181,7 @@ function flowDocument() {
   const flow = {name: document.getElementById("flow-name").value || "flow"};
   if (state.description) flow.description = state.description;
   if (document.getElementById("flow-custom-names").checked) flow.customFieldNames = true;
+  if (state.trigger) flow.trigger = state.trigger;
   flow.steps = [];
   for (const step of state.steps) {
     const out = {id: step.id, action: step.action};
@@ -223,6 +228,8 @@ async function loadFlow(file) {
   document.getElementById("flow-name").value = data.flow.name || file.name.replace(/\.\w+$/, "");
   document.getElementById("flow-custom-names").checked = Boolean(data.flow.customFieldNames);
   state.description = data.flow.description || null;
+  state.trigger = data.flow.trigger || null;
+  renderTrigger();
   state.steps = data.flow.steps.map((s) => ({id: s.id || s.action, action: s.action, inputs: s.inputs || {},
     when: s.when}));
   state.tested = {};
@@ -235,6 +242,142 @@ async function runFlow() {
   if (job === null) return;
   const {data} = await api("POST", "/api/flows/run", {flow: flowDocument(), job});
   showResult("flow-result", data, data.route !== "success");
+}
+
+// ---- the trigger: the flow's first step, from GET /api/triggers ----------------------------------
+// A trigger the slot cannot show (several events or filter keys) is kept as loaded until replaced.
+function triggerParts(trigger) {
+  if (!trigger || typeof trigger.event !== "string") return null;
+  const [action, entity] = trigger.event.split(".");
+  const keys = Object.keys(trigger.filter || {});
+  if (keys.length > 1) return null;
+  const parts = {action, entity, filter: keys[0] || "", value: keys.length ? trigger.filter[keys[0]] : undefined};
+  const kind = state.triggers.filters.find((f) => f.key === parts.filter);
+  if (parts.filter && !kind) return null;
+  if (parts.value === null) return {...parts, value: undefined};  // chosen, its value not yet given
+  if (kind && kind.takes === "field_value") {
+    const pairs = Object.entries(parts.value || {});
+    if (pairs.length !== 1) return null;
+    [parts.field, parts.value] = pairs[0];
+  } else if (kind && kind.takes === "field") {
+    const fields = [].concat(parts.value);
+    if (fields.length !== 1) return null;
+    parts.field = fields[0];
+  }
+  return parts;
+}
+
+function triggerObject() {
+  if (!state.trigger) return null;
+  const events = [].concat(state.trigger.event);
+  const entities = new Set(events.map((e) => String(e).split(".")[1]));
+  return entities.size === 1 ? [...entities][0] : "*";
+}
+
+async function eventFor(entity) {
+  if (!state.events[entity]) {
+    const {ok, data} = await api("GET", "/api/triggers/" + encodeURIComponent(entity));
+    state.events[entity] = ok ? data : {paths: [], fields: ["id"], sample: {}};
+  }
+  return state.events[entity];
+}
+
+async function loadTriggers() {
+  const {ok, data} = await api("GET", "/api/triggers");
+  if (!ok) return;
+  state.triggers = data;
+  renderTrigger();
+}
+
+function options(list, chosen, first) {
+  return [first ? el("option", {value: ""}, first) : null,
+    ...list.map((o) => el("option", {value: String(o.key ?? o.value), selected: String(o.key ?? o.value) === String(chosen ?? "") || undefined},
+      o.label))];
+}
+
+async function renderTrigger() {
+  const meta = state.triggers;
+  if (!meta) return;
+  const objectSel = document.getElementById("trigger-object"), actionSel = document.getElementById("trigger-action");
+  const filterSel = document.getElementById("trigger-filter"), valueBox = document.getElementById("trigger-value");
+  const kept = document.getElementById("trigger-kept");
+  const parts = state.trigger ? triggerParts(state.trigger) : null;
+  kept.hidden = !(state.trigger && !parts);
+  kept.textContent = kept.hidden ? "" : "Kept as loaded (edit it in the YAML, or choose another trigger): "
+    + JSON.stringify(state.trigger);
+  objectSel.replaceChildren(...options(meta.objects, parts ? parts.entity : "", "Manual / hot folder (no trigger)"));
+  if (state.trigger && !parts) objectSel.prepend(el("option", {value: "kept", selected: true}, "As loaded"));
+  document.getElementById("trigger-action-box").hidden = !parts;
+  document.getElementById("trigger-filter-box").hidden = !parts;
+  if (!parts) return valueBox.replaceChildren();
+  actionSel.replaceChildren(...options(meta.actions, parts.action));
+  const fits = meta.filters.filter((f) => f.objects.includes(parts.entity) && f.actions.includes(parts.action));
+  filterSel.replaceChildren(...options(fits, parts.filter, "— any such event —"));
+  const kind = fits.find((f) => f.key === parts.filter);
+  valueBox.replaceChildren();
+  if (!kind) return;
+  if (kind.takes === "stage") {
+    const stage = el("select", {id: "trigger-stage", class: "picklist-select", "aria-label": "Stage",
+      dataset: {picklist: kind.picklist.key}}, el("option", {value: ""}, "— choose a stage —"));
+    valueBox.append(stage);
+    stage.addEventListener("change", () => setTriggerValue(stage.value === "" ? undefined : Number(stage.value)));
+    const {ok, data} = await api("POST", "/api/picklists/" + kind.picklist.key, {values: kind.picklist.fixed, limit: 500});
+    if (!ok) return valueBox.append(el("small", {class: "error"}, data.error.message));
+    stage.append(...options(data.options, parts.value));
+    stage.dataset.loaded = String(data.options.length);
+  } else if (kind.takes === "choice") {
+    const choice = el("select", {id: "trigger-choice", "aria-label": kind.label},
+      ...options(kind.choices, parts.value, "— choose —"));
+    choice.addEventListener("change", () => setTriggerValue(choice.value || undefined));
+    valueBox.append(choice);
+  } else {
+    const names = (await eventFor(parts.entity)).fields;
+    const fields = [...names, ...(parts.field && !names.includes(parts.field) ? [parts.field] : [])]
+      .map((f) => ({key: f, label: f}));
+    const field = el("select", {id: "trigger-field", "aria-label": "Field"}, ...options(fields, parts.field, "— field —"));
+    valueBox.append(field);
+    let value = null;
+    if (kind.takes === "field_value") {
+      value = el("input", {id: "trigger-field-value", "aria-label": "Value", placeholder: "value"});
+      value.value = parts.value ?? "";
+      valueBox.append(" = ", value);
+      value.addEventListener("input", () => setTriggerPair(field.value, value.value));
+    }
+    field.addEventListener("change", () => (value ? setTriggerPair(field.value, value.value)
+      : setTriggerValue(field.value || undefined)));
+  }
+}
+
+// The trigger as the slot's controls say, written to state.trigger (and so to the saved YAML). A filter
+// chosen but not yet given its value is null, which the service's check names until it is given.
+function readTrigger() {
+  const entity = document.getElementById("trigger-object").value;
+  if (entity === "kept") return;
+  const old = state.trigger && state.trigger.filter;
+  state.trigger = null;
+  if (entity) {
+    const action = document.getElementById("trigger-action-box").hidden ? "change"
+      : document.getElementById("trigger-action").value || "change";
+    const key = document.getElementById("trigger-filter-box").hidden ? "" : document.getElementById("trigger-filter").value;
+    const kind = state.triggers.filters.find((f) => f.key === key && f.objects.includes(entity) && f.actions.includes(action));
+    state.trigger = {event: `${action}.${entity}`};
+    if (kind) state.trigger.filter = {[key]: old && key in old ? old[key] : null};
+  }
+  const job = document.getElementById("test-job");
+  if (entity && job.value.trim() === DEFAULT_JOB) {  // a sample event to test the steps with
+    eventFor(entity).then((info) => { job.value = JSON.stringify({data: info.sample, metadata: {}}); });
+  }
+  renderTrigger();
+}
+
+function setTriggerValue(value) {
+  const [key] = Object.keys(state.trigger.filter);
+  state.trigger.filter[key] = value === undefined ? null : value;
+}
+
+function setTriggerPair(field, value) {
+  const [key] = Object.keys(state.trigger.filter);
+  state.trigger.filter[key] = field && value !== "" ? {[field]: value} : null;
 }
 
 // ---- the wizard ----------------------------------------------------------------------------------
@@ -427,6 +570,8 @@ function renderInsert(step, field, control) {
 
 async function fillInsertMenu(menu, step) {
   const paths = ["job.id", "job.files[0].path", "job.files[0].name"];
+  const entity = triggerObject();
+  if (entity) paths.push(...(await eventFor(entity)).paths);
   const job = testJob() || {};
   for (const key of Object.keys(job.data || {})) paths.push(`job.data.${key}`);
   for (const key of Object.keys(job.metadata || {})) paths.push(`job.metadata.${key}`);
@@ -441,7 +586,7 @@ async function fillInsertMenu(menu, step) {
     for (const name of names) paths.push(`${prefix}.${name}`);
   }
   menu.replaceChildren(el("option", {value: ""}, "{ } insert"),
-    ...paths.map((p) => el("option", {value: `{{ ${p} }}`}, p)));
+    ...[...new Set(paths)].map((p) => el("option", {value: `{{ ${p} }}`}, p)));
 }
 
 // ---- preview and test ----------------------------------------------------------------------------
@@ -518,8 +663,12 @@ document.addEventListener("DOMContentLoaded", () => {
     loadAccount();
   });
   document.getElementById("connect").addEventListener("click", connect);
+  for (const id of ["trigger-object", "trigger-action", "trigger-filter"]) {
+    document.getElementById(id).addEventListener("change", readTrigger);
+  }
   setUpDropZone();
   renderSteps();
+  loadTriggers();
   loadPalette();
   loadAccount();
 });
