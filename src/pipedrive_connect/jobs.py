@@ -13,9 +13,7 @@ import os
 import re
 import stat
 import tempfile
-import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,49 +276,10 @@ def write_atomic(path: Path, payload: bytes, mode: int = 0o644, durable: bool = 
         fsync_dir(path.parent)
 
 
-class FolderSync:
-    """A group commit for folder fsyncs: threads that ask for the same folder at the same time
-    share one fsync, and each returns only after an fsync that began after it asked, so every
-    rename it made before asking is covered. An fsync that fails fails its leader only: the
-    others it would have covered wait for the next one, led by one of them."""
-
-    def __init__(self, sync: Callable[[Path], None]):
-        self._sync = sync
-        self._cond = threading.Condition()
-        self._folders: dict[Path, list] = {}  # folder -> [asked, covered, fsync running, threads inside]
-
-    def __call__(self, folder: Path) -> None:
-        with self._cond:
-            state = self._folders.setdefault(folder, [0, 0, False, 0])
-            state[0] += 1
-            state[3] += 1
-            mine = state[0]
-            try:
-                while state[1] < mine:
-                    if state[2]:
-                        self._cond.wait()
-                        continue
-                    state[2], upto = True, state[0]  # covers everyone who asked before it begins
-                    self._cond.release()
-                    try:
-                        self._sync(folder)
-                    finally:
-                        self._cond.acquire()
-                        state[2] = False
-                        self._cond.notify_all()
-                    state[1] = max(state[1], upto)
-            finally:
-                state[3] -= 1
-                if not state[3]:
-                    del self._folders[folder]  # per-run log folders do not pile up
-
-
-def _fsync_folder(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make renames and new names in `folder` durable."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-fsync_dir = FolderSync(_fsync_folder)  # "make renames and new names in `folder` durable", grouped

@@ -526,29 +526,30 @@ def test_claims_and_outputs_are_made_durable_by_syncing_their_folders(live, inbo
     assert hot.store.processing in synced and hot.store.out_dir / "success" in synced
 
 
-def test_a_delivery_is_acknowledged_only_after_the_grouped_fsync_that_covers_it(live, sandbox, inbox, out, monkeypatch):
-    """A crash inside a group commit (here: the output folder's fsync fails): the input stays
-    claimed, so nothing is lost, and the next start delivers it once without creating it again."""
+def test_a_delivery_is_acknowledged_only_after_its_folder_is_synced(live, sandbox, inbox, out, monkeypatch):
+    """A power cut between writing the output and syncing its folder (here: that fsync fails): the
+    input stays claimed, so nothing is lost, and the next start delivers it once without creating
+    it again."""
     import pipedrive_connect.jobs as jobs
 
-    real = jobs.fsync_dir._sync
+    real = jobs.fsync_dir
 
     def failing(folder: Path) -> None:
-        if folder.name == "success":
+        if Path(folder).name == "success":
             raise OSError(errno.EINVAL, "injected: power cut before the folder reached the disk")
         real(folder)
 
-    monkeypatch.setattr(jobs, "fsync_dir", jobs.FolderSync(failing))
+    monkeypatch.setattr(jobs, "fsync_dir", failing)
     for i in range(4):
-        drop(inbox, f"group-{i}.json", {"data": {"title": f"grouped {i}"}})
+        drop(inbox, f"sync-{i}.json", {"data": {"title": f"synced {i}"}})
     hot = folder(live, inbox, out, workers=4)
     hot.run(once=True)
-    assert sorted(p.name for p in hot.store.processing.glob("*.json")) == [f"group-{i}.json" for i in range(4)]
+    assert sorted(p.name for p in hot.store.processing.glob("*.json")) == [f"sync-{i}.json" for i in range(4)]
     monkeypatch.undo()
     folder(live, inbox, out).run(once=True)
-    assert sorted(outputs(out, "success")) == [f"group-{i}" for i in range(4)]
+    assert sorted(outputs(out, "success")) == [f"sync-{i}" for i in range(4)]
     assert not list(hot.store.processing.iterdir())
-    assert all(titles(sandbox).count(f"grouped {i}") == 1 for i in range(4))
+    assert all(titles(sandbox).count(f"synced {i}") == 1 for i in range(4))
 
 
 # ---- 8. one poisoned file never stops the folder ------------------------------------------------------------------
