@@ -1,11 +1,13 @@
 """One measurement of the hot folder, in a fresh process: `watch --once` or the plain loop it is compared to.
 
-    python bench/hot_folder_child.py runner|loop BASE_URL TOKEN JOBS WORKERS
+    python bench/hot_folder_child.py runner|loop BASE_URL TOKEN JOBS WORKERS [KB_PER_JOB]
 
-Prints {"seconds", "jobs_per_s", "delivered"} as JSON. Both sides read the same job files from a
+Prints {"seconds", "jobs_per_s", "delivered", "run_seconds"} as JSON (run_seconds: the jobs alone,
+without imports and set-up, for comparing job sizes). Both sides read the same job files from a
 fresh folder, POST one deal per job and write one result file per job. The loop is what a careful
 engineer would write without durability: a tuned `requests.Session` per thread (environment read
-once), no journal, no fsync, no claim.
+once), no journal, no fsync, no claim. KB_PER_JOB adds that much text to each job's data (a big job:
+it travels to the output, not to Pipedrive).
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ from pathlib import Path
 
 import requests
 
+RUN_SECONDS: list[float] = []
 
-def make_jobs(folder: Path, count: int) -> None:
+
+def make_jobs(folder: Path, count: int, kb: int = 0) -> None:
     folder.mkdir(parents=True)
+    extra = {"notes": ("x" * 1023 + "\n") * kb} if kb else {}
     for i in range(count):
-        (folder / f"job-{i:05d}.json").write_text(json.dumps({"data": {"title": f"Order {i}", "value": str(100 + i)}}))
+        job = {"data": {"title": f"Order {i}", "value": str(100 + i), **extra}}
+        (folder / f"job-{i:05d}.json").write_text(json.dumps(job))
 
 
 def run_loop(base_url: str, token: str, inbox: Path, out: Path, workers: int) -> int:
@@ -48,8 +54,10 @@ def run_loop(base_url: str, token: str, inbox: Path, out: Path, workers: int) ->
         (out / path.name).write_text(json.dumps({**job, "result": answer.json()["data"]}))
         path.unlink()
 
+    started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(one, sorted(inbox.glob("*.json"))))
+    RUN_SECONDS.append(time.perf_counter() - started)
     return len(list(out.glob("*.json")))
 
 
@@ -79,21 +87,25 @@ def run_runner(base_url: str, token: str, inbox: Path, out: Path, workers: int) 
         folder = HotFolder(runtime, flow, inbox, out, settings=WatchSettings(workers=workers, settle=0))
     except ImportError:  # the runner before the job store had no settings (and no settle with --once)
         folder = HotFolder(runtime, flow, inbox, out, workers)
+    started = time.perf_counter()
     folder.run(once=True)
+    RUN_SECONDS.append(time.perf_counter() - started)
     return len(list((out / "success").glob("*.json")))
 
 
 def main() -> None:
     mode, base_url, token, jobs, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    kb = int(sys.argv[6]) if len(sys.argv) > 6 else 0
     work = Path(tempfile.mkdtemp(prefix="pdc-bench-hot-"))
     try:
-        make_jobs(work / "in", jobs)
+        make_jobs(work / "in", jobs, kb)
         started = time.perf_counter()
         delivered = (run_runner if mode == "runner" else run_loop)(base_url, token, work / "in", work / "out", workers)
         seconds = time.perf_counter() - started
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({"seconds": seconds, "jobs_per_s": jobs / seconds, "delivered": delivered}))
+    result = {"seconds": seconds, "jobs_per_s": jobs / seconds, "delivered": delivered, "run_seconds": RUN_SECONDS[0]}
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

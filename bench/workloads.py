@@ -933,10 +933,29 @@ def peer(quick: bool) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # 8. the hot folder: the cost of durability
 # ---------------------------------------------------------------------------------------------
+def _hot_folder_child(sb: SandboxProcess, mode: str, jobs: int, workers: int, kb: int = 0) -> dict[str, Any]:
+    command = [
+        PYTHON,
+        str(BENCH_DIR / "hot_folder_child.py"),
+        mode,
+        sb.base_url,
+        TOKEN,
+        str(jobs),
+        str(workers),
+        str(kb),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["delivered"] != jobs:
+        raise RuntimeError(f"{mode} delivered {result['delivered']} of {jobs}")
+    return result
+
+
 def hot_folder(quick: bool) -> dict[str, Any]:
     """1,000 one-step addDeal jobs through `watch --once` (claim, journal, fsyncs, atomic outputs)
     vs a plain thread-pool loop with tuned Sessions doing the same POSTs and writing one file per job,
-    each in a fresh process, alternated, 1 and 4 workers."""
+    each in a fresh process, alternated, 1 and 4 workers; then jobs carrying 1 MB of data against
+    small ones (time per job of the run alone, 1 worker)."""
     jobs, repeats = (200, 2) if quick else (1000, 3)
     rows, raw = [], {}
     with SandboxProcess(TOKEN) as sb:
@@ -944,25 +963,9 @@ def hot_folder(quick: bool) -> dict[str, Any]:
             measured: dict[str, list[float]] = {"runner": [], "loop": []}
             for rep in range(repeats):
                 for mode in ("runner", "loop") if rep % 2 == 0 else ("loop", "runner"):
-                    done = subprocess.run(
-                        [
-                            PYTHON,
-                            str(BENCH_DIR / "hot_folder_child.py"),
-                            mode,
-                            sb.base_url,
-                            TOKEN,
-                            str(jobs),
-                            str(workers),
-                        ],
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                    )
-                    result = json.loads(done.stdout.strip().splitlines()[-1])
-                    if result["delivered"] != jobs:
-                        raise RuntimeError(f"{mode} delivered {result['delivered']} of {jobs}")
-                    measured[mode].append(result["jobs_per_s"])
+                    measured[mode].append(_hot_folder_child(sb, mode, jobs, workers)["jobs_per_s"])
             runner, loop = summary(measured["runner"]), summary(measured["loop"])
+            share = ratio(runner["median"], loop["median"])
             raw[f"workers={workers}"] = measured
             rows.append(
                 row(
@@ -971,10 +974,34 @@ def hot_folder(quick: bool) -> dict[str, Any]:
                     unit="jobs/s",
                     baseline=loop,
                     baseline_label=f"plain {workers}-thread Session loop",
-                    ratio_value=ratio(runner["median"], loop["median"]),
+                    ratio_value=share,
+                    target="ratio >= 0.85" if workers == 4 else "",
+                    met=(share is not None and share >= 0.85) if workers == 4 else None,
                     note=f"{repeats} runs each, alternated; ratio = runner / loop",
                 )
             )
+        sized: dict[int, list[float]] = {0: [], 1024: []}
+        count = 20 if quick else 100
+        for rep in range(repeats):
+            for kb in (0, 1024) if rep % 2 == 0 else (1024, 0):
+                result = _hot_folder_child(sb, "runner", count, 1, kb)
+                sized[kb].append(1000 * result["run_seconds"] / count)
+        small, big = summary(sized[0]), summary(sized[1024])
+        raw["ms_per_job_by_kb"] = sized
+        size_ratio = ratio(big["median"], small["median"])
+        rows.append(
+            row(
+                f"watch --once, a job carrying 1 MB of data vs a small one ({count} jobs, 1 worker)",
+                big,
+                unit="ms/job",
+                baseline=small,
+                baseline_label="the same one-step job without the 1 MB",
+                ratio_value=size_ratio,
+                target="ratio <= 5",
+                met=size_ratio is not None and size_ratio <= 5,
+                note=f"{repeats} runs each, alternated; time of the run alone (no start-up)",
+            )
+        )
     return {"rows": rows, "raw": raw}
 
 

@@ -106,7 +106,18 @@ class UsageError(Exception):
 
 
 def _print(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+    """Indented JSON on stdout, written as it is encoded: a fetch-all's report is never held as
+    one string (with its millions of pieces, that was several times the records' own size)."""
+    pending: list[str] = []
+    size = 0
+    for chunk in json.JSONEncoder(indent=2, ensure_ascii=False, default=str).iterencode(value):
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= 1 << 16:
+            sys.stdout.write("".join(pending))
+            pending.clear()
+            size = 0
+    sys.stdout.write("".join(pending) + "\n")
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:

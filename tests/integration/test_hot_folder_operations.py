@@ -526,6 +526,32 @@ def test_claims_and_outputs_are_made_durable_by_syncing_their_folders(live, inbo
     assert hot.store.processing in synced and hot.store.out_dir / "success" in synced
 
 
+def test_a_delivery_is_acknowledged_only_after_its_folder_is_synced(live, sandbox, inbox, out, monkeypatch):
+    """A power cut between writing the output and syncing its folder (here: that fsync fails): the
+    input stays claimed, so nothing is lost, and the next start delivers it once without creating
+    it again."""
+    import pipedrive_connect.jobs as jobs
+
+    real = jobs.fsync_dir
+
+    def failing(folder: Path) -> None:
+        if Path(folder).name == "success":
+            raise OSError(errno.EINVAL, "injected: power cut before the folder reached the disk")
+        real(folder)
+
+    monkeypatch.setattr(jobs, "fsync_dir", failing)
+    for i in range(4):
+        drop(inbox, f"sync-{i}.json", {"data": {"title": f"synced {i}"}})
+    hot = folder(live, inbox, out, workers=4)
+    hot.run(once=True)
+    assert sorted(p.name for p in hot.store.processing.glob("*.json")) == [f"sync-{i}.json" for i in range(4)]
+    monkeypatch.undo()
+    folder(live, inbox, out).run(once=True)
+    assert sorted(outputs(out, "success")) == [f"sync-{i}" for i in range(4)]
+    assert not list(hot.store.processing.iterdir())
+    assert all(titles(sandbox).count(f"synced {i}") == 1 for i in range(4))
+
+
 # ---- 8. one poisoned file never stops the folder ------------------------------------------------------------------
 def test_poisoned_files_are_quarantined_and_the_rest_goes_on(live, sandbox, inbox, out, tmp_path):
     long_name = "x" * 240 + ".json"
