@@ -12,8 +12,8 @@ import json
 import math
 import re
 from collections import deque
-from functools import lru_cache, partial
 from collections.abc import Callable
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import unquote
 
@@ -66,7 +66,9 @@ def _jinja() -> tuple[Any, type[Exception]]:
             )
         return value
 
-    env = ImmutableSandboxedEnvironment(undefined=Undefined, autoescape=False, keep_trailing_newline=True, finalize=finalize)
+    env = ImmutableSandboxedEnvironment(
+        undefined=Undefined, autoescape=False, keep_trailing_newline=True, finalize=finalize
+    )
     return env, Missing
 
 
@@ -182,14 +184,16 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def resolve_aliases(raw: Any, schema: dict[str, Any]) -> tuple[Any, list[str]]:
+def deprecated_aliases(schema: dict[str, Any]) -> dict[str, str]:
+    """{old name: current name} of a schema's inputs."""
+    props = schema.get("properties", {})
+    return {prop["x-deprecated-alias"]: name for name, prop in props.items() if "x-deprecated-alias" in prop}
+
+
+def resolve_aliases(raw: Any, schema: dict[str, Any], aliases: dict[str, str] | None = None) -> tuple[Any, list[str]]:
     """Old input names (a property's x-deprecated-alias) still work for one release: the value moves to
     the current name, and a note says so."""
-    aliases = {
-        prop["x-deprecated-alias"]: name
-        for name, prop in schema.get("properties", {}).items()
-        if "x-deprecated-alias" in prop
-    }
+    aliases = deprecated_aliases(schema) if aliases is None else aliases
     if not isinstance(raw, dict) or not aliases.keys() & raw.keys():
         return raw, []
     inputs, notes = {}, []
@@ -448,6 +452,7 @@ class PlainCheck:
 
     def __init__(self, schema: dict[str, Any]):
         self._check = _plain(schema)
+        self.aliases = deprecated_aliases(schema)  # asked on every step too: computed once
 
     def __call__(self, inputs: Any) -> bool:
         return self._check is not None and self._check(inputs)

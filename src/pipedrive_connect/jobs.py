@@ -10,10 +10,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import random
 import re
 import stat
 import tempfile
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

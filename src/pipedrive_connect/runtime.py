@@ -409,14 +409,14 @@ class Runtime:
     ) -> tuple[dict[str, Any], list[str]]:
         """Resolve old input names, render templates, coerce designer strings, validate: bad input stops
         here. Returns the inputs and the deprecation notes for the log."""
-        named, notes = resolve_aliases(raw_inputs or {}, action.schema)
+        plain = self._plain_checks.get(action)
+        if plain is None:
+            plain = self._plain_checks[action] = PlainCheck(action.schema)
+        named, notes = resolve_aliases(raw_inputs or {}, action.schema, plain.aliases)
         rendered = render(named, job.template_context()) if templates else named
         inputs = coerce(rendered, action.schema)
         if not isinstance(inputs, dict):
             raise StepError("input", "inputs must be a mapping of input names to values")
-        plain = self._plain_checks.get(action)
-        if plain is None:
-            plain = self._plain_checks[action] = PlainCheck(action.schema)
         problem = None if plain(inputs) else validation_error(action.validator, inputs)
         if problem is not None:
             raise problem
