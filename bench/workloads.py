@@ -212,7 +212,7 @@ def cold_start(quick: bool) -> dict[str, Any]:
                 a_s = summary([t * 1e3 for t in a_times])
                 b_s = summary([t * 1e3 for t in b_times])
                 pair_ratios = summary([a / b for a, b in zip(a_times, b_times, strict=True)])
-                r = ratio(a_s["median"], b_s["median"])
+                r = pair_ratios["median"]  # run by run: a burst of other work hits both commands of a pair
                 note = (
                     f"{runs} runs each, alternated; ratio of pairs {pair_ratios['min']:.2f}-{pair_ratios['max']:.2f}"
                     f" (median {pair_ratios['median']:.2f})"
@@ -232,6 +232,7 @@ def cold_start(quick: bool) -> dict[str, Any]:
                         unit="ms",
                         baseline=b_s,
                         baseline_label=baseline_label,
+                        ratio_value=r,
                         target="ratio <= 1.5",
                         met=r is not None and r <= 1.5,
                         note=note,
