@@ -1,7 +1,8 @@
 """Load and check a connector bundle (connector.yaml, actions/, datasources/, connections/, schemas/).
 
-Declarations are read eagerly (they are small); input schemas, validators and handler
-code load on first use, so listing the catalog stays fast. `check()` walks everything
+Declarations are read eagerly (they are small), from a cache checked by content when one
+fits; input schemas, validators and handler code load on first use, so listing the catalog
+and running one step stay fast. `check()` walks everything
 once and fails on the first broken piece, naming the file, the key and the problem.
 """
 
@@ -45,10 +46,6 @@ def default_root() -> Path:
 
 def snake(name: str) -> str:
     return _CAMEL.sub(r"_\1", name).lower()
-
-
-def read_yaml(path: Path) -> Any:
-    return _parse_yaml(_read_bytes(path), str(path))
 
 
 def _read_bytes(path: Path) -> bytes:
