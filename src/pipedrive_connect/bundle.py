@@ -89,7 +89,10 @@ class DeclarationCache:
         where = os.environ.get("PIPEDRIVE_CONNECT_CACHE", "")
         if where == "off":
             return None
-        base = Path(where) if where else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        try:
+            base = Path(where) if where else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        except (RuntimeError, KeyError):  # no home directory to find: no cache
+            return None
         folder = base if where else base / "pipedrive-connect"
         return cls(folder / f"declarations-{_digest(str(root.resolve()).encode())[:20]}.json")
 
