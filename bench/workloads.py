@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -147,74 +148,98 @@ def per_job(quick: bool) -> dict[str, Any]:
 # 2. cold start
 # ---------------------------------------------------------------------------------------------
 def cold_start(quick: bool) -> dict[str, Any]:
-    """`pipedrive-connect actions --json` vs `python -c "import requests, jsonschema, jinja2, yaml"`."""
-    runs = 10
+    """Whole processes, alternated run by run: `actions --json` vs importing the libraries it is compared
+    with, and the command people run, `run addDeal`, vs a one-shot `requests.post` script making the same
+    call. Both calls go to bench/responder.py (a fast keep-alive server with one canned answer)."""
+    runs = 10 if quick else 16
     cli = str(Path(PYTHON).parent / "pipedrive-connect")
-    cmd_a = [cli, "actions", "--json"]
-    cmd_b = [PYTHON, "-c", "import requests, jsonschema, jinja2, yaml"]
-    check = subprocess.run(cmd_a, capture_output=True, text=True, timeout=60)
-    if check.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd_a)} failed: {check.stderr[-1000:]}")
-    catalog = json.loads(check.stdout)
-    n_actions = len(catalog) if isinstance(catalog, list) else len(catalog.get("actions", catalog))
-    subprocess.run(cmd_b, check=True, timeout=60)
-
-    def once(cmd, env) -> float:
-        t0 = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=60, env=env)
-        return time.perf_counter() - t0
-
-    import os
-
-    as_is = dict(os.environ)
-    cache_dir = tempfile.mkdtemp(prefix="pdc-bench-pycache-")
-    warm = {**os.environ, "PYTHONPYCACHEPREFIX": cache_dir}
-    warm.pop("PYTHONDONTWRITEBYTECODE", None)
-    for cmd in (cmd_a, cmd_b):  # fill the bytecode cache
-        once(cmd, warm)
-    rows, raw = (
-        [],
-        {
-            "runs": runs,
-            "commands": [" ".join(cmd_a), " ".join(cmd_b)],
-            "actions_listed": n_actions,
-            "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE"),
-        },
-    )
-    for variant, env in (("environment as is", as_is), ("warm bytecode cache", warm)):
-        a_times, b_times = [], []
-        for i in range(runs):
-            if i % 2 == 0:
-                a_times.append(once(cmd_a, env))
-                b_times.append(once(cmd_b, env))
-            else:
-                b_times.append(once(cmd_b, env))
-                a_times.append(once(cmd_a, env))
-        a_s = summary([t * 1e3 for t in a_times])
-        b_s = summary([t * 1e3 for t in b_times])
-        r = ratio(a_s["median"], b_s["median"])
-        note = f"{runs} runs each, alternated; {n_actions} actions listed"
-        if variant == "environment as is" and os.environ.get("PYTHONDONTWRITEBYTECODE"):
-            note += (
-                "; PYTHONDONTWRITEBYTECODE=1 here and src/ has no __pycache__, so the project's own modules"
-                " are compiled on every start"
-            )
-        if variant == "warm bytecode cache":
-            note += "; PYTHONPYCACHEPREFIX in /tmp, warmed once"
-        rows.append(
-            row(
-                f"cold start `actions --json` ({variant})",
-                a_s,
-                unit="ms",
-                baseline=b_s,
-                baseline_label="python -c 'import requests, jsonschema, jinja2, yaml'",
-                target="ratio <= 1.5",
-                met=r <= 1.5,
-                note=note,
-            )
+    with Responder() as sb:
+        post = (
+            "import requests; r = requests.post("
+            f"'{sb.base_url}/api/v2/deals', json={{'title': 'Order', 'value': 12}},"
+            f" headers={{'x-api-token': '{TOKEN}'}}, timeout=(5, 60)); print(r.json()['data']['id'])"
         )
-        raw[variant] = {"cli_ms": a_s["values"], "imports_ms": b_s["values"]}
-    shutil.rmtree(cache_dir, ignore_errors=True)
+        pairs = [
+            (
+                "`actions --json`",
+                [cli, "actions", "--json"],
+                [PYTHON, "-c", "import requests, jsonschema, jinja2, yaml"],
+                "python -c 'import requests, jsonschema, jinja2, yaml'",
+            ),
+            (
+                "`run addDeal`",
+                [cli, "run", "addDeal", "--input", "title=Order", "--input", "value=12"],
+                [PYTHON, "-c", post],
+                "python -c 'import requests; requests.post(...)' (same call)",
+            ),
+        ]
+        connection = {"PIPEDRIVE_API_TOKEN": TOKEN, "PIPEDRIVE_BASE_URL": sb.base_url}
+        check = subprocess.run(pairs[0][1], capture_output=True, text=True, timeout=60)
+        if check.returncode != 0:
+            raise RuntimeError(f"actions --json failed: {check.stderr[-1000:]}")
+        catalog = json.loads(check.stdout)
+        n_actions = len(catalog) if isinstance(catalog, list) else len(catalog.get("actions", catalog))
+
+        def once(cmd, env) -> float:
+            t0 = time.perf_counter()
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=60, env=env)
+            return time.perf_counter() - t0
+
+        as_is = {**os.environ, **connection}
+        cache_dir = tempfile.mkdtemp(prefix="pdc-bench-pycache-")
+        warm = {**as_is, "PYTHONPYCACHEPREFIX": cache_dir}
+        warm.pop("PYTHONDONTWRITEBYTECODE", None)
+        for _, cmd_a, cmd_b, _ in pairs:  # fill the bytecode cache and the declaration cache
+            once(cmd_a, warm)
+            once(cmd_b, warm)
+        rows = []
+        raw: dict[str, Any] = {
+            "runs": runs,
+            "commands": {label: [" ".join(a), " ".join(b)] for label, a, b, _ in pairs},
+            "actions_listed": n_actions,
+            "server": "bench/responder.py",
+            "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE"),
+        }
+        for label, cmd_a, cmd_b, baseline_label in pairs:
+            for variant, env in (("environment as is", as_is), ("warm bytecode cache", warm)):
+                a_times, b_times = [], []
+                for i in range(runs):
+                    first, second = (
+                        ((cmd_a, a_times), (cmd_b, b_times)) if i % 2 == 0 else ((cmd_b, b_times), (cmd_a, a_times))
+                    )
+                    first[1].append(once(first[0], env))
+                    second[1].append(once(second[0], env))
+                a_s = summary([t * 1e3 for t in a_times])
+                b_s = summary([t * 1e3 for t in b_times])
+                pair_ratios = summary([a / b for a, b in zip(a_times, b_times, strict=True)])
+                r = pair_ratios["median"]  # run by run: a burst of other work hits both commands of a pair
+                note = (
+                    f"{runs} runs each, alternated; ratio of pairs {pair_ratios['min']:.2f}-{pair_ratios['max']:.2f}"
+                    f" (median {pair_ratios['median']:.2f})"
+                )
+                if label == "`actions --json`":
+                    note += f"; {n_actions} actions listed"
+                else:
+                    note += "; both POST to bench/responder.py on loopback"
+                if variant == "environment as is" and os.environ.get("PYTHONDONTWRITEBYTECODE"):
+                    note += "; PYTHONDONTWRITEBYTECODE=1 here: the project's own modules are compiled on every start"
+                if variant == "warm bytecode cache":
+                    note += "; PYTHONPYCACHEPREFIX in /tmp, warmed once"
+                rows.append(
+                    row(
+                        f"cold start {label} ({variant})",
+                        a_s,
+                        unit="ms",
+                        baseline=b_s,
+                        baseline_label=baseline_label,
+                        ratio_value=r,
+                        target="ratio <= 1.5",
+                        met=r is not None and r <= 1.5,
+                        note=note,
+                    )
+                )
+                raw[f"{label} {variant}"] = {"cli_ms": a_s["values"], "baseline_ms": b_s["values"]}
+        shutil.rmtree(cache_dir, ignore_errors=True)
     return {"rows": rows, "raw": raw}
 
 
@@ -778,22 +803,29 @@ def _peer_version() -> str | None:
         return None
 
 
-def peer(quick: bool) -> dict[str, Any]:
-    """50 notes + 50 leads created and listed, 20 files uploaded and downloaded:
-    this connector vs pipedrive-python-lib."""
-    peer_version = _peer_version()
-    if peer_version is None:
-        msg = "SKIPPED: pipedrive-python-lib is not installed (pip install 'pipedrive-connect[bench]')"
-        return {"rows": [row("peer comparison", None, note=msg)], "raw": {"skipped": msg}}
-    from pipedrive.client import Client
+def _verdict(ratios: list[float]) -> str:
+    """ "faster" or "slower" only when a sign test over the pairs supports it (one-sided p < 0.05:
+    10 of 12 pairs, 12 of 16); otherwise the pairs do not show a difference."""
+    n, wins = len(ratios), sum(r < 1 for r in ratios)
+    needed = {12: 10, 13: 10, 14: 11, 15: 12, 16: 12}.get(n, math.ceil(0.8 * n))
+    if wins >= needed:
+        return f"faster ({wins} of {n} pairs)"
+    if n - wins >= needed:
+        return f"slower ({n - wins} of {n} pairs)"
+    return f"no difference shown ({wins} of {n} pairs faster)"
 
-    repeats = 1 if quick else 3
-    n_notes, n_leads, n_files = (20, 20, 8) if quick else (50, 50, 20)
+
+def peer(quick: bool) -> dict[str, Any]:
+    """Notes and leads created and listed, files uploaded and downloaded, against the sandbox: this
+    connector vs pipedrive-python-lib and vs a hand-written `requests` client, in at least 12 rounds,
+    the three in rotated order each round; each round gives one ratio per peer."""
+    peer_version = _peer_version()
+    rounds = 12 if quick else 16
+    n_notes, n_leads, n_files = (10, 10, 4) if quick else (50, 50, 20)
     work = Path(tempfile.mkdtemp(prefix="pdc-bench-peer-"))
     payload = bytes(range(256)) * 64  # 16 KiB, binary
     upload = work / "upload.bin"
     upload.write_bytes(payload)
-    runs = {"connector": [], "peer": []}
     with SandboxProcess(TOKEN, allow_query_token=True) as sb:
         setup = sb.api_session()
 
@@ -827,49 +859,97 @@ def peer(quick: bool) -> dict[str, Any]:
                 got += ok("downloadFile", {"id": str(file_id)})["size"] == len(payload)
             return {"notes": len(notes), "leads": len(leads), "files_ok": got}
 
-        client = Client(domain=sb.base_url)
-        client.set_api_token(TOKEN)
+        # a careful engineer's own client: one tuned keep-alive session, the token in a header
+        session = sb.api_session()
+        session.trust_env = False
+        v1 = sb.base_url + "/api/v1"
 
-        def peer_run(deal: int, person: int) -> dict[str, int]:
-            for i in range(n_notes):
-                client.notes.create_note({"content": f"note {i}", "deal_id": deal})
-            notes, start = [], 0
-            while True:  # the peer has no paging helper: walk start/limit by hand
-                page = client.notes.get_all_notes(params={"deal_id": deal, "start": start, "limit": 500})
-                notes += page["data"] or []
-                more = (page.get("additional_data") or {}).get("pagination") or {}
-                if not more.get("more_items_in_collection"):
-                    break
-                start = more["next_start"]
-            for i in range(n_leads):
-                client.leads.create_lead({"title": f"lead {i}", "person_id": person})
-            leads, start = [], 0
+        def every(path: str, params: dict[str, Any]) -> list[Any]:
+            items: list[Any] = []
+            start = 0
             while True:
-                page = client.leads.get_all_leads(params={"person_id": person, "start": start, "limit": 500})
-                leads += page["data"] or []
-                more = (page.get("additional_data") or {}).get("pagination") or {}
+                response = session.get(v1 + path, params={**params, "start": start, "limit": 500}, timeout=60)
+                response.raise_for_status()
+                body = response.json()
+                items += body["data"] or []
+                more = (body.get("additional_data") or {}).get("pagination") or {}
                 if not more.get("more_items_in_collection"):
-                    break
+                    return items
                 start = more["next_start"]
+
+        def hand_written(deal: int, person: int) -> dict[str, int]:
+            for i in range(n_notes):
+                session.post(
+                    v1 + "/notes", json={"content": f"note {i}", "deal_id": deal}, timeout=60
+                ).raise_for_status()
+            notes = every("/notes", {"deal_id": deal})
+            for i in range(n_leads):
+                session.post(
+                    v1 + "/leads", json={"title": f"lead {i}", "person_id": person}, timeout=60
+                ).raise_for_status()
+            leads = every("/leads", {"person_id": person})
             got = 0
-            for i in range(n_files):  # no files API in the peer: its generic Client._post/_get
+            for i in range(n_files):
                 with upload.open("rb") as fh:
-                    created = client._post(
-                        client.BASE_URL + "files", files={"file": (f"f{i}.bin", fh)}, data={"deal_id": deal}
+                    created = session.post(
+                        v1 + "/files", files={"file": (f"f{i}.bin", fh)}, data={"deal_id": deal}, timeout=60
                     )
-                body = client._get(client.BASE_URL + f"files/{created['data']['id']}/download")
-                got += len(body.encode("utf-8", "surrogateescape")) > 0  # the peer decodes bytes to text
+                created.raise_for_status()
+                body = session.get(v1 + f"/files/{created.json()['data']['id']}/download", timeout=60)
+                got += body.content == payload
             return {"notes": len(notes), "leads": len(leads), "files_ok": got}
 
-        for rep in range(repeats):
-            order = [("connector", connector), ("peer", peer_run)]
-            if rep % 2:
-                order.reverse()
-            for name, fn in order:
+        clients: dict[str, Callable[[int, int], dict[str, int]]] = {"connector": connector, "requests": hand_written}
+        labels = {"requests": "a hand-written requests client (tuned session, same endpoints)"}
+        if peer_version is not None:
+            from pipedrive.client import Client
+
+            client = Client(domain=sb.base_url)
+            client.set_api_token(TOKEN)
+
+            def library(deal: int, person: int) -> dict[str, int]:
+                for i in range(n_notes):
+                    client.notes.create_note({"content": f"note {i}", "deal_id": deal})
+                notes, start = [], 0
+                while True:  # the library has no paging helper: walk start/limit by hand
+                    page = client.notes.get_all_notes(params={"deal_id": deal, "start": start, "limit": 500})
+                    notes += page["data"] or []
+                    more = (page.get("additional_data") or {}).get("pagination") or {}
+                    if not more.get("more_items_in_collection"):
+                        break
+                    start = more["next_start"]
+                for i in range(n_leads):
+                    client.leads.create_lead({"title": f"lead {i}", "person_id": person})
+                leads, start = [], 0
+                while True:
+                    page = client.leads.get_all_leads(params={"person_id": person, "start": start, "limit": 500})
+                    leads += page["data"] or []
+                    more = (page.get("additional_data") or {}).get("pagination") or {}
+                    if not more.get("more_items_in_collection"):
+                        break
+                    start = more["next_start"]
+                got = 0
+                for i in range(n_files):  # no files API in the library: its generic Client._post/_get
+                    with upload.open("rb") as fh:
+                        created = client._post(
+                            client.BASE_URL + "files", files={"file": (f"f{i}.bin", fh)}, data={"deal_id": deal}
+                        )
+                    body = client._get(client.BASE_URL + f"files/{created['data']['id']}/download")
+                    got += len(body.encode("utf-8", "surrogateescape")) > 0  # the library decodes bytes to text
+                return {"notes": len(notes), "leads": len(leads), "files_ok": got}
+
+            clients["library"] = library
+            labels["library"] = f"pipedrive-python-lib {peer_version}"
+
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in clients}
+        names = list(clients)
+        for rnd in range(rounds):
+            shift = rnd % len(names)
+            for name in names[shift:] + names[:shift]:  # each client goes first, second and last in turn
                 deal, person = fresh_parents()
                 sb.reset()
                 t0 = time.perf_counter()
-                counts = fn(deal, person)
+                counts = clients[name](deal, person)
                 wall = time.perf_counter() - t0
                 stats = sb.stats()
                 query_token = sum(1 for r in sb.requests_log() if "api_token" in (r.get("query") or {}))
@@ -882,52 +962,57 @@ def peer(quick: bool) -> dict[str, Any]:
                         **counts,
                     }
                 )
+        session.close()
         setup.close()
     shutil.rmtree(work, ignore_errors=True)
     c_wall = summary([r["wall_s"] for r in runs["connector"]])
-    p_wall = summary([r["wall_s"] for r in runs["peer"]])
-    c_calls = summary([r["requests"] for r in runs["connector"]])
-    p_calls = summary([r["requests"] for r in runs["peer"]])
-    c_tok = summary([r["tokens"] for r in runs["connector"]])
-    p_tok = summary([r["tokens"] for r in runs["peer"]])
-    qt = runs["peer"][0]["query_token_requests"]
-    note = (
-        f"pipedrive-python-lib {peer_version}; sandbox started with allow_query_token because the peer sends "
-        f"?api_token= ({qt} of {runs['peer'][0]['requests']} peer requests; connector: "
-        f"{runs['connector'][0]['query_token_requests']}); peer files via its generic Client._post/_get"
-    )
-    return {
-        "rows": [
+    rows = []
+    raw: dict[str, Any] = {
+        "peer_version": peer_version,
+        "rounds": rounds,
+        "sizes": [n_notes, n_leads, n_files],
+        "runs": runs,
+    }
+    for name in [n for n in names if n != "connector"]:
+        p_wall = summary([r["wall_s"] for r in runs[name]])
+        ratios = [c["wall_s"] / p["wall_s"] for c, p in zip(runs["connector"], runs[name], strict=True)]
+        pair = summary(ratios)
+        quartiles = statistics.quantiles(ratios, n=4)
+        verdict = _verdict(ratios)
+        raw[f"ratios vs {name}"] = ratios
+        rows.append(
             row(
-                f"notes/leads/files workload ({n_notes}/{n_leads}/{n_files}): wall",
+                f"notes/leads/files ({n_notes}/{n_leads}/{n_files}) vs {name}: wall",
                 c_wall,
                 unit="s",
                 baseline=p_wall,
-                baseline_label=f"pipedrive-python-lib {peer_version}",
-                target="ratio <= 1.0",
-                met=c_wall["median"] <= p_wall["median"],
-                note=f"{repeats} runs each, alternated; {note}",
-            ),
+                baseline_label=labels[name],
+                ratio_value=pair["median"],
+                target="report; 'faster' only by a sign test",
+                met=None,
+                note=(
+                    f"{rounds} alternated rounds; ratio per round median {pair['median']:.2f}, "
+                    f"quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}, "
+                    f"spread {pair['min']:.2f}-{pair['max']:.2f}: {verdict}"
+                ),
+            )
+        )
+        rows.append(
             row(
-                "notes/leads/files workload: API calls",
-                c_calls,
-                baseline=p_calls,
-                baseline_label="peer",
-                target="<= peer",
-                met=c_calls["max"] <= p_calls["min"],
-            ),
-            row("notes/leads/files workload: tokens", c_tok, unit="tokens", baseline=p_tok, baseline_label="peer"),
-        ],
-        "raw": {
-            "peer_version": peer_version,
-            "repeats": repeats,
-            "sizes": [n_notes, n_leads, n_files],
-            "runs": runs,
-            "file_bytes": len(payload),
-            "peer_files_note": "pipedrive-python-lib has no files API; the upload/download go through its "
-            "generic Client._post/_get helpers (same auth and URL building).",
-        },
-    }
+                f"notes/leads/files vs {name}: API calls",
+                summary([r["requests"] for r in runs["connector"]]),
+                baseline=summary([r["requests"] for r in runs[name]]),
+                baseline_label=name,
+            )
+        )
+    if peer_version is None:
+        rows.append(
+            row("peer comparison (pipedrive-python-lib)", None, note="SKIPPED: pip install 'pipedrive-connect[bench]'")
+        )
+    else:
+        qt = runs["library"][0]["query_token_requests"]
+        rows[-1]["note"] = f"the sandbox allows ?api_token= because pipedrive-python-lib sends it ({qt} requests)"
+    return {"rows": rows, "raw": raw}
 
 
 # ---------------------------------------------------------------------------------------------

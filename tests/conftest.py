@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 
@@ -13,6 +14,20 @@ from pipedrive_connect.runtime import Runtime
 TOKEN = "tok-SECRET-0123456789abcdef"
 SANDBOX_TOKEN = "sandbox-token-7f3a9c2e51"
 BASE = "https://acme.pipedrive.com"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def declaration_cache(tmp_path_factory):
+    """The declaration cache of every bundle the tests load (and of the CLIs they start) stays in the
+    run's temporary folder, never in the home directory."""
+    folder = tmp_path_factory.mktemp("declaration-cache")
+    saved = os.environ.get("PIPEDRIVE_CONNECT_CACHE")
+    os.environ["PIPEDRIVE_CONNECT_CACHE"] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop("PIPEDRIVE_CONNECT_CACHE", None)
+    else:
+        os.environ["PIPEDRIVE_CONNECT_CACHE"] = saved
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,29 +1,30 @@
 """Load and check a connector bundle (connector.yaml, actions/, datasources/, connections/, schemas/).
 
-Declarations are read eagerly (they are small); input schemas, validators and handler
-code load on first use, so listing the catalog stays fast. `check()` walks everything
+Declarations are read eagerly (they are small), from a cache checked by content when one
+fits; input schemas, validators and handler code load on first use, so listing the catalog
+and running one step stay fast. `check()` walks everything
 once and fails on the first broken piece, naming the file, the key and the problem.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.util
 import json
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import BundleError
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_KINDS = ("connection", "action", "datasource")
 _MANIFEST_SCHEMA = Path(__file__).with_name("manifest.schema.json")
 _ANNOTATIONS_SCHEMA = Path(__file__).with_name("annotations.schema.json")
 _PLACEHOLDER = re.compile(r"{([A-Za-z0-9_-]+)}")
@@ -47,17 +48,79 @@ def snake(name: str) -> str:
     return _CAMEL.sub(r"_\1", name).lower()
 
 
-def read_yaml(path: Path) -> Any:
+def _read_bytes(path: Path) -> bytes:
     try:
-        with path.open("rb") as fh:
-            return yaml.load(fh, Loader=_Loader)
+        return path.read_bytes()
     except FileNotFoundError:
         raise BundleError(str(path), None, "file not found") from None
+
+
+def _parse_yaml(raw: bytes, name: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
-        raise BundleError(str(path), None, f"not valid YAML: {yaml_problem(exc)}") from None
+        raise BundleError(name, None, f"not valid YAML: {yaml_problem(exc)}") from None
 
 
-def yaml_problem(exc: yaml.YAMLError) -> str:
+def _digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+class DeclarationCache:
+    """Checked declarations kept as JSON, so `run` neither parses YAML nor validates each start.
+
+    One file per bundle folder under $PIPEDRIVE_CONNECT_CACHE (default ~/.cache/pipedrive-connect; "off"
+    turns it off). An entry is used only when manifest.schema.json and connector.yaml are byte for byte
+    those it was made from and the manifest's globs list the same files with the same SHA-256 of their
+    bytes: any edit, new or removed file is a miss, and a miss parses and checks everything again. Only
+    content that JSON carries unchanged is stored (no dates, no non-text keys); the cache is data, never
+    code, and a cache that cannot be read or written is simply not used.
+    """
+
+    FORMAT = 1
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @classmethod
+    def for_root(cls, root: Path) -> DeclarationCache | None:
+        where = os.environ.get("PIPEDRIVE_CONNECT_CACHE", "")
+        if where == "off":
+            return None
+        try:
+            base = Path(where) if where else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        except (RuntimeError, KeyError):  # no home directory to find: no cache
+            return None
+        folder = base if where else base / "pipedrive-connect"
+        return cls(folder / f"declarations-{_digest(str(root.resolve()).encode())[:20]}.json")
+
+    def get(self, head: bytes) -> tuple[dict, dict[str, str], dict[str, list]] | None:
+        try:
+            entry = json.loads(self.path.read_bytes())
+            if entry["format"] != self.FORMAT or entry["head"] != _digest(head):
+                return None
+            return entry["manifest"], entry["hashes"], entry["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, head: bytes, manifest: dict, hashes: dict[str, str], files: dict[str, list]) -> None:
+        entry = {"format": self.FORMAT, "head": _digest(head), "manifest": manifest, "hashes": hashes, "files": files}
+        try:
+            text = json.dumps(entry, ensure_ascii=False)
+            if json.loads(text) != entry:
+                return  # something JSON would change (an integer key, say): not cached
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".declarations-")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, self.path)  # readers see the old entry or the new one, never half of one
+        except (OSError, TypeError, ValueError):
+            return
+
+
+def yaml_problem(exc: Any) -> str:
     """PyYAML's complaint on one line, without the snippet of the file it quotes (a secret may be there)."""
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or type(exc).__name__
@@ -253,28 +316,54 @@ class Bundle:
         return bundle
 
     def _read(self) -> None:
-        from jsonschema import Draft202012Validator
-
-        manifest_file = self.root / "connector.yaml"
-        self.manifest = read_yaml(manifest_file)
-        meta = json.loads(_MANIFEST_SCHEMA.read_text())
-        self._meta_schema = meta
-        self._raise_first(Draft202012Validator(meta), self.manifest, "connector.yaml")
+        """Read and check the declarations, or take them from the cache when every file is byte for byte
+        what was checked last time (see `DeclarationCache`)."""
+        meta_raw = _MANIFEST_SCHEMA.read_bytes()
+        manifest_raw = _read_bytes(self.root / "connector.yaml")
+        cache = DeclarationCache.for_root(self.root)
+        hit = cache.get(meta_raw + manifest_raw) if cache else None
+        if hit is not None:
+            manifest, hashes, files = hit
+            raws = {rel: _read_bytes(self.root / rel) for kind in _KINDS for rel in self._expand(manifest[f"{kind}s"])}
+            if {rel: _digest(raw) for rel, raw in raws.items()} != hashes:
+                hit = None
+        if hit is None:
+            manifest, raws, files = self._parse(meta_raw, manifest_raw)
+            if cache:
+                cache.put(meta_raw + manifest_raw, manifest, {rel: _digest(raw) for rel, raw in raws.items()}, files)
+        self.manifest = manifest
         kinds: tuple[tuple[str, dict[str, Any], type[_Declared] | None], ...] = (
             ("connection", self.connections, None),
             ("action", self.actions, Action),
             ("datasource", self.datasources, DataSource),
         )
         for kind, store, cls_ in kinds:
-            file_validator = Draft202012Validator({"$defs": meta["$defs"], "$ref": f"#/$defs/{kind}File"})
-            for rel in self._expand(self.manifest[f"{kind}s"]):
-                content = read_yaml(self.root / rel)
-                self._raise_first(file_validator, content, rel)
+            for rel, content in files[kind]:
                 resource = Path(rel).stem
                 for key, decl in content.items():
                     if key in store:
                         raise BundleError(rel, key, f"{kind} key is declared twice")
                     store[key] = decl if cls_ is None else cls_(self, key, resource, decl, rel)
+
+    def _parse(self, meta_raw: bytes, manifest_raw: bytes) -> tuple[dict, dict[str, bytes], dict[str, list]]:
+        """Every declaration file parsed and checked against manifest.schema.json: the manifest, the raw
+        bytes by file and [file, content] pairs by kind, in the manifest's order."""
+        from jsonschema import Draft202012Validator
+
+        manifest = _parse_yaml(manifest_raw, "connector.yaml")
+        meta = json.loads(meta_raw)
+        self._raise_first(Draft202012Validator(meta), manifest, "connector.yaml")
+        raws: dict[str, bytes] = {}
+        files: dict[str, list] = {}
+        for kind in _KINDS:
+            file_validator = Draft202012Validator({"$defs": meta["$defs"], "$ref": f"#/$defs/{kind}File"})
+            files[kind] = []
+            for rel in self._expand(manifest[f"{kind}s"]):
+                raws[rel] = _read_bytes(self.root / rel)
+                content = _parse_yaml(raws[rel], str(self.root / rel))
+                self._raise_first(file_validator, content, rel)
+                files[kind].append([rel, content])
+        return manifest, raws, files
 
     def _expand(self, entries: list[str]) -> list[str]:
         """Bundle file names, with globs (actions/*.yaml) expanded in sorted order."""
@@ -293,6 +382,8 @@ class Bundle:
     def _raise_first(validator, instance, file: str) -> None:
         from jsonschema.exceptions import best_match
 
+        if validator.is_valid(instance):  # ranking errors costs more than finding there are none
+            return
         error = best_match(validator.iter_errors(instance))
         if error is not None:
             path = ".".join(str(p) for p in error.absolute_path) or None

@@ -23,7 +23,6 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from urllib3.exceptions import DecodeError, HTTPError
 
 from . import pipedrive
@@ -360,6 +359,8 @@ class PipedriveClient:
             if not may_retry(exc) or time.monotonic() - started >= settings.max_wait:
                 raise
             time.sleep(delay(exc, 1))
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+
         retrying = Retrying(
             stop=stop_after_attempt(settings.max_attempts - 1) | stop_after_delay(settings.max_wait),
             retry=retry_if_exception(may_retry),
@@ -451,9 +452,8 @@ class PipedriveClient:
         success = 200 <= status < 300
         if success and expect == "binary":
             return ApiResponse(status, headers, content, response)
-        text = content.decode(response.encoding or "utf-8", errors="replace")
         if success and expect == "text":
-            return ApiResponse(status, headers, text, response)
+            return ApiResponse(status, headers, self._text(response, content), response)
         if success and not content and (status == 204 or method == "HEAD"):
             return ApiResponse(status, headers, None, response)
         try:
@@ -462,7 +462,7 @@ class PipedriveClient:
             if success:
                 excerpt = self._excerpt(content)
                 raise self._unreadable(status, method, f"is not JSON: {excerpt}", excerpt, retryable=True) from None
-            body = text
+            body = self._text(response, content)
         if success and pipedrive.refused(body):
             reason = self.redactor.text(pipedrive.error_text(body) or self._excerpt(content))
             raise StepError(
@@ -470,16 +470,22 @@ class PipedriveClient:
             )
         return ApiResponse(status, headers, body, response)
 
+    @staticmethod
+    def _text(response: requests.Response, content: bytes) -> str:
+        return content.decode(response.encoding or "utf-8", errors="replace")
+
     def _read_body(self, response: requests.Response, method: str, deadline: float) -> bytes:
         """The whole body, read in chunks so that a trickle ends at the deadline and an answer that
         inflates past `max_body` (a gzip bomb) is dropped before it fills memory."""
         chunks: list[bytes] = []
         size = 0
+        raw = response.raw
+        plain = "Content-Encoding" not in response.headers  # nothing left in a decompressor at the end
         try:
             while True:
                 if time.monotonic() > deadline:
                     raise self._cut_off("the whole answer did not arrive within the request deadline", method)
-                chunk = response.raw.read1(CHUNK, decode_content=True)
+                chunk = raw.read1(CHUNK, decode_content=True)
                 if not chunk:
                     return b"".join(chunks)
                 size += len(chunk)
@@ -492,6 +498,8 @@ class PipedriveClient:
                         retryable=False,
                     )
                 chunks.append(chunk)
+                if raw.length_remaining == 0 and plain:  # all the declared bytes are in: no read to learn so
+                    return b"".join(chunks)
         except DecodeError:
             raise self._unreadable(
                 response.status_code, method, "could not be decompressed", None, retryable=True

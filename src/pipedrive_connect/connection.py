@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import yaml
 from requests.auth import AuthBase
 
 from .bundle import yaml_problem
@@ -171,6 +170,8 @@ def read_settings(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"connection file not found: {path}") from None
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read connection file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    import yaml  # only a connection file needs it: `run` on the environment's settings does not
+
     try:
         settings = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -9,8 +9,6 @@ import stat
 import unicodedata
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from email.message import Message
-from email.utils import collapse_rfc2231_value
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +58,9 @@ def filename_from_disposition(header: str | None) -> str | None:
     """The file name of a Content-Disposition header, RFC 5987/2231 `filename*` included."""
     if not header:
         return None
+    from email.message import Message  # a download's name only: kept off every start
+    from email.utils import collapse_rfc2231_value
+
     message = Message()
     message["content-disposition"] = header
     names = [value for key, value in message.get_params([], header="content-disposition") if key == "filename"]

@@ -31,8 +31,7 @@ from jinja2 import TemplateSyntaxError, meta, nodes
 from .bundle import Action, Bundle, yaml_problem
 from .errors import StepError
 from .files import safe_filename
-from .inputs import _ENV as TEMPLATES  # the runtime's environment: same syntax, filters and tests
-from .inputs import coerce, render
+from .inputs import coerce, render, template_env
 from .jobs import Job, Outcome, write_atomic
 from .runtime import Runtime
 
@@ -372,14 +371,15 @@ def _strings(value: Any) -> Iterator[str]:
 def _template_problems(text: str, earlier: list[str | None], later: list[str | None]) -> list[str]:
     """Syntax, unknown filters, names other than job and steps, unknown job fields and step references
     that are not (yet) there: all things that fail every job."""
+    templates = template_env()  # the runtime's environment: same syntax, filters and tests
     try:
-        tree = TEMPLATES.parse(text)
-        TEMPLATES.compile(tree)  # unknown filters and tests surface here
+        tree = templates.parse(text)
+        templates.compile(tree)  # unknown filters and tests surface here
     except TemplateSyntaxError as exc:
         return [f"template error: {exc.message} (line {exc.lineno})"]
     problems = [
         f"unknown name {name!r} (templates see job and steps){_did_you_mean(name, ['job', 'steps'])}"
-        for name in sorted(meta.find_undeclared_variables(tree) - {"job", "steps"} - set(TEMPLATES.globals))
+        for name in sorted(meta.find_undeclared_variables(tree) - {"job", "steps"} - set(templates.globals))
     ]
     refs: dict[str, set[str]] = {"job": set(), "steps": set()}
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):

@@ -10,54 +10,15 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from collections import deque
+from collections.abc import Callable
 from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import unquote
 
-from jinja2 import StrictUndefined, TemplateError, TemplateRuntimeError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import missing
-
 from .errors import StepError
 
-
-class _Missing(UndefinedError):
-    """A failed lookup, with what was looked in and for, so the error can say what is there instead."""
-
-    def __init__(self, message: str, obj: Any, name: Any):
-        super().__init__(message)
-        self.obj, self.name = obj, name
-
-
-class _Undefined(StrictUndefined):
-    """Strict, and raising _Missing so the error can name the path and list what exists there."""
-
-    __slots__ = ()
-
-    def __init__(self, hint=None, obj=missing, name=None, exc=UndefinedError):
-        if hint is None and exc is UndefinedError:  # a plain lookup; the sandbox's refusals keep their own
-            exc = partial(_Missing, obj=obj, name=name)
-        super().__init__(hint, obj, name, exc)
-
-
-def _finalize(value: Any) -> Any:
-    """A JSON null renders as nothing, never as the text 'None': an input that renders empty is not set.
-    A list or an object would render as Python text, which no input wants: ask for `| tojson`."""
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        kind = "an object" if isinstance(value, dict) else "a list"
-        raise TemplateRuntimeError(
-            f"it gives {kind}, which would become Python text; "
-            "add | tojson to pass it as JSON, e.g. {{ job.data.lines | tojson }}"
-        )
-    return value
-
-
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=_Undefined, autoescape=False, keep_trailing_newline=True, finalize=_finalize
-)
 _FORMATS = {
     "date": "write it as YYYY-MM-DD",
     "date-time": "write it as YYYY-MM-DDTHH:MM:SSZ (RFC 3339)",
@@ -67,9 +28,90 @@ _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
 
 
+@lru_cache(maxsize=1)
+def _jinja() -> tuple[Any, type[Exception]]:
+    """The one Jinja environment (sandboxed, strict) and its failed-lookup error, built on first use:
+    a step without templates, and so `run` without one, never imports Jinja."""
+    from jinja2 import StrictUndefined, TemplateRuntimeError, UndefinedError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from jinja2.utils import missing
+
+    class Missing(UndefinedError):
+        """A failed lookup, with what was looked in and for, so the error can say what is there instead."""
+
+        def __init__(self, message: str, obj: Any, name: Any):
+            super().__init__(message)
+            self.obj, self.name = obj, name
+
+    class Undefined(StrictUndefined):
+        """Strict, and raising Missing so the error can name the path and list what exists there."""
+
+        __slots__ = ()
+
+        def __init__(self, hint=None, obj=missing, name=None, exc=UndefinedError):
+            if hint is None and exc is UndefinedError:  # a plain lookup; the sandbox's refusals keep their own
+                exc = partial(Missing, obj=obj, name=name)
+            super().__init__(hint, obj, name, exc)
+
+    def finalize(value: Any) -> Any:
+        """A JSON null renders as nothing, never as the text 'None': an input that renders empty is not
+        set. A list or an object would render as Python text, which no input wants: ask for `| tojson`."""
+        if value is None:
+            return ""
+        if isinstance(value, (dict, list)):
+            kind = "an object" if isinstance(value, dict) else "a list"
+            raise TemplateRuntimeError(
+                f"it gives {kind}, which would become Python text; "
+                "add | tojson to pass it as JSON, e.g. {{ job.data.lines | tojson }}"
+            )
+        return value
+
+    env = ImmutableSandboxedEnvironment(
+        undefined=Undefined, autoescape=False, keep_trailing_newline=True, finalize=finalize
+    )
+    return env, Missing
+
+
+def template_env() -> Any:
+    """The runtime's Jinja environment (flows check templates with the same syntax, filters and tests)."""
+    return _jinja()[0]
+
+
 @lru_cache(maxsize=4096)
 def _compile(source: str):
-    return _ENV.from_string(source)
+    return template_env().from_string(source)
+
+
+# `{{ a.b.c }}` and nothing else: looked up without Jinja when every step is a key of a plain dict
+_PLAIN = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
+_KEYWORDS = {"and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False", "None"}
+_NO_ANSWER = object()
+
+
+@lru_cache(maxsize=4096)
+def _plain_path(source: str) -> tuple[str, ...] | None:
+    match = _PLAIN.fullmatch(source)
+    if match is None:
+        return None
+    parts = tuple(match.group(1).split("."))
+    return None if _KEYWORDS & set(parts) else parts
+
+
+def _plain_render(parts: tuple[str, ...], context: dict[str, Any]) -> Any:
+    """What Jinja renders for a plain dotted path, or _NO_ANSWER when Jinja itself must answer (a
+    missing key, an attribute of a dict such as `items`, a list or an object as the result)."""
+    value: Any = context
+    for part in parts:
+        if type(value) is not dict or part not in value or (value is not context and hasattr(value, part)):
+            return _NO_ANSWER
+        value = value[part]
+    if value is None:
+        return ""
+    if type(value) is str:
+        return value
+    if type(value) in (int, float, bool):
+        return str(value)
+    return _NO_ANSWER
 
 
 def render(value: Any, context: dict[str, Any], path: str = "") -> Any:
@@ -77,9 +119,17 @@ def render(value: Any, context: dict[str, Any], path: str = "") -> Any:
     if isinstance(value, str):
         if "{{" not in value and "{%" not in value:
             return value
+        parts = _plain_path(value)
+        if parts is not None:
+            plain = _plain_render(parts, context)
+            if plain is not _NO_ANSWER:
+                return plain
+        from jinja2 import TemplateError
+
+        missing_error = _jinja()[1]
         try:
             return _compile(value).render(context)
-        except _Missing as exc:
+        except missing_error as exc:
             raise StepError(
                 "input", f"Input '{path}': template failed: {_explain(exc, context)}", input_path=path
             ) from None
@@ -98,8 +148,10 @@ def render(value: Any, context: dict[str, Any], path: str = "") -> Any:
     return value
 
 
-def _explain(lookup: _Missing, context: dict[str, Any]) -> str:
+def _explain(lookup: Any, context: dict[str, Any]) -> str:
     """Where a lookup failed and what is there: "job.data has no 'compnay'; it has: company, orderId"."""
+    from jinja2.utils import missing
+
     obj, name = lookup.obj, lookup.name
     if obj is missing:
         return f"'{name}' is not defined; templates see: {', '.join(context)}"
@@ -132,14 +184,16 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def resolve_aliases(raw: Any, schema: dict[str, Any]) -> tuple[Any, list[str]]:
+def deprecated_aliases(schema: dict[str, Any]) -> dict[str, str]:
+    """{old name: current name} of a schema's inputs."""
+    props = schema.get("properties", {})
+    return {prop["x-deprecated-alias"]: name for name, prop in props.items() if "x-deprecated-alias" in prop}
+
+
+def resolve_aliases(raw: Any, schema: dict[str, Any], aliases: dict[str, str] | None = None) -> tuple[Any, list[str]]:
     """Old input names (a property's x-deprecated-alias) still work for one release: the value moves to
     the current name, and a note says so."""
-    aliases = {
-        prop["x-deprecated-alias"]: name
-        for name, prop in schema.get("properties", {}).items()
-        if "x-deprecated-alias" in prop
-    }
+    aliases = deprecated_aliases(schema) if aliases is None else aliases
     if not isinstance(raw, dict) or not aliases.keys() & raw.keys():
         return raw, []
     inputs, notes = {}, []
@@ -314,3 +368,91 @@ def validation_error(validator, inputs: dict[str, Any]) -> StepError | None:
         shown = error.message if len(error.message) < 300 else error.message[:300] + "..."
         message = f"Input '{path}': {shown}" if path else shown
     return StepError("input", message, input_path=path or None)
+
+
+# ---- a plain validity check, so the common step skips jsonschema ------------------------------
+_NOTES = {"title", "description", "default", "examples", "$schema", "$comment", "deprecated", "readOnly"}
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: type(v) is str,
+    "integer": lambda v: type(v) is int,  # 2.0 is an integer to jsonschema too, but is left to it
+    "number": lambda v: (type(v) is int) or (type(v) is float and math.isfinite(v)),
+    "boolean": lambda v: type(v) is bool,
+    "null": lambda v: v is None,
+    "array": lambda v: type(v) is list,
+    "object": lambda v: type(v) is dict,
+}
+Check = Callable[[Any], bool]
+
+
+def _all(checks: list[Check]) -> Check:
+    return lambda v: all(check(v) for check in checks)
+
+
+def _plain(schema: Any) -> Check | None:
+    """A check that is True only where jsonschema would find `value` valid (False: "ask jsonschema"),
+    or None when the schema uses a keyword this check does not know (formats, combinators, refs...)."""
+    if schema is True or schema == {}:
+        return lambda v: _non_finite(v) is None  # anything JSON can carry
+    if not isinstance(schema, dict):
+        return None
+    keywords = {k for k in schema if k not in _NOTES and not k.startswith("x-")}
+    if not keywords <= {"type", "enum", "minimum", "maximum", "minLength", "maxLength", "pattern", "items"} | {
+        "properties",
+        "required",
+        "additionalProperties",
+    }:
+        return None
+    checks: list[Check] = []
+    types = _types(schema)
+    if not types or any(t not in _TYPES for t in types):
+        return None
+    checks.append(lambda v: any(_TYPES[t](v) for t in types))
+    if "enum" in schema:
+        options = [(type(o), o) for o in schema["enum"]]
+        checks.append(lambda v: (type(v), v) in options)
+    if "minimum" in schema or "maximum" in schema:
+        low, high = schema.get("minimum", -math.inf), schema.get("maximum", math.inf)
+        checks.append(lambda v: type(v) not in (int, float) or low <= v <= high)
+    if "minLength" in schema or "maxLength" in schema:
+        shortest, longest = schema.get("minLength", 0), schema.get("maxLength", math.inf)
+        checks.append(lambda v: type(v) is not str or shortest <= len(v) <= longest)
+    if "pattern" in schema:
+        pattern = re.compile(schema["pattern"])
+        checks.append(lambda v: type(v) is not str or pattern.search(v) is not None)
+    if "items" in schema:
+        item = _plain(schema["items"])
+        if item is None:
+            return None
+        checks.append(lambda v: type(v) is not list or all(item(x) for x in v))
+    if keywords & {"properties", "required", "additionalProperties"}:
+        props = {name: _plain(sub) for name, sub in (schema.get("properties") or {}).items()}
+        extra = schema.get("additionalProperties", True)
+        other = _plain(extra) if extra is not False else (lambda v: False)
+        required = list(schema.get("required") or [])
+
+        def fields(value: Any) -> bool:
+            if type(value) is not dict:
+                return True
+            if any(name not in value for name in required):
+                return False
+            for name, item in value.items():
+                check = props[name] if name in props else other
+                if check is None or not check(item):
+                    return False
+            return True
+
+        checks.append(fields)
+    return _all(checks)
+
+
+class PlainCheck:
+    """Decides "valid" for the common step without jsonschema: typed values checked against flat schemas
+    (types, enums, bounds, lengths, patterns, required and unknown inputs). Any value it cannot vouch
+    for (a format, a combinator, a wrong value, a NaN) goes to jsonschema, which also words every error."""
+
+    def __init__(self, schema: dict[str, Any]):
+        self._check = _plain(schema)
+        self.aliases = deprecated_aliases(schema)  # asked on every step too: computed once
+
+    def __call__(self, inputs: Any) -> bool:
+        return self._check is not None and self._check(inputs)

@@ -104,11 +104,11 @@ class RateLimiter:
         except (TypeError, ValueError):
             limit = 0
         used_up = str(headers.get(RATE_REMAINING, "")).strip() in ("0", "-1")
-        reset = seconds_from_header(headers.get(RATE_RESET))
+        reset = seconds_from_header(headers.get(RATE_RESET)) if used_up else None
         with self._lock:
             if limit > 0:
                 window.limit = limit
-            if used_up and reset:
+            if reset:
                 now = self._clock()
                 self._prune(window, now)
                 # Our own log already keeps us to the limit; a used-up window we did not fill means

@@ -27,7 +27,7 @@ from .client import ApiResponse, PipedriveClient, Redactor, Request, RetrySettin
 from .connection import Connection
 from .errors import StepError
 from .files import FileRoots, readable_file, unique_path
-from .inputs import check_path_value, coerce, render, resolve_aliases, validation_error
+from .inputs import PlainCheck, check_path_value, coerce, render, resolve_aliases, validation_error
 from .jobs import Job, LogItem, Outcome
 
 TRANSFORMS = {
@@ -361,6 +361,7 @@ class Runtime:
         self._out_dir = Path(out_dir) if out_dir else None
         self.picklist_ttl = picklist_ttl
         self._cache: dict[tuple, tuple[float, Any]] = {}
+        self._plain_checks: dict[Action, PlainCheck] = {}  # jsonschema only for what these cannot vouch for
         self._lock = threading.Lock()
 
     @property
@@ -408,12 +409,15 @@ class Runtime:
     ) -> tuple[dict[str, Any], list[str]]:
         """Resolve old input names, render templates, coerce designer strings, validate: bad input stops
         here. Returns the inputs and the deprecation notes for the log."""
-        named, notes = resolve_aliases(raw_inputs or {}, action.schema)
+        plain = self._plain_checks.get(action)
+        if plain is None:
+            plain = self._plain_checks[action] = PlainCheck(action.schema)
+        named, notes = resolve_aliases(raw_inputs or {}, action.schema, plain.aliases)
         rendered = render(named, job.template_context()) if templates else named
         inputs = coerce(rendered, action.schema)
         if not isinstance(inputs, dict):
             raise StepError("input", "inputs must be a mapping of input names to values")
-        problem = validation_error(action.validator, inputs)
+        problem = None if plain(inputs) else validation_error(action.validator, inputs)
         if problem is not None:
             raise problem
         for param in action.params:
