@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -172,7 +173,7 @@ class Database:
     """A replica: one table per entity and per nested list, plus `_replication_*` bookkeeping tables."""
 
     def __init__(self, url: str):
-        self.engine = sa.create_engine(engine_url(url))
+        self.engine = sa.create_engine(engine_url(url), json_serializer=_json, json_deserializer=orjson.loads)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_settings)
         self.meta = sa.MetaData()
@@ -281,7 +282,11 @@ class Database:
     def _bind(self, table: sa.Table) -> Bind:
         """column -> the driver-side step SQLAlchemy would apply to its values (None when there is none)."""
         dialect = self.engine.dialect
-        return {c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns}.get
+        steps = {c.name: c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns}
+        if dialect.name == "sqlite":  # the same values from C calls: a third of the time of a page's rows
+            steps |= {c.name: _sqlite_stamp for c in table.columns if isinstance(c.type, sa.DateTime)}
+            steps |= {c.name: _json for c in table.columns if isinstance(c.type, sa.JSON)}
+        return steps.get
 
     def write(
         self,
@@ -404,6 +409,16 @@ class Database:
         with self.engine.connect() as conn:
             query = sa.select(log.c.deal_id, log.c.seq).where(log.c.seq > after).order_by(log.c.seq)
             return [(d, q) for d, q in conn.execute(query)]
+
+
+def _json(value: Any) -> str:
+    """JSON columns (`_record` is every row's whole record): orjson's compact text, ~10x json.dumps."""
+    return orjson.dumps(value).decode()
+
+
+def _sqlite_stamp(value: datetime | None) -> str | None:
+    """A timestamp as SQLAlchemy keeps it in SQLite ('2025-01-01 09:00:00.000000'), from one C call."""
+    return None if value is None else value.isoformat(" ", "microseconds")
 
 
 def _sqlite_settings(dbapi_connection, _record) -> None:
