@@ -52,6 +52,9 @@ CUSTOM_LAYOUT: dict[str, tuple[tuple[str, str, str], ...]] = {
 OTHER_CUSTOM = (("", "j", "value"),)  # address, daterange, time, timerange: kept whole
 
 
+Bind = Callable[[str], "Callable[[Any], Any] | None"]  # column -> the database driver's step for its values
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
 
@@ -89,9 +92,6 @@ class CustomColumn:
 
     def values(self, raw: Any) -> dict[str, Any]:
         return {column: to(raw) for column, to in self.parts()}
-
-
-Bind = Callable[[str], "Callable[[Any], Any] | None"]
 
 
 def _same(value: Any) -> Any:
@@ -357,17 +357,11 @@ class Database:
         query = sa.update(table).where(where & table.c._deleted_at.is_(None)).values(_deleted_at=utcnow())
         return conn.execute(query).rowcount or 0
 
-    def _upsert(self, conn: Connection, table: sa.Table, rows: list[dict], keys: list[str], update=True) -> None:
-        if not rows:
-            return
+    def _upsert(self, conn: Connection, table: sa.Table, rows: list[dict], keys: list[str]) -> None:
+        """A few rows of Python values (cursors, the custom-field mapping), through SQLAlchemy's processing."""
         insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-        if update:
-            changes = {
-                c.name: insert.excluded[c.name] for c in table.columns if c.name in rows[0] and c.name not in keys
-            }
-            statement = insert.on_conflict_do_update(index_elements=keys, set_=changes)
-        else:
-            statement = insert.on_conflict_do_nothing(index_elements=keys)
+        changes = {c.name: insert.excluded[c.name] for c in table.columns if c.name in rows[0] and c.name not in keys}
+        statement = insert.on_conflict_do_update(index_elements=keys, set_=changes)
         conn.execute(statement, rows)
 
     def _bulk(self, conn: Connection, table: sa.Table, rows: list[dict], keys: list[str] | None) -> None:
