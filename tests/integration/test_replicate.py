@@ -441,3 +441,25 @@ def test_deal_participants_are_a_child_table_of_the_changed_deals(bundle, tmp_pa
         rows = [tuple(r) for r in conn.execute(sa.text(query))]
     engine.dispose()
     assert rows == [(1, 11, 1), (1, 12, 1), (4, 13, 0)]
+
+
+def test_a_column_a_killed_run_added_without_its_mapping_is_taken_over(tmp_path):
+    """SQLite commits ALTER TABLE on its own, outside the page's transaction: a run killed after adding a
+    custom-field column but before recording its mapping leaves the column; the next run adopts it."""
+    url = f"sqlite:///{tmp_path / 'replica.db'}"
+    deals = BY_NAME["deals"]
+    first = Database(url)
+    first.table(deals)
+    with first.engine.begin() as conn:  # what the killed run left: the column, no mapping
+        conn.execute(sa.text("ALTER TABLE deals ADD COLUMN tier TEXT"))
+    first.close()
+    again = Database(url)
+    definition = {"field_code": "abc123", "field_name": "Tier", "field_type": "varchar"}
+    [column] = again.update_custom(deals, [definition])
+    assert column.column == "tier"
+    again.write(deals, [{"id": 1, "custom_fields": {"abc123": "Gold"}}], {}, marker="run")
+    with again.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT tier FROM deals WHERE id = 1")).scalar() == "Gold"
+        mapped = conn.execute(sa.text("SELECT column_name FROM _replication_custom_fields")).scalars().all()
+    assert mapped == ["tier"]
+    again.close()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from pipedrive_connect.replicate import summary
 from pipedrive_connect.replication.entities import ENTITIES, convert, parse_time
-from pipedrive_connect.replication.schema import CustomColumn, engine_url, slug
+from pipedrive_connect.replication.schema import CustomColumn, Database, engine_url, slug
 from pipedrive_connect.replication.sync import select
 
 
@@ -68,3 +70,28 @@ def test_the_summary_table_totals_the_entities():
     lines = text.splitlines()
     assert lines[0].split() == ["entity", "mode", "inserted", "updated", "deleted", "calls", "tokens", "status"]
     assert lines[-1].split() == ["total", "6", "4", "2", "8", "80"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, {"a": [1, 2.5, None, "é"]}, [], "x"],
+)
+def test_json_columns_in_sqlite_hold_what_sqlalchemy_would_write(value, tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    column = sa.Column("c", sa.JSON)
+    ours = database._bind(sa.Table("t", sa.MetaData(), column))("c")
+    theirs = sa.JSON().dialect_impl(database.engine.dialect).bind_processor(database.engine.dialect)
+    assert json.loads(ours(value)) == json.loads(theirs(value))
+    database.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, datetime(2025, 1, 1, 9, 0, 0), datetime(2025, 12, 31, 23, 59, 59, 1234), datetime(999, 2, 3, 4, 5, 6)],
+)
+def test_timestamps_in_sqlite_are_the_text_sqlalchemy_would_write(value, tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    ours = database._bind(sa.Table("t", sa.MetaData(), sa.Column("c", sa.DateTime)))("c")
+    theirs = sa.DateTime().dialect_impl(database.engine.dialect).bind_processor(database.engine.dialect)
+    assert ours(value) == theirs(value)
+    database.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .entities import Entity
-from .schema import CustomColumn, Database, slug, utcnow
+from .schema import CustomColumn, page_rows, slug, utcnow
 
 JSON_TYPES = {
     "i": {"type": ["null", "integer"]},
@@ -99,7 +99,7 @@ class SingerSink:
         self._schema(entity)
         unique = {r.get(entity.key): r for r in records if r.get(entity.key) is not None}
         now = _plain(utcnow()) + ""
-        for row in Database.rows(self, entity, list(unique.values()), marker, deleted):  # type: ignore[arg-type]
+        for row in page_rows(entity, self.custom.get(entity.name, []), list(unique.values()), marker, deleted):
             row.pop("_record"), row.pop("_seen_run")
             self._send({"type": "RECORD", "stream": entity.name, "record": row, "time_extracted": now})
         for child in entity.children:
