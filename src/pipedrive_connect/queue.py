@@ -223,6 +223,9 @@ class SharedLimiter:
                     self.limit, self._limit_read = int(learnt), time.monotonic()
             while True:
                 now = time.time()
+                shared = self.client.get(key("blocked", self.token))  # a used-up window another worker saw
+                if shared is not None:
+                    self.blocked_until = max(self.blocked_until, float(shared))
                 wait = self.blocked_until - now
                 if wait <= 0:
                     items = [(self._item(False), "all")] + ([(self._item(True), "search")] if search else [])
@@ -242,8 +245,9 @@ class SharedLimiter:
             ) from None
 
     def observe(self, headers, search: bool = False) -> None:
-        """Learn the limit from Pipedrive's headers. A used-up window while ours still has room means a
-        client outside these workers shares the token: this process waits for Pipedrive's reset."""
+        """Learn the limit from Pipedrive's headers. A used-up window stops every worker on this token
+        until Pipedrive's reset, whoever filled it: a client outside these workers, or requests that
+        reached Pipedrive later than they were counted here (a loaded machine), bunched into one window."""
         try:
             limit = int(headers.get(RATE_LIMIT, 0))
         except (TypeError, ValueError):
@@ -256,12 +260,12 @@ class SharedLimiter:
                 pass  # each worker learns it from its own answers too
         reset = seconds_from_header(headers.get(RATE_RESET))
         if str(headers.get(RATE_REMAINING, "")).strip() in ("0", "-1") and reset:
+            pause = min(reset, MAX_PAUSE)
+            self.blocked_until = max(self.blocked_until, time.time() + pause)
             try:
-                room = self.window.get_window_stats(self._item(search), self.token, "search" if search else "all")
+                self.client.set(key("blocked", self.token), repr(self.blocked_until), px=int(pause * 1000) + 1)
             except redis.RedisError:
-                return
-            if room.remaining > math.ceil(self.limit * HEADROOM):  # not our own timing: someone else's requests
-                self.blocked_until = max(self.blocked_until, time.time() + min(reset, MAX_PAUSE))
+                pass  # this worker waits all the same; the others learn it from their own answers
 
     def spend(self, cost: int) -> None:
         """Count a job's tokens in the company's budget for the day (UTC)."""

@@ -318,6 +318,26 @@ def test_workers_share_one_window_per_token_and_accounts_do_not(redis_server):
     assert b"tok-a" not in keys and b"tok-b" not in keys
 
 
+def test_a_used_up_window_one_worker_sees_pauses_every_worker_on_that_token(redis_server):
+    """Requests counted in time can still reach Pipedrive bunched (a loaded machine): once one worker
+    hears "remaining 0", the others on that token wait for the reset too, and other accounts do not."""
+    client = connect(redis_server.url)
+    acme = Connection.from_settings({"type": "apiToken", "api_token": "tok-a-123456", "base_url": "http://127.0.0.1:1"})
+    other = Connection.from_settings(
+        {"type": "apiToken", "api_token": "tok-b-123456", "base_url": "http://127.0.0.1:1"}
+    )
+    heard, sibling, stranger = (
+        SharedLimiter(client, acme, 50),
+        SharedLimiter(client, acme, 50),
+        SharedLimiter(client, other, 50),
+    )
+    heard.observe({"x-ratelimit-limit": "50", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "2"})
+    sibling.acquire()
+    stranger.acquire()
+    assert sibling.waited > 0.5  # it sat out the rest of the window another worker was told was used up
+    assert stranger.waited == 0
+
+
 def test_a_spent_budget_stops_every_worker_of_that_company(redis_server):
     from pipedrive_connect.errors import StepError
 
