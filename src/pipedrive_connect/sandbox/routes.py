@@ -326,7 +326,7 @@ ROUTES: list[Route] = [
         "/projectFields/<id>/options",
         "addProjectFieldOptions",
         5,
-        projects.field_options("add"),
+        fields_admin.add_options,
         "projectFields",
     ),
     Route(
@@ -335,7 +335,7 @@ ROUTES: list[Route] = [
         "/projectFields/<id>/options",
         "updateProjectFieldOptions",
         5,
-        projects.field_options("update"),
+        fields_admin.update_options,
         "projectFields",
     ),
     Route(
@@ -344,7 +344,7 @@ ROUTES: list[Route] = [
         "/projectFields/<id>/options",
         "deleteProjectFieldOptions",
         3,
-        projects.field_options("delete"),
+        fields_admin.delete_options,
         "projectFields",
     ),
     Route("GET", "v2", "/tasks", "getTasks", 10, list_records, "tasks"),

@@ -10,7 +10,7 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from waitress.channel import ClientDisconnected, HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
@@ -115,45 +115,10 @@ class Sandbox:
     ...     requests.get(sb.base_url + "/api/v1/users/me", headers={"x-api-token": sb.token})
     """
 
-    def __init__(
-        self,
-        token: str = "secret-token",
-        port: int = 0,
-        data=None,
-        burst_limit: int | None = None,
-        fault_rate: float = 0.0,
-        seed=None,
-        daily_budget: int | None = None,
-        generate=None,
-        faults=None,
-        allow_query_token: bool = False,
-        search_limit: int = 10,
-        oauth_client: tuple[str, str] | None = None,
-        oauth_token_ttl: float = 3599.0,
-        webhook_time_scale: float = 1.0,
-        webhook_faults: WebhookFaults | None = None,
-        search_lag: float = 0.0,
-        ambiguous_creates: int = 0,
-    ):
+    def __init__(self, token: str = "secret-token", port: int = 0, **options: Any):
+        """`options` are those of `create_app` (data, burst_limit, faults, oauth_client, search_lag...)."""
         self.token, self.port = token, port
-        self.app = create_app(
-            token=token,
-            data=data,
-            burst_limit=burst_limit,
-            fault_rate=fault_rate,
-            seed=seed,
-            daily_budget=daily_budget,
-            generate=generate,
-            faults=faults,
-            allow_query_token=allow_query_token,
-            search_limit=search_limit,
-            oauth_client=oauth_client,
-            oauth_token_ttl=oauth_token_ttl,
-            webhook_time_scale=webhook_time_scale,
-            webhook_faults=webhook_faults,
-            search_lag=search_lag,
-            ambiguous_creates=ambiguous_creates,
-        )
+        self.app = create_app(token=token, **options)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._dispatchers: dict = {}  # waitress's socket map: the listener, the connections, its trigger

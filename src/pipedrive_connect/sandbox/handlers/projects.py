@@ -7,8 +7,6 @@ does not evaluate saved filters, and models one group per project plan (``PLAN_G
 
 from __future__ import annotations
 
-import json
-
 from ..records import (
     COMMON_FILTERS,
     Resource,
@@ -530,57 +528,3 @@ def project_activities(ctx, res: Resource | None, id: str):
             }
         )
     return out
-
-
-# -- options of project fields ----------------------------------------------------------------
-
-
-def _field(ctx, res: Resource, id: str) -> dict:
-    field = find(ctx, res, id)
-    if field.get("field_type") not in ("enum", "set"):
-        raise bad_request("Only single and multiple choice fields have options")
-    return field
-
-
-def _json_array(ctx) -> list:
-    """The options calls send a bare JSON array, which Context.body (objects only) refuses."""
-    try:
-        body = json.loads(ctx.request.get_data(cache=True) or b"null")
-    except ValueError:
-        raise bad_request("The request body is not valid JSON") from None
-    if not isinstance(body, list) or not body or not all(isinstance(o, dict) for o in body):
-        raise bad_request("The body must be a non-empty array of option objects")
-    return body
-
-
-def field_options(action: str):
-    """Add, relabel or remove options of a choice field; all or nothing."""
-
-    def handler(ctx, res: Resource, id: str):
-        field = _field(ctx, res, id)
-        body = _json_array(ctx)
-        options = [dict(o) for o in field.get("options") or []]
-        by_id = {o["id"]: o for o in options}
-        changed = []
-        with ctx.store.lock:
-            if action == "add":
-                next_id = max(by_id, default=0) + 1
-                for i, item in enumerate(body):
-                    label = check_value(f"[{i}].label", item.get("label"), "str", True)
-                    changed.append({"id": next_id + i, "label": label})
-                options += changed
-            else:
-                for i, item in enumerate(body):
-                    option_id = check_value(f"[{i}].id", item.get("id"), "int", True)
-                    if option_id not in by_id:
-                        raise bad_request(f"option {option_id} does not exist")
-                    if action == "update":
-                        by_id[option_id]["label"] = check_value(f"[{i}].label", item.get("label"), "str", True)
-                    changed.append(dict(by_id[option_id]))
-                if action == "delete":
-                    gone = {o["id"] for o in changed}
-                    options = [o for o in options if o["id"] not in gone]
-            ctx.store.update(res.name, field["id"], {"options": options, "update_time": res.stamp()})
-        return ctx.respond(200, changed, {})
-
-    return handler
