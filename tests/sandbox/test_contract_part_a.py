@@ -16,6 +16,7 @@ from pipedrive_connect.sandbox import Sandbox
 from tests.support.openapi import requires_spec, validate_request, validate_response
 
 from .helpers import TOKEN
+from .test_contract import _call
 
 pytestmark = requires_spec
 
@@ -219,15 +220,6 @@ def world_file(tmp_path_factory):
 def world(world_file):
     with Sandbox(token=TOKEN, data=world_file, seed=1) as sb:
         yield sb
-
-
-def _call(sb, version, method, path, body):
-    headers = {"x-api-token": TOKEN}
-    data = json.dumps(body).encode() if body is not None else b""
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    url = sb.base_url + f"/api/{version}" + path
-    return requests.request(method, url, data=data or None, headers=headers, timeout=10), headers, data
 
 
 def test_remote_files_and_recordings_match_spec(world):
